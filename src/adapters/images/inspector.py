@@ -1,0 +1,101 @@
+"""Identify uploaded photos by their content, with Pillow.
+
+The client's declared content type is never trusted: the bytes decide. Only JPEG, PNG
+and WebP are accepted. The pixel count is checked from the header, before any pixel
+data is decoded, so a decompression bomb is refused without being allocated.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Final
+
+from PIL import Image
+
+from picpaygo_core.errors import ImageTooLarge, UnsupportedImage
+from picpaygo_core.models import ImageInfo
+
+_CONTENT_TYPES: Final[dict[str, str]] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
+_FORMATS: Final[tuple[str, ...]] = tuple(_CONTENT_TYPES)
+_TIMES: Final = "\u00d7"  # MULTIPLICATION SIGN, for "4000 by 3000" sizes
+_PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+class PillowImageInspector:
+    """Reads an upload's format and size from its bytes (an ``ImageInspector``).
+
+    ``max_pixels`` caps ``width * height``. Pillow's own decompression-bomb guard
+    (``Image.MAX_IMAGE_PIXELS``, left untouched here) still applies on top, so a limit
+    above Pillow's is effectively capped by it; both are reported as ``ImageTooLarge``.
+
+    Animated PNG and WebP files are accepted; only their first frame is decoded here
+    (and used by generators). The reported width and height are those stored in the
+    file, before any EXIF orientation is applied.
+    """
+
+    def __init__(self, max_pixels: int = 40_000_000) -> None:
+        if max_pixels <= 0:
+            raise ValueError("max_pixels must be positive")
+        self.max_pixels = max_pixels
+
+    def inspect(self, data: bytes) -> ImageInfo:
+        """Identify ``data``.
+
+        Raises ``UnsupportedImage`` unless it is a complete, decodable JPEG, PNG or WebP,
+        and ``ImageTooLarge`` when it has more than ``max_pixels`` pixels. Nothing else
+        escapes, whatever the bytes.
+        """
+        if not data:
+            raise UnsupportedImage()
+        try:
+            return self._inspect(data)
+        except (ImageTooLarge, UnsupportedImage):
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow's own guard fired while reading the header (the warning only
+            # arrives here as an exception when warnings are configured as errors).
+            raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
+        except Exception as exc:  # anything Pillow raises for bytes it cannot read
+            raise UnsupportedImage() from exc
+
+    def _inspect(self, data: bytes) -> ImageInfo:
+        # First open: header only (Image.open is lazy), then check chunk integrity.
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+            fmt = im.format
+            width, height = im.size
+            content_type = _CONTENT_TYPES.get(fmt or "")
+            if content_type is None:
+                raise UnsupportedImage()
+            if width <= 0 or height <= 0:
+                raise UnsupportedImage()
+            if width * height > self.max_pixels:
+                raise ImageTooLarge(self._too_large_message(width, height))
+            im.verify()  # PNG: checks every chunk's CRC; a no-op for JPEG/WebP.
+        # Second open: decode the (first frame's) pixels; catches truncated files.
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+            if im.size != (width, height):
+                raise UnsupportedImage()
+            im.load()
+        return ImageInfo(content_type=content_type, width=width, height=height)
+
+    def _limit_text(self) -> str:
+        megapixels = self.max_pixels / 1_000_000
+        if megapixels >= 1:
+            return f"{megapixels:g} megapixels"
+        return f"{self.max_pixels:,} pixels"
+
+    def _too_large_message(self, width: int, height: int) -> str:
+        size = f"{width}{_TIMES}{height}"
+        return f"The image is {size} pixels; the limit is {self._limit_text()}."
+
+    def _pillow_bomb_message(self, exc: Exception) -> str:
+        match = _PILLOW_PIXELS.search(str(exc))
+        if match is None:
+            return f"The image is too large; the limit is {self._limit_text()}."
+        megapixels = int(match.group(1)) / 1_000_000
+        return f"The image has {megapixels:,.0f} megapixels; the limit is {self._limit_text()}."

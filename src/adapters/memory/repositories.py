@@ -1,0 +1,189 @@
+"""In-memory repositories. Each writes through the unit of work's journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from adapters.memory.store import Journal, MemoryStore
+from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
+from picpaygo_core.models import Job, JobStatus, LedgerEntry, Session, StoredImage, User
+
+
+class _Repository:
+    def __init__(self, store: MemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal
+
+
+class MemoryUserRepository(_Repository):
+    """Users, indexed by lower-cased email and by Google id."""
+
+    async def add(self, user: User) -> None:
+        """Store a new user; ``EmailTaken`` if the email exists in any letter case."""
+        email_key = user.email.lower()
+        if email_key in self._store.user_ids_by_email:
+            raise EmailTaken
+        self._journal.put(self._store.users, user.id, user)
+        self._journal.put(self._store.user_ids_by_email, email_key, user.id)
+        if user.google_id:
+            self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)
+
+    async def update(self, user: User) -> None:
+        """Replace a user, keeping the Google-id index in step."""
+        self._journal.put(self._store.users, user.id, user)
+        if user.google_id:
+            self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)
+
+    async def find_by_id(self, user_id: UUID) -> User | None:
+        return self._store.users.get(user_id)
+
+    async def find_by_email(self, email: str) -> User | None:
+        user_id = self._store.user_ids_by_email.get(email.lower())
+        return self._store.users.get(user_id) if user_id else None
+
+    async def find_by_google_id(self, google_id: str) -> User | None:
+        user_id = self._store.user_ids_by_google_id.get(google_id)
+        return self._store.users.get(user_id) if user_id else None
+
+
+class MemorySessionRepository(_Repository):
+    """Sessions keyed by the hash of their token."""
+
+    async def add(self, session: Session) -> None:
+        self._journal.put(self._store.sessions, session.token_hash, session)
+
+    async def find(self, token_hash: str) -> Session | None:
+        return self._store.sessions.get(token_hash)
+
+    async def delete(self, token_hash: str) -> None:
+        self._journal.pop(self._store.sessions, token_hash)
+
+    async def purge_expired(self, now: datetime) -> int:
+        expired = [k for k, s in self._store.sessions.items() if s.is_expired(now)]
+        for token_hash in expired:
+            self._journal.pop(self._store.sessions, token_hash)
+        return len(expired)
+
+
+class MemoryCreditRepository(_Repository):
+    """Paid balances and the append-only ledger that explains them."""
+
+    async def balance(self, user_id: UUID) -> int:
+        return self._store.balances.get(user_id, 0)
+
+    async def record(self, entry: LedgerEntry) -> int:
+        """Apply ``entry``; refuses overdrafts and repeated idempotency keys."""
+        if entry.idempotency_key and entry.idempotency_key in self._store.ledger_keys:
+            raise DuplicateLedgerEntry
+        new_balance = self._store.balances.get(entry.user_id, 0) + entry.amount
+        if new_balance < 0:
+            raise InsufficientCredits
+        self._journal.put(self._store.balances, entry.user_id, new_balance)
+        if entry.user_id not in self._store.ledger:
+            self._journal.put(self._store.ledger, entry.user_id, [])
+        self._journal.append(self._store.ledger[entry.user_id], entry)
+        if entry.idempotency_key:
+            self._journal.add(self._store.ledger_keys, entry.idempotency_key)
+        return new_balance
+
+    async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
+        entries = self._store.ledger.get(user_id, [])
+        return list(reversed(entries[-limit:])) if limit > 0 else []
+
+
+class MemoryFreeCreditRepository(_Repository):
+    """Free credits left per client network; a network never seen has the initial amount."""
+
+    async def remaining(self, network: str, initial: int) -> int:
+        return self._store.free_credits.get(network, initial)
+
+    async def take(self, network: str, amount: int, initial: int) -> int:
+        left = self._store.free_credits.get(network, initial)
+        taken = min(left, amount)
+        if taken > 0:
+            self._journal.put(self._store.free_credits, network, left - taken)
+        return taken
+
+    async def give_back(self, network: str, amount: int, initial: int) -> None:
+        left = self._store.free_credits.get(network, initial)
+        self._journal.put(self._store.free_credits, network, left + amount)
+
+
+class MemoryJobRepository(_Repository):
+    """Jobs, with the unfinished ones indexed in creation order for claiming."""
+
+    async def add(self, job: Job) -> None:
+        self._journal.put(self._store.jobs, job.id, job)
+        self._index(job)
+
+    async def update(self, job: Job) -> None:
+        self._journal.put(self._store.jobs, job.id, job)
+        self._index(job)
+
+    async def find(self, job_id: UUID) -> Job | None:
+        return self._store.jobs.get(job_id)
+
+    async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
+        """The oldest due job, leased to ``worker_id``."""
+        for job_id in self._store.pending_job_ids:
+            job = self._store.jobs[job_id]
+            if _is_due(job, now):
+                claimed = msgspec.structs.replace(
+                    job,
+                    status=JobStatus.RUNNING,
+                    attempts=job.attempts + 1,
+                    lease_owner=worker_id,
+                    lease_expires_at=lease_until,
+                    updated_at=now,
+                )
+                self._journal.put(self._store.jobs, job_id, claimed)
+                return claimed
+        return None
+
+    async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
+        job = self._store.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.RUNNING or job.lease_owner != worker_id:
+            return False
+        self._journal.put(
+            self._store.jobs, job_id, msgspec.structs.replace(job, lease_expires_at=lease_until)
+        )
+        return True
+
+    async def finished_before(self, cutoff: datetime, limit: int) -> list[Job]:
+        found: list[Job] = []
+        for job in self._store.jobs.values():
+            if len(found) >= limit:
+                break
+            if job.status.is_finished and job.output_image_id and job.updated_at < cutoff:
+                found.append(job)
+        return found
+
+    def _index(self, job: Job) -> None:
+        if job.status.is_finished:
+            self._journal.pop(self._store.pending_job_ids, job.id)
+        elif job.id not in self._store.pending_job_ids:
+            self._journal.put(self._store.pending_job_ids, job.id, None)
+
+
+def _is_due(job: Job, now: datetime) -> bool:
+    if job.status is JobStatus.QUEUED:
+        return job.available_at <= now
+    if job.status is JobStatus.RUNNING:
+        return job.lease_expires_at is None or job.lease_expires_at <= now
+    return False
+
+
+class MemoryImageRepository(_Repository):
+    """Image bytes by id."""
+
+    async def add(self, image: StoredImage) -> None:
+        self._journal.put(self._store.images, image.id, image)
+
+    async def find(self, image_id: UUID) -> StoredImage | None:
+        return self._store.images.get(image_id)
+
+    async def delete(self, image_id: UUID) -> None:
+        self._journal.pop(self._store.images, image_id)

@@ -1,0 +1,85 @@
+"""The state behind the in-memory adapters, and the journal that undoes changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from uuid import UUID
+
+from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_MISSING = object()
+
+
+@dataclass
+class MemoryStore:
+    """Everything the in-memory adapters keep. One lock serialises all units of work,
+    which makes every transaction atomic and isolated (and balances race-free)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: dict[UUID, User] = field(default_factory=dict)
+    user_ids_by_email: dict[str, UUID] = field(default_factory=dict)
+    user_ids_by_google_id: dict[str, UUID] = field(default_factory=dict)
+    sessions: dict[str, Session] = field(default_factory=dict)
+    balances: dict[UUID, int] = field(default_factory=dict)
+    ledger: dict[UUID, list[LedgerEntry]] = field(default_factory=dict)
+    ledger_keys: set[str] = field(default_factory=set)
+    free_credits: dict[str, int] = field(default_factory=dict)
+    jobs: dict[UUID, Job] = field(default_factory=dict)
+    pending_job_ids: dict[UUID, None] = field(default_factory=dict)
+    images: dict[UUID, StoredImage] = field(default_factory=dict)
+
+
+class Journal:
+    """Undo actions of one unit of work, replayed in reverse on rollback."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def put(self, mapping: MutableMapping[K, V], key: K, value: V) -> None:
+        """``mapping[key] = value``, undoably."""
+        previous = mapping.get(key, _MISSING)
+        mapping[key] = value
+        self._undo.append(lambda: _restore(mapping, key, previous))
+
+    def pop(self, mapping: MutableMapping[K, V], key: K) -> None:
+        """``del mapping[key]`` if present, undoably."""
+        if key not in mapping:
+            return
+        previous = mapping.pop(key)
+        self._undo.append(lambda: mapping.__setitem__(key, previous))
+
+    def append(self, items: list[V], item: V) -> None:
+        """``items.append(item)``, undoably."""
+        items.append(item)
+        self._undo.append(lambda: _drop_last(items))
+
+    def add(self, items: set[K], item: K) -> None:
+        """``items.add(item)``, undoably (the item must be new)."""
+        items.add(item)
+        self._undo.append(lambda: items.discard(item))
+
+    def rollback(self) -> None:
+        """Undo every change, newest first."""
+        while self._undo:
+            self._undo.pop()()
+
+    def forget(self) -> None:
+        """Keep the changes (commit)."""
+        self._undo.clear()
+
+
+def _drop_last(items: list[V]) -> None:
+    items.pop()
+
+
+def _restore(mapping: MutableMapping[K, V], key: K, previous: object) -> None:
+    if previous is _MISSING:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = previous  # type: ignore[assignment]

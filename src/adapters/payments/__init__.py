@@ -1,0 +1,6 @@
+"""Payment gateways."""
+
+from adapters.payments.disabled import DisabledPaymentGateway
+from adapters.payments.instant import InstantPaymentGateway
+
+__all__ = ["DisabledPaymentGateway", "InstantPaymentGateway"]

@@ -1,0 +1,1 @@
+"""Entrypoints: the Litestar HTTP API, the ``picpaygo`` CLI and the composition root."""

@@ -1,0 +1,16 @@
+"""ASGI factory for servers: ``uvicorn --factory entrypoints.asgi:app``."""
+
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar
+
+from entrypoints.container import build_container
+from entrypoints.http import create_app
+from entrypoints.settings import load_settings
+
+
+def app() -> Litestar:
+    """Build the app from the environment (called once per server process)."""
+    return create_app(build_container(load_settings(os.environ)))

@@ -1,0 +1,259 @@
+"""The ``picpaygo`` command: run the service and adjust credits from scripts.
+
+Every command prints a human line, or JSON with ``--json``; it exits 0 on success and
+non-zero with one line on stderr otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, NoReturn, TypeVar
+
+import click
+import msgspec
+
+from entrypoints.container import Container, announce_profile, build_container, storage_kind
+from entrypoints.settings import Settings, SettingsError, load_settings
+from picpaygo_core.errors import DomainError
+from picpaygo_core.models import LedgerEntry
+from picpaygo_core.services import AdminService
+from picpaygo_core.services.admin import Account
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+NEEDS_DATABASE = (
+    "credits commands need DATABASE_URL: with in-memory storage they cannot reach "
+    "a running server's data (each process has its own memory)"
+)
+
+
+class CliContext:
+    """What every command shares: the settings and a way to build the container."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        container_factory: Callable[[Settings], Container] = build_container,
+        allow_memory_admin: bool = False,
+    ) -> None:
+        self._environ = environ
+        self._container_factory = container_factory
+        self.allow_memory_admin = allow_memory_admin
+        self._settings: Settings | None = None
+        self._container: Container | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self._environ)
+            except SettingsError as exc:
+                fail(str(exc), EXIT_USAGE)
+        return self._settings
+
+    @property
+    def container(self) -> Container:
+        if self._container is None:
+            self._container = self._container_factory(self.settings)
+        return self._container
+
+    def admin(self) -> AdminService:
+        """The admin use cases, refused where they could only touch this process's memory."""
+        if storage_kind(self.settings) == "memory" and not self.allow_memory_admin:
+            fail(NEEDS_DATABASE, EXIT_USAGE)
+        service: AdminService = self.container.admin_service()
+        return service
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print one line on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a use case, turning a domain error into one stderr line and exit 1."""
+    try:
+        return asyncio.run(coroutine)
+    except DomainError as exc:
+        fail(exc.message)
+
+
+def emit(as_json: bool, payload: object, text: str) -> None:
+    """Print ``payload`` as JSON, or ``text`` for people."""
+    if as_json:
+        click.echo(json.dumps(msgspec.to_builtins(payload), indent=2, sort_keys=True))
+    else:
+        click.echo(text)
+
+
+def account_payload(account: Account) -> dict[str, object]:
+    return {
+        "userId": str(account.user.id),
+        "email": account.user.email,
+        "balance": account.balance,
+    }
+
+
+def entry_payload(entry: LedgerEntry) -> dict[str, object]:
+    return {
+        "id": str(entry.id),
+        "amount": entry.amount,
+        "reason": entry.reason,
+        "actor": entry.actor,
+        "jobId": str(entry.job_id) if entry.job_id else None,
+        "createdAt": entry.created_at.isoformat(),
+    }
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+pass_context = click.make_pass_decorator(CliContext)
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """PicPayGo: run the API and manage credits."""
+    if ctx.obj is None:
+        ctx.obj = CliContext(os.environ)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind [HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to bind [PORT, default 8081].")
+@click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
+@pass_context
+def serve(context: CliContext, host: str | None, port: int | None, workers: int) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    settings = context.settings
+    if workers > 1 and storage_kind(settings) == "memory":
+        fail("--workers > 1 needs DATABASE_URL: in-memory storage cannot be shared", EXIT_USAGE)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    announce_profile(settings)
+    uvicorn.run(
+        "entrypoints.asgi:app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@cli.command()
+@pass_context
+def worker(context: CliContext) -> None:
+    """Run job workers without the HTTP API (needs DATABASE_URL)."""
+    if storage_kind(context.settings) == "memory":
+        fail(
+            "picpaygo worker needs DATABASE_URL: in-memory jobs live in the API process", EXIT_USAGE
+        )
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@pass_context
+def migrate(context: CliContext) -> None:
+    """Apply pending schema migrations (needs DATABASE_URL)."""
+    if storage_kind(context.settings) == "memory":
+        fail("picpaygo db migrate needs DATABASE_URL", EXIT_USAGE)
+
+
+@cli.group()
+def credits() -> None:
+    """Look at and adjust a user's paid credits."""
+
+
+@credits.command("show")
+@click.argument("email")
+@json_option
+@pass_context
+def credits_show(context: CliContext, email: str, as_json: bool) -> None:
+    """Show a user's paid balance."""
+    account = run(context.admin().show(email))
+    emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
+
+
+@credits.command("grant")
+@click.argument("email")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="Why, for the ledger.")
+@click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
+@json_option
+@pass_context
+def credits_grant(
+    context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
+) -> None:
+    """Add AMOUNT credits to a user's balance."""
+    account = run(context.admin().grant(email, amount, reason=reason, actor=_actor(actor)))
+    emit(
+        as_json,
+        account_payload(account),
+        f"granted {amount} to {account.user.email}: balance {account.balance}",
+    )
+
+
+@credits.command("revoke")
+@click.argument("email")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="Why, for the ledger.")
+@click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
+@json_option
+@pass_context
+def credits_revoke(
+    context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
+) -> None:
+    """Take AMOUNT credits from a user's balance (refused below zero)."""
+    account = run(context.admin().revoke(email, amount, reason=reason, actor=_actor(actor)))
+    emit(
+        as_json,
+        account_payload(account),
+        f"revoked {amount} from {account.user.email}: balance {account.balance}",
+    )
+
+
+@credits.command("history")
+@click.argument("email")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@json_option
+@pass_context
+def credits_history(context: CliContext, email: str, limit: int, as_json: bool) -> None:
+    """List a user's ledger entries, newest first."""
+    entries = run(context.admin().history(email, limit))
+    lines = [
+        f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.amount:+d} {e.reason} ({e.actor})" for e in entries
+    ]
+    emit(as_json, [entry_payload(e) for e in entries], "\n".join(lines) or "no entries")
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return f"admin:{actor}"
+    try:
+        return f"admin:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "admin:cli"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj=None)

@@ -1,0 +1,69 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+
+from entrypoints.container import Container, build_worker_pool
+from entrypoints.http.controllers import (
+    AuthController,
+    CreditsController,
+    GenerationController,
+    HealthController,
+)
+from entrypoints.http.dependencies import build_dependencies
+from entrypoints.http.errors import exception_handlers
+from entrypoints.settings import Settings
+
+# Room for the multipart envelope (boundaries, part headers, the category field).
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(container: Container, *, run_workers: bool | None = None) -> Litestar:
+    """The HTTP API over ``container``'s services.
+
+    In-process job workers start and stop with the app when ``JOB_WORKERS`` > 0
+    (``run_workers`` overrides that, e.g. for tests that drive the queue by hand).
+    """
+    settings: Settings = container.settings()
+    start_workers = settings.job_workers > 0 if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        pool = build_worker_pool(container, settings.job_workers) if start_workers else None
+        if pool:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool:
+                await pool.stop()
+
+    uploads = Router(
+        path="/",
+        route_handlers=[GenerationController],
+        request_max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+    )
+    return Litestar(
+        route_handlers=[AuthController, CreditsController, HealthController, uploads],
+        dependencies=build_dependencies(container, settings),
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_json_body_bytes,
+        cors_config=(
+            CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
+            if settings.cors_origins
+            else None
+        ),
+        openapi_config=OpenAPIConfig(
+            title="PicPayGo API",
+            version="0.1.0",
+            description="Restyle a person's photo with an AI image model, paid with credits.",
+            path="/api/docs",
+        ),
+        lifespan=[lifespan],
+    )

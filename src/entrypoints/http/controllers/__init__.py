@@ -1,0 +1,8 @@
+"""Thin HTTP controllers: parse, call one use case, shape the answer."""
+
+from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.credits import CreditsController
+from entrypoints.http.controllers.generation import GenerationController
+from entrypoints.http.controllers.health import HealthController
+
+__all__ = ["AuthController", "CreditsController", "GenerationController", "HealthController"]

@@ -1,0 +1,104 @@
+"""``/api/auth``: register, log in (password or Google), log out, who am I."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+
+from entrypoints.http.schemas import (
+    AuthResponse,
+    GoogleConfigResponse,
+    GoogleLoginRequest,
+    LoginRequest,
+    RegisterRequest,
+)
+from entrypoints.http.session_cookie import SessionCookie
+from picpaygo_core.errors import NotAuthenticated
+from picpaygo_core.models import Caller, SignedIn
+from picpaygo_core.services import AuthService
+
+
+class AuthController(Controller):
+    path = "/api/auth"
+    tags = ["auth"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @post("/register", status_code=201, operation_id="register")
+    async def register(
+        self,
+        data: RegisterRequest,
+        auth_service: AuthService,
+        session_cookie: SessionCookie,
+        client_address: str,
+    ) -> Response[AuthResponse]:
+        """Create an email + password account and sign it in."""
+        signed_in = await auth_service.register(
+            email=data.email,
+            password=data.password,
+            name=data.name,
+            surname=data.surname,
+            location=client_address,
+        )
+        return _signed_in(signed_in, 201, session_cookie)
+
+    @post("/login", status_code=200, operation_id="login")
+    async def login(
+        self,
+        data: LoginRequest,
+        auth_service: AuthService,
+        session_cookie: SessionCookie,
+        client_address: str,
+    ) -> Response[AuthResponse]:
+        """Sign in with email and password."""
+        signed_in = await auth_service.login(
+            email=data.email, password=data.password, location=client_address
+        )
+        return _signed_in(signed_in, 200, session_cookie)
+
+    @post("/google", status_code=200, operation_id="googleLogin")
+    async def google(
+        self,
+        data: GoogleLoginRequest,
+        auth_service: AuthService,
+        session_cookie: SessionCookie,
+        client_address: str,
+    ) -> Response[AuthResponse]:
+        """Sign in (or sign up on first use) with a Google ID token."""
+        signed_in = await auth_service.google_login(
+            credential=data.credential, location=client_address
+        )
+        return _signed_in(signed_in, 200, session_cookie)
+
+    @post("/logout", status_code=204, operation_id="logout")
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        auth_service: AuthService,
+        session_cookie: SessionCookie,
+    ) -> Response[None]:
+        """End the session, if there is one, and clear the cookie."""
+        await auth_service.logout(session_cookie.read(request.cookies))
+        response: Response[None] = Response(content=None, status_code=204)
+        session_cookie.clear(response)
+        return response
+
+    @get("/me", operation_id="me")
+    async def me(self, caller: Caller) -> AuthResponse:
+        """The signed-in user."""
+        if caller.user is None:
+            raise NotAuthenticated
+        return AuthResponse.of(caller.user)
+
+    @get("/google/config", operation_id="googleConfig")
+    async def google_config(self, auth_service: AuthService) -> GoogleConfigResponse:
+        """Whether Google login is on, and the client id the front end needs for it."""
+        client_id = auth_service.google_client_id
+        return GoogleConfigResponse(enabled=client_id is not None, client_id=client_id)
+
+
+def _signed_in(
+    signed_in: SignedIn, status_code: int, session_cookie: SessionCookie
+) -> Response[AuthResponse]:
+    response = Response(AuthResponse.of(signed_in.user), status_code=status_code)
+    session_cookie.set(response, signed_in.token)
+    return response

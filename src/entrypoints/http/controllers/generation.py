@@ -1,0 +1,62 @@
+"""``/api/generate``: upload a photo, follow the job, fetch the picture."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from entrypoints.http.schemas import GenerateForm, JobCreateResponse, JobStatusResponse
+from picpaygo_core.errors import JobNotFound
+from picpaygo_core.models import Caller
+from picpaygo_core.services import GenerationService
+
+
+class GenerationController(Controller):
+    path = "/api/generate"
+    tags = ["generation"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @post("/", status_code=202, operation_id="createJob")
+    async def create(
+        self,
+        data: Annotated[GenerateForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        caller: Caller,
+        generation_service: GenerationService,
+    ) -> JobCreateResponse:
+        """Queue a photo for restyling; one credit is charged now and refunded on failure."""
+        try:
+            image = await data.image.read()
+        finally:
+            await data.image.close()
+        job = await generation_service.create_job(caller, category=data.category, image=image)
+        return JobCreateResponse(job_id=job.id, status=job.status.value)
+
+    @get("/{job_id:str}", operation_id="getJob")
+    async def status(
+        self, job_id: str, caller: Caller, generation_service: GenerationService
+    ) -> JobStatusResponse:
+        """Where the job is; ``outputUrl`` is set once the picture is ready."""
+        return JobStatusResponse.of(await generation_service.job(caller, _parse_id(job_id)))
+
+    @get("/{job_id:str}/image", operation_id="getJobImage")
+    async def image(
+        self, job_id: str, caller: Caller, generation_service: GenerationService
+    ) -> Response[bytes]:
+        """The generated picture."""
+        image = await generation_service.output_image(caller, _parse_id(job_id))
+        return Response(
+            image.data,
+            media_type=image.content_type,
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
+
+def _parse_id(job_id: str) -> UUID:
+    try:
+        return uuid.UUID(job_id)
+    except ValueError:
+        raise JobNotFound from None

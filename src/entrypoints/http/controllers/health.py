@@ -1,0 +1,22 @@
+"""``/api/health``: liveness plus the checks of what the service depends on."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+
+from entrypoints.http.schemas import HealthResponse
+from picpaygo_core.services import HealthService
+
+
+class HealthController(Controller):
+    path = "/api/health"
+    tags = ["health"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get("/", operation_id="health")
+    async def health(self, health_service: HealthService) -> Response[HealthResponse]:
+        """200 when every dependency answers, 503 (with what is wrong) otherwise."""
+        report = await health_service.report()
+        return Response(
+            HealthResponse(status="ok" if report.ok else "unavailable", checks=report.checks),
+            status_code=200 if report.ok else 503,
+        )

@@ -1,0 +1,55 @@
+"""Litestar dependencies: services from the container, and who the caller is.
+
+Handlers receive these by parameter name; the container itself stays here, at the
+composition root, and is never seen by a handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+
+from entrypoints.container import Container
+from entrypoints.http.client_address import client_address
+from entrypoints.http.session_cookie import SessionCookie
+from entrypoints.settings import Settings
+from picpaygo_core.models import Caller
+from picpaygo_core.networks import client_network
+from picpaygo_core.services import AuthService
+
+
+def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
+    """Every dependency a handler can ask for, by name."""
+    session_cookie = SessionCookie(
+        name=settings.session_cookie,
+        secure=settings.session_cookie_secure,
+        max_age_seconds=settings.session_ttl_hours * 3600,
+    )
+    auth: AuthService = container.auth_service()
+
+    async def provide_client_address(request: Request[Any, Any, Any]) -> str:
+        peer = request.client.host if request.client else None
+        return client_address(
+            peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies
+        )
+
+    async def provide_caller(
+        request: Request[Any, Any, Any], client_address: NamedDependency[str]
+    ) -> Caller:
+        user = await auth.current_user(session_cookie.read(request.cookies))
+        return Caller(user=user, network=client_network(client_address))
+
+    def constant(value: object) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    return {
+        "session_cookie": constant(session_cookie),
+        "auth_service": constant(auth),
+        "credit_service": constant(container.credit_service()),
+        "generation_service": constant(container.generation_service()),
+        "health_service": constant(container.health_service()),
+        "client_address": Provide(provide_client_address),
+        "caller": Provide(provide_caller),
+    }

@@ -1,0 +1,95 @@
+"""The one place where domain errors become HTTP status codes.
+
+Every error body has Litestar's default shape: ``{"status_code": int, "detail": str}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+from picpaygo_core.errors import (
+    DomainError,
+    DuplicateLedgerEntry,
+    EmailTaken,
+    GoogleLoginDisabled,
+    GoogleUnavailable,
+    ImageNotFound,
+    ImageTooLarge,
+    InsufficientCredits,
+    InvalidCredentials,
+    InvalidGoogleToken,
+    InvalidInput,
+    JobNotFound,
+    NotAuthenticated,
+    PaymentsNotConfigured,
+    StorageUnavailable,
+    UnsupportedImage,
+    UserNotFound,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    EmailTaken: 409,
+    InvalidCredentials: 401,
+    NotAuthenticated: 401,
+    InvalidGoogleToken: 401,
+    GoogleLoginDisabled: 503,
+    GoogleUnavailable: 503,
+    InsufficientCredits: 402,
+    PaymentsNotConfigured: 503,
+    JobNotFound: 404,
+    ImageNotFound: 404,
+    UserNotFound: 404,
+    ImageTooLarge: 413,
+    UnsupportedImage: 415,
+    DuplicateLedgerEntry: 409,
+    StorageUnavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The status code for ``error``: its own class's, or its nearest ancestor's."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def error_body(status_code: int, detail: str) -> dict[str, object]:
+    """The JSON body of every error response."""
+    return {"status_code": status_code, "detail": detail}
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[object]:
+    status_code = status_of(exc)
+    headers = {"Retry-After": "5"} if status_code == 503 else None
+    return Response(error_body(status_code, exc.message), status_code=status_code, headers=headers)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
+    """Last resort: log the bug with its traceback, answer without one."""
+    if isinstance(exc, HTTPException):
+        status_code = exc.status_code
+        if status_code >= 500:
+            logger.error("%s on %s %s", exc, request.method, request.url.path, exc_info=exc)
+        body = error_body(status_code, exc.detail)
+        if isinstance(exc.extra, dict | list) and exc.extra:
+            body["extra"] = exc.extra
+        return Response(body, status_code=status_code, headers=exc.headers)
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(error_body(500, "Something went wrong on our side."), status_code=500)
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The handlers to install on the app."""
+    return {
+        DomainError: domain_error_handler,
+        Exception: unexpected_error_handler,
+    }

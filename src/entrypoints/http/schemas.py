@@ -1,0 +1,133 @@
+"""The API's JSON shapes (camelCase on the wire), kept apart from the domain model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from litestar.datastructures import UploadFile
+
+from picpaygo_core.models import CreditsView, Job, User
+
+
+class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+
+class RegisterRequest(Request):
+    email: str
+    password: str
+    name: str | None = None
+    surname: str | None = None
+
+
+class LoginRequest(Request):
+    email: str
+    password: str
+
+
+class GoogleLoginRequest(Request):
+    credential: str
+
+
+class ConsumeRequest(Request):
+    amount: int = 1
+
+
+class CheckoutRequest(Request):
+    pack: int
+
+
+@dataclass
+class GenerateForm:
+    """The multipart upload of ``POST /api/generate``."""
+
+    image: UploadFile
+    category: str
+
+
+class Response(msgspec.Struct, kw_only=True, rename="camel"):
+    """Base of response bodies."""
+
+
+class UserSchema(Response):
+    id: UUID
+    email: str
+    name: str | None
+    surname: str | None
+    is_google_account: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserSchema:
+        return cls(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            surname=user.surname,
+            is_google_account=user.is_google_account,
+            created_at=user.created_at,
+        )
+
+
+class AuthResponse(Response):
+    user: UserSchema
+
+    @classmethod
+    def of(cls, user: User) -> AuthResponse:
+        return cls(user=UserSchema.of(user))
+
+
+class GoogleConfigResponse(Response):
+    enabled: bool
+    client_id: str | None
+
+
+class CreditsResponse(Response):
+    credits: int
+    balance: int
+    free_credits: int
+    authenticated: bool
+
+    @classmethod
+    def of(cls, view: CreditsView) -> CreditsResponse:
+        return cls(
+            credits=view.credits,
+            balance=view.balance,
+            free_credits=view.free_credits,
+            authenticated=view.authenticated,
+        )
+
+
+class JobCreateResponse(Response):
+    job_id: UUID
+    status: str
+
+
+class JobStatusResponse(Response):
+    job_id: UUID
+    status: str
+    category: str
+    output_url: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobStatusResponse:
+        return cls(
+            job_id=job.id,
+            status=job.status.value,
+            category=job.category.value,
+            output_url=f"/api/generate/{job.id}/image" if job.output_image_id else None,
+            error=job.error,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+class HealthResponse(Response):
+    status: str
+    checks: dict[str, str]

@@ -1,0 +1,232 @@
+"""Settings, read from the environment once into a typed object.
+
+Every variable has a safe default for the development profile. A malformed value
+raises ``SettingsError`` with one line that names the variable and says what it wants.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Profile = Literal["development", "production"]
+PaymentsMode = Literal["instant", "disabled"]
+
+DEFAULT_OPENROUTER_MODEL = "google/gemini-3-pro-image-preview"
+DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
+MEGABYTE = 1024 * 1024
+PROFILES: tuple[Profile, ...] = ("development", "production")
+PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    env: Profile = "development"
+    host: str = "127.0.0.1"
+    port: int = 8081
+    log_level: str = "INFO"
+    database_url: str | None = None
+    google_client_id: str | None = None
+    openrouter_api_key: str | None = None
+    openrouter_model: str = DEFAULT_OPENROUTER_MODEL
+    openrouter_url: str = DEFAULT_OPENROUTER_URL
+    session_ttl_hours: int = 168
+    session_cookie: str = "picpaygo_session"
+    session_cookie_secure: bool = False
+    default_free_credits: int = 3
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[Network, ...] = ()
+    job_workers: int = 2
+    job_timeout_seconds: float = 120.0
+    job_max_attempts: int = 3
+    job_lease_seconds: float = 60.0
+    max_upload_bytes: int = 10 * MEGABYTE
+    max_image_pixels: int = 50_000_000
+    output_retention_hours: int = 168
+    payments_mode: PaymentsMode = "instant"
+    max_json_body_bytes: int = 64 * 1024
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check every setting from ``environ`` (usually ``os.environ``)."""
+    read = _Reader(environ)
+    env = read.choice("PICPAYGO_ENV", PROFILES, "development")
+    production = env == "production"
+    settings = Settings(
+        env=env,
+        host=read.text("HOST", "127.0.0.1"),
+        port=read.integer("PORT", 8081, minimum=1, maximum=65535),
+        log_level=read.choice(
+            "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
+        ),
+        database_url=read.database_url("DATABASE_URL"),
+        google_client_id=read.optional("GOOGLE_CLIENT_ID"),
+        openrouter_api_key=read.optional("OPENROUTER_API_KEY"),
+        openrouter_model=read.text("OPENROUTER_MODEL", DEFAULT_OPENROUTER_MODEL),
+        openrouter_url=read.http_url("OPENROUTER_URL", DEFAULT_OPENROUTER_URL),
+        session_ttl_hours=read.integer("SESSION_TTL_HOURS", 168, minimum=1, maximum=24 * 365),
+        session_cookie=read.cookie_name("SESSION_COOKIE", "picpaygo_session"),
+        session_cookie_secure=read.boolean("SESSION_COOKIE_SECURE", production),
+        default_free_credits=read.integer("DEFAULT_FREE_CREDITS", 3, minimum=0, maximum=1000),
+        cors_origins=read.csv("CORS_ORIGINS"),
+        trusted_proxies=read.networks("TRUSTED_PROXIES"),
+        job_workers=read.integer("JOB_WORKERS", 2, minimum=0, maximum=256),
+        job_timeout_seconds=read.number("JOB_TIMEOUT_SECONDS", 120.0, minimum=1.0),
+        job_max_attempts=read.integer("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
+        job_lease_seconds=read.number("JOB_LEASE_SECONDS", 60.0, minimum=3.0),
+        max_upload_bytes=read.integer(
+            "MAX_UPLOAD_BYTES", 10 * MEGABYTE, minimum=1024, maximum=200 * MEGABYTE
+        ),
+        max_image_pixels=read.integer("MAX_IMAGE_PIXELS", 50_000_000, minimum=1, maximum=10**9),
+        output_retention_hours=read.integer(
+            "OUTPUT_RETENTION_HOURS", 168, minimum=1, maximum=24 * 3650
+        ),
+        payments_mode=read.choice(
+            "PAYMENTS_MODE", PAYMENTS_MODES, "disabled" if production else "instant"
+        ),
+    )
+    _check_supported(settings)
+    if production:
+        _check_production(settings)
+    return settings
+
+
+def _check_supported(settings: Settings) -> None:
+    if settings.database_url:
+        raise SettingsError(
+            "DATABASE_URL is set, but this build has no PostgreSQL storage yet; "
+            "unset DATABASE_URL to use in-memory storage"
+        )
+    if settings.openrouter_api_key:
+        raise SettingsError(
+            "OPENROUTER_API_KEY is set, but this build has no OpenRouter generator yet; "
+            "unset OPENROUTER_API_KEY to use the offline generator"
+        )
+
+
+def _check_production(settings: Settings) -> None:
+    if not settings.database_url:
+        raise SettingsError("DATABASE_URL is required when PICPAYGO_ENV=production")
+    if not settings.openrouter_api_key:
+        raise SettingsError("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
+    if not settings.session_cookie_secure:
+        raise SettingsError("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
+    if settings.payments_mode == "instant":
+        raise SettingsError(
+            "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
+        )
+
+
+class _Reader:
+    """Parses variables, raising ``SettingsError`` that names the offending one."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], wants: str) -> T:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be {wants}, got {raw!r}") from None
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if not minimum <= value <= maximum:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"a whole number from {minimum} to {maximum}")
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not value >= minimum or value == float("inf"):
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"a number of at least {minimum:g}")
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+
+        return self._parse(name, default, parse, "true or false")
+
+    def choice(self, name: str, options: tuple[T, ...], default: T, *, upper: bool = False) -> T:
+        def parse(raw: str) -> T:
+            wanted = raw.upper() if upper else raw.lower()
+            for option in options:
+                if option == wanted:
+                    return option
+            raise ValueError
+
+        return self._parse(name, default, parse, "one of " + ", ".join(map(str, options)))
+
+    def csv(self, name: str) -> tuple[str, ...]:
+        raw = self.optional(name) or ""
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    def networks(self, name: str) -> tuple[Network, ...]:
+        def parse(raw: str) -> tuple[Network, ...]:
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in raw.split(",")
+                if part.strip()
+            )
+
+        return self._parse(name, (), parse, "comma-separated IP networks such as 10.0.0.0/8,::1")
+
+    def database_url(self, name: str) -> str | None:
+        def parse(raw: str) -> str | None:
+            if not raw.startswith(("postgresql://", "postgres://")):
+                raise ValueError
+            return raw
+
+        return self._parse(name, None, parse, "a postgresql:// URL")
+
+    def http_url(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            if not raw.startswith(("http://", "https://")):
+                raise ValueError
+            return raw.rstrip("/")
+
+        return self._parse(name, default, parse, "an http:// or https:// URL")
+
+    def cookie_name(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            if not raw.replace("_", "").replace("-", "").isalnum() or not raw.isascii():
+                raise ValueError
+            return raw
+
+        return self._parse(name, default, parse, "letters, digits, '-' and '_' only")

@@ -1,0 +1,1 @@
+"""PicPayGo's framework-free core: domain model, ports, errors and use cases."""

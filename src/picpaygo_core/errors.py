@@ -1,0 +1,95 @@
+"""Domain errors. Each says, in a sentence a person can read, what went wrong.
+
+The HTTP entrypoint maps each class to a status code in one place; the core knows
+nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    """A value is well-formed but not acceptable (bad email, short password, ...)."""
+
+    default_message = "The request contains an invalid value."
+
+
+class InvalidCategory(InvalidInput):
+    default_message = "Category must be one of: portraits, editorial, documentary."
+
+
+class InvalidPack(InvalidInput):
+    default_message = "Pack must be 5, 10 or 20 credits."
+
+
+class EmailTaken(DomainError):
+    default_message = "An account with this email already exists."
+
+
+class InvalidCredentials(DomainError):
+    default_message = "Invalid email or password."
+
+
+class NotAuthenticated(DomainError):
+    default_message = "You need to be signed in."
+
+
+class InvalidGoogleToken(DomainError):
+    default_message = "The Google sign-in could not be verified."
+
+
+class GoogleUnavailable(DomainError):
+    default_message = "Google could not be reached to check the sign-in; try again shortly."
+
+
+class GoogleLoginDisabled(DomainError):
+    default_message = "Google sign-in is not configured on this server."
+
+
+class InsufficientCredits(DomainError):
+    default_message = "Not enough credits."
+
+
+class PaymentsNotConfigured(DomainError):
+    default_message = "Payments are not configured on this server."
+
+
+class JobNotFound(DomainError):
+    default_message = "No such generation job."
+
+
+class ImageNotFound(DomainError):
+    default_message = "No image for this job."
+
+
+class ImageTooLarge(DomainError):
+    default_message = "The image is too large."
+
+
+class UnsupportedImage(DomainError):
+    default_message = "The file is not a JPEG, PNG or WebP image."
+
+
+class UserNotFound(DomainError):
+    default_message = "No user with this email."
+
+
+class DuplicateLedgerEntry(DomainError):
+    """A ledger entry with the same idempotency key was already recorded."""
+
+    default_message = "This credit change was already recorded."
+
+
+class StorageUnavailable(DomainError):
+    """The storage behind the ports cannot be reached right now."""
+
+    default_message = "The service's storage is unavailable; try again shortly."

@@ -1,0 +1,204 @@
+"""Domain values: immutable msgspec Structs, changed with ``msgspec.structs.replace``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+
+class Category(enum.StrEnum):
+    """The looks a photo can be restyled into."""
+
+    PORTRAITS = "portraits"
+    EDITORIAL = "editorial"
+    DOCUMENTARY = "documentary"
+
+
+class JobStatus(enum.StrEnum):
+    """Where a generation job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        """A finished job never changes again."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+class CreditSource(enum.StrEnum):
+    """Which pot a job's credit was taken from, so a refund returns it there."""
+
+    FREE = "free"
+    PAID = "paid"
+
+
+class User(msgspec.Struct, frozen=True, kw_only=True):
+    """A person with an account (email + password, Google, or both)."""
+
+    id: UUID
+    email: str
+    password_hash: str | None
+    name: str | None
+    surname: str | None
+    is_google_account: bool
+    google_id: str | None
+    created_at: datetime
+    last_login_at: datetime | None = None
+    last_login_location: str | None = None
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed-in browser. Only a hash of its token is ever stored."""
+
+    token_hash: str
+    user_id: UUID
+    created_at: datetime
+    expires_at: datetime
+
+    def is_expired(self, now: datetime) -> bool:
+        """True once the session's lifetime is over."""
+        return now >= self.expires_at
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of a user's paid balance. The balance is the sum of these."""
+
+    id: UUID
+    user_id: UUID
+    amount: int
+    reason: str
+    actor: str
+    created_at: datetime
+    job_id: UUID | None = None
+    idempotency_key: str | None = None
+
+
+class Charge(msgspec.Struct, frozen=True, kw_only=True):
+    """How a spend was covered: free credits first, then the paid balance."""
+
+    free: int
+    paid: int
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """A request to restyle one photo, charged one credit when created."""
+
+    id: UUID
+    category: Category
+    status: JobStatus
+    owner_id: UUID | None
+    client_network: str
+    credit_source: CreditSource
+    input_image_id: UUID | None
+    output_image_id: UUID | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    available_at: datetime
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    refunded: bool = False
+
+
+class StoredImage(msgspec.Struct, frozen=True, kw_only=True):
+    """Image bytes kept by the service: an uploaded photo or a generated picture."""
+
+    id: UUID
+    data: bytes
+    content_type: str
+    created_at: datetime
+
+
+class ImageInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What an uploaded file turned out to be once its content was read."""
+
+    content_type: str
+    width: int
+    height: int
+
+
+class GoogleIdentity(msgspec.Struct, frozen=True, kw_only=True):
+    """The facts a verified Google ID token vouches for."""
+
+    google_id: str
+    email: str
+    email_verified: bool
+    name: str | None
+    surname: str | None
+
+
+class CheckoutResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a payment gateway did with a purchase request.
+
+    ``completed`` means the money was taken and the credits may be added now, under
+    ``reference`` (unique per payment, so a payment is never credited twice).
+    """
+
+    completed: bool
+    reference: str
+    redirect_url: str | None = None
+
+
+class Generated(msgspec.Struct, frozen=True, kw_only=True, tag="generated"):
+    """The generator produced a picture."""
+
+    data: bytes
+    content_type: str
+
+
+class TransientFailure(msgspec.Struct, frozen=True, kw_only=True, tag="transient"):
+    """A failure that may pass: try again later (after ``retry_after`` seconds if given)."""
+
+    reason: str
+    retry_after: float | None = None
+
+
+class PermanentFailure(msgspec.Struct, frozen=True, kw_only=True, tag="permanent"):
+    """This job cannot succeed; ``message`` is shown to the person."""
+
+    message: str
+
+
+class OperatorFailure(msgspec.Struct, frozen=True, kw_only=True, tag="operator"):
+    """The service is misconfigured (bad key, provider out of funds): not the person's fault."""
+
+    message: str
+
+
+GenerationOutcome = Generated | TransientFailure | PermanentFailure | OperatorFailure
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is asking: a signed-in user or an anonymous client, and the client's network."""
+
+    user: User | None
+    network: str
+
+    @property
+    def actor(self) -> str:
+        """How this caller is named in the ledger."""
+        return f"user:{self.user.id}" if self.user else f"anonymous:{self.network}"
+
+
+class CreditsView(msgspec.Struct, frozen=True, kw_only=True):
+    """What a client may spend: free credits of its network plus its paid balance."""
+
+    credits: int
+    balance: int
+    free_credits: int
+    authenticated: bool
+
+
+class SignedIn(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of a successful sign-in: the user and the new session's secret token."""
+
+    user: User
+    token: str
+    expires_at: datetime

@@ -1,0 +1,23 @@
+"""The knobs of the product that the core enforces, set once from the settings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+
+CREDIT_PACKS: frozenset[int] = frozenset({5, 10, 20})
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """Limits and timings of the domain rules. Defaults are the documented ones."""
+
+    free_credits: int = 3
+    session_ttl: timedelta = timedelta(hours=168)
+    max_upload_bytes: int = 10 * 1024 * 1024
+    job_timeout_seconds: float = 120.0
+    job_max_attempts: int = 3
+    job_lease_seconds: float = 60.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    output_retention: timedelta = timedelta(days=7)

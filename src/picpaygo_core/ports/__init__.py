@@ -1,0 +1,36 @@
+"""Ports: what the core needs from the outside world, as ``typing.Protocol`` classes."""
+
+from picpaygo_core.ports.clock import Clock
+from picpaygo_core.ports.generation import ImageGenerator, ImageInspector, JobWakeup
+from picpaygo_core.ports.health import HealthProbe
+from picpaygo_core.ports.payments import PaymentGateway
+from picpaygo_core.ports.security import GoogleTokenVerifier, PasswordHasher
+from picpaygo_core.ports.storage import (
+    CreditRepository,
+    FreeCreditRepository,
+    ImageRepository,
+    JobRepository,
+    SessionRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserRepository,
+)
+
+__all__ = [
+    "Clock",
+    "CreditRepository",
+    "FreeCreditRepository",
+    "GoogleTokenVerifier",
+    "HealthProbe",
+    "ImageGenerator",
+    "ImageInspector",
+    "ImageRepository",
+    "JobRepository",
+    "JobWakeup",
+    "PasswordHasher",
+    "PaymentGateway",
+    "SessionRepository",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "UserRepository",
+]

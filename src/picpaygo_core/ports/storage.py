@@ -1,0 +1,150 @@
+"""Storage ports: repositories, and the unit of work that makes their changes atomic.
+
+Every repository is reached through a ``UnitOfWork``; its changes become visible to
+others only when the unit of work commits, and are all undone otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Store a new user. Raises ``EmailTaken`` if the email exists (any letter case)."""
+        ...
+
+    async def update(self, user: User) -> None:
+        """Replace the stored user with the same id."""
+        ...
+
+    async def find_by_id(self, user_id: UUID) -> User | None: ...
+
+    async def find_by_email(self, email: str) -> User | None:
+        """Look a user up by email, ignoring letter case."""
+        ...
+
+    async def find_by_google_id(self, google_id: str) -> User | None: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def find(self, token_hash: str) -> Session | None: ...
+
+    async def delete(self, token_hash: str) -> None:
+        """Forget a session; nothing happens if it does not exist."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete every session expired at ``now``; returns how many went."""
+        ...
+
+
+class CreditRepository(Protocol):
+    """Paid balances and their append-only ledger."""
+
+    async def balance(self, user_id: UUID) -> int: ...
+
+    async def record(self, entry: LedgerEntry) -> int:
+        """Append ``entry`` and apply it to the balance atomically; returns the new balance.
+
+        Raises ``InsufficientCredits`` (and records nothing) if the balance would go
+        below zero, and ``DuplicateLedgerEntry`` if an entry with the same idempotency
+        key exists.
+        """
+        ...
+
+    async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
+        """The newest ``limit`` entries of a user, newest first."""
+        ...
+
+
+class FreeCreditRepository(Protocol):
+    """Free credits, granted once per client network."""
+
+    async def remaining(self, network: str, initial: int) -> int:
+        """Free credits left for ``network``; a network never seen has ``initial``."""
+        ...
+
+    async def take(self, network: str, amount: int, initial: int) -> int:
+        """Take up to ``amount`` free credits; returns how many were taken (maybe 0)."""
+        ...
+
+    async def give_back(self, network: str, amount: int, initial: int) -> None:
+        """Return credits taken by ``take`` (a refund)."""
+        ...
+
+
+class JobRepository(Protocol):
+    async def add(self, job: Job) -> None: ...
+
+    async def update(self, job: Job) -> None:
+        """Replace the stored job with the same id."""
+        ...
+
+    async def find(self, job_id: UUID) -> Job | None: ...
+
+    async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
+        """Take the oldest job that is due: queued and available, or running with a lapsed lease.
+
+        The job is returned as running, leased to ``worker_id`` until ``lease_until``, with
+        its attempt counter raised. Two workers never get the same job at once.
+        """
+        ...
+
+    async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
+        """Keep a job leased while working on it; False if the lease was lost."""
+        ...
+
+    async def finished_before(self, cutoff: datetime, limit: int) -> list[Job]:
+        """Finished jobs last updated before ``cutoff`` that still hold an output image."""
+        ...
+
+
+class ImageRepository(Protocol):
+    async def add(self, image: StoredImage) -> None: ...
+
+    async def find(self, image_id: UUID) -> StoredImage | None: ...
+
+    async def delete(self, image_id: UUID) -> None:
+        """Forget an image; nothing happens if it does not exist."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """A transaction over every repository: ``async with uow: ...; await uow.commit()``.
+
+    Leaving the block without ``commit()`` (or with an exception) rolls everything back.
+    """
+
+    users: UserRepository
+    sessions: SessionRepository
+    credits: CreditRepository
+    free_credits: FreeCreditRepository
+    jobs: JobRepository
+    images: ImageRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork:
+        """A fresh, not yet entered unit of work."""
+        ...

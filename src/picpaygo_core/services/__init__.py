@@ -1,0 +1,20 @@
+"""Use cases: each public method is one thing a person or maintainer can do."""
+
+from picpaygo_core.services.admin import AdminService
+from picpaygo_core.services.auth import AuthService
+from picpaygo_core.services.credits import CreditService
+from picpaygo_core.services.generation import GenerationService
+from picpaygo_core.services.health import HealthService
+from picpaygo_core.services.processing import JobProcessor, RetentionService
+from picpaygo_core.services.workers import WorkerPool
+
+__all__ = [
+    "AdminService",
+    "AuthService",
+    "CreditService",
+    "GenerationService",
+    "HealthService",
+    "JobProcessor",
+    "RetentionService",
+    "WorkerPool",
+]

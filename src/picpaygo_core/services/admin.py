@@ -1,0 +1,78 @@
+"""Maintainers' credit adjustments, as used by the ``picpaygo credits`` commands."""
+
+from __future__ import annotations
+
+import msgspec
+
+from picpaygo_core.errors import InvalidInput, UserNotFound
+from picpaygo_core.models import LedgerEntry, User
+from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.services.ledger import ledger_entry
+from picpaygo_core.validation import check_amount
+
+MAX_REASON_LENGTH = 500
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    """A user and their paid balance."""
+
+    user: User
+    balance: int
+
+
+class AdminService:
+    """Use cases for maintainers: look at and adjust a user's paid balance."""
+
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+
+    async def show(self, email: str) -> Account:
+        """The user with ``email`` and their balance; ``UserNotFound`` if none."""
+        async with self._uow_factory() as uow:
+            user = await _user(uow, email)
+            return Account(user=user, balance=await uow.credits.balance(user.id))
+
+    async def grant(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
+        """Add ``amount`` credits to a user's balance, recorded in the ledger with ``reason``."""
+        return await self._adjust(email, amount, reason=reason, actor=actor, kind="admin_grant")
+
+    async def revoke(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
+        """Take ``amount`` credits away; refused with ``InsufficientCredits`` below zero."""
+        return await self._adjust(email, -amount, reason=reason, actor=actor, kind="admin_revoke")
+
+    async def history(self, email: str, limit: int = 50) -> list[LedgerEntry]:
+        """The user's newest ledger entries, newest first."""
+        async with self._uow_factory() as uow:
+            user = await _user(uow, email)
+            return await uow.credits.history(user.id, limit)
+
+    async def _adjust(
+        self, email: str, amount: int, *, reason: str, actor: str, kind: str
+    ) -> Account:
+        check_amount(abs(amount))
+        reason = reason.strip()
+        if not reason:
+            raise InvalidInput("A reason is required.")
+        if len(reason) > MAX_REASON_LENGTH:
+            raise InvalidInput(f"The reason must be at most {MAX_REASON_LENGTH} characters long.")
+        async with self._uow_factory() as uow:
+            user = await _user(uow, email)
+            balance = await uow.credits.record(
+                ledger_entry(
+                    user_id=user.id,
+                    amount=amount,
+                    reason=f"{kind}: {reason}",
+                    actor=actor,
+                    now=self._clock.now(),
+                )
+            )
+            await uow.commit()
+        return Account(user=user, balance=balance)
+
+
+async def _user(uow: UnitOfWork, email: str) -> User:
+    user = await uow.users.find_by_email(email.strip())
+    if user is None:
+        raise UserNotFound(f"No user with the email {email.strip()!r}.")
+    return user

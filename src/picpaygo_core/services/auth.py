@@ -1,0 +1,237 @@
+"""Accounts and sessions: register, log in (password or Google), log out, who am I."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+import msgspec
+
+from picpaygo_core.errors import EmailTaken, InvalidCredentials, InvalidGoogleToken
+from picpaygo_core.models import GoogleIdentity, Session, SignedIn, User
+from picpaygo_core.policy import Policy
+from picpaygo_core.ports import (
+    Clock,
+    GoogleTokenVerifier,
+    PasswordHasher,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from picpaygo_core.validation import (
+    MAX_EMAIL_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    check_password,
+    clean_name,
+    normalise_email,
+)
+
+MAX_TOKEN_LENGTH = 200
+
+
+def new_session_token() -> str:
+    """A session secret with 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_session_token(token: str) -> str:
+    """What is stored in place of a token: its SHA-256, so a leaked table signs no one in."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class AuthService:
+    """Use cases for accounts and sessions."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        google: GoogleTokenVerifier,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._hasher = hasher
+        self._google = google
+        self._clock = clock
+        self._policy = policy
+        self._dummy_hash: str | None = None
+
+    @property
+    def google_client_id(self) -> str | None:
+        """The Google OAuth client id, or None when Google login is off."""
+        return self._google.client_id
+
+    async def register(
+        self,
+        *,
+        email: str,
+        password: str,
+        name: str | None = None,
+        surname: str | None = None,
+        location: str | None = None,
+    ) -> SignedIn:
+        """Create an email + password account and sign it in.
+
+        Raises ``InvalidInput`` for a bad email, password or name and ``EmailTaken``
+        when the email (in any letter case) has an account already.
+        """
+        email = normalise_email(email)
+        check_password(password)
+        name = clean_name(name, "Name")
+        surname = clean_name(surname, "Surname")
+        async with self._uow_factory() as uow:
+            if await uow.users.find_by_email(email) is not None:
+                raise EmailTaken
+        password_hash = await self._hasher.hash(password)
+        now = self._clock.now()
+        user = User(
+            id=uuid.uuid4(),
+            email=email,
+            password_hash=password_hash,
+            name=name,
+            surname=surname,
+            is_google_account=False,
+            google_id=None,
+            created_at=now,
+            last_login_at=now,
+            last_login_location=location,
+        )
+        async with self._uow_factory() as uow:
+            await uow.users.add(user)
+            signed_in = await self._start_session(uow, user)
+            await uow.commit()
+        return signed_in
+
+    async def login(self, *, email: str, password: str, location: str | None = None) -> SignedIn:
+        """Sign in with email and password.
+
+        Unknown email and wrong password raise the same ``InvalidCredentials`` and take
+        about as long, so the answer does not reveal which accounts exist. A password
+        stored in an outdated format is upgraded to Argon2id here.
+        """
+        email = email.strip()
+        if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+            raise InvalidCredentials  # cannot match an account; not worth hashing
+        async with self._uow_factory() as uow:
+            user = await uow.users.find_by_email(email)
+        if user is None or user.password_hash is None:
+            await self._hasher.verify(await self._dummy_password_hash(), password)
+            raise InvalidCredentials
+        if not await self._hasher.verify(user.password_hash, password):
+            raise InvalidCredentials
+        new_hash = None
+        if self._hasher.needs_rehash(user.password_hash):
+            new_hash = await self._hasher.hash(password)
+        async with self._uow_factory() as uow:
+            current = await uow.users.find_by_id(user.id)
+            if current is None:
+                raise InvalidCredentials
+            updated = msgspec.structs.replace(
+                current,
+                password_hash=new_hash or current.password_hash,
+                last_login_at=self._clock.now(),
+                last_login_location=location,
+            )
+            await uow.users.update(updated)
+            signed_in = await self._start_session(uow, updated)
+            await uow.commit()
+        return signed_in
+
+    async def google_login(self, *, credential: str, location: str | None = None) -> SignedIn:
+        """Sign in, or sign up on first use, with a Google ID token.
+
+        An existing password account with the same verified email is linked to the
+        Google identity rather than duplicated.
+        """
+        identity = await self._google.verify(credential)
+        if not identity.email_verified:
+            raise InvalidGoogleToken("Your Google email address is not verified.")
+        try:
+            return await self._google_sign_in(identity, location)
+        except EmailTaken:
+            # Two first logins raced; the other one created the account, so link to it.
+            return await self._google_sign_in(identity, location)
+
+    async def _google_sign_in(self, identity: GoogleIdentity, location: str | None) -> SignedIn:
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            user = await uow.users.find_by_google_id(identity.google_id)
+            if user is None:
+                user = await uow.users.find_by_email(identity.email)
+            if user is None:
+                user = User(
+                    id=uuid.uuid4(),
+                    email=identity.email,
+                    password_hash=None,
+                    name=identity.name,
+                    surname=identity.surname,
+                    is_google_account=True,
+                    google_id=identity.google_id,
+                    created_at=now,
+                    last_login_at=now,
+                    last_login_location=location,
+                )
+                await uow.users.add(user)
+            else:
+                user = msgspec.structs.replace(
+                    user,
+                    is_google_account=True,
+                    google_id=identity.google_id,
+                    name=user.name or identity.name,
+                    surname=user.surname or identity.surname,
+                    last_login_at=now,
+                    last_login_location=location,
+                )
+                await uow.users.update(user)
+            signed_in = await self._start_session(uow, user)
+            await uow.commit()
+        return signed_in
+
+    async def logout(self, token: str | None) -> None:
+        """End the session of ``token``; does nothing when there is none."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return
+        async with self._uow_factory() as uow:
+            await uow.sessions.delete(hash_session_token(token))
+            await uow.commit()
+
+    async def current_user(self, token: str | None) -> User | None:
+        """The user signed in with ``token``, or None. An expired session is purged here."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        token_hash = hash_session_token(token)
+        async with self._uow_factory() as uow:
+            session = await uow.sessions.find(token_hash)
+            if session is None:
+                return None
+            if session.is_expired(self._clock.now()):
+                await uow.sessions.delete(token_hash)
+                await uow.commit()
+                return None
+            return await uow.users.find_by_id(session.user_id)
+
+    async def purge_expired_sessions(self) -> int:
+        """Delete every expired session; returns how many."""
+        async with self._uow_factory() as uow:
+            purged = await uow.sessions.purge_expired(self._clock.now())
+            await uow.commit()
+        return purged
+
+    async def _start_session(self, uow: UnitOfWork, user: User) -> SignedIn:
+        token = new_session_token()
+        now = self._clock.now()
+        session = Session(
+            token_hash=hash_session_token(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + self._policy.session_ttl,
+        )
+        await uow.sessions.add(session)
+        return SignedIn(user=user, token=token, expires_at=session.expires_at)
+
+    async def _dummy_password_hash(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy_hash

@@ -1,0 +1,118 @@
+"""Asking for a restyled picture, and following the job until it is ready."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from uuid import UUID
+
+from picpaygo_core.errors import ImageNotFound, ImageTooLarge, JobNotFound, UnsupportedImage
+from picpaygo_core.models import Caller, CreditSource, Job, JobStatus, StoredImage
+from picpaygo_core.policy import Policy
+from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWorkFactory
+from picpaygo_core.services.ledger import spend
+from picpaygo_core.validation import parse_category
+
+
+class GenerationService:
+    """Use cases a client runs on generation jobs."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        inspector: ImageInspector,
+        wakeup: JobWakeup,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._inspector = inspector
+        self._wakeup = wakeup
+        self._clock = clock
+        self._policy = policy
+
+    async def create_job(self, caller: Caller, *, category: str, image: bytes) -> Job:
+        """Queue a photo for restyling and charge one credit for it, in one transaction.
+
+        Raises ``InvalidCategory``, ``ImageTooLarge``, ``UnsupportedImage`` (checked by the
+        file's content) before anything is charged, and ``InsufficientCredits`` when the
+        caller has no credit left; in every failure nothing is stored or spent.
+        """
+        parsed_category = parse_category(category)
+        if not image:
+            raise UnsupportedImage("The uploaded file is empty.")
+        if len(image) > self._policy.max_upload_bytes:
+            limit_mb = self._policy.max_upload_bytes / (1024 * 1024)
+            raise ImageTooLarge(f"The image is larger than the {limit_mb:g} MB limit.")
+        info = await asyncio.to_thread(self._inspector.inspect, image)
+        now = self._clock.now()
+        job_id = uuid.uuid4()
+        async with self._uow_factory() as uow:
+            charge = await spend(
+                uow,
+                caller,
+                amount=1,
+                free_credits=self._policy.free_credits,
+                reason="generation",
+                now=now,
+                job_id=job_id,
+            )
+            stored = StoredImage(
+                id=uuid.uuid4(), data=image, content_type=info.content_type, created_at=now
+            )
+            await uow.images.add(stored)
+            job = Job(
+                id=job_id,
+                category=parsed_category,
+                status=JobStatus.QUEUED,
+                owner_id=caller.user.id if caller.user else None,
+                client_network=caller.network,
+                credit_source=CreditSource.FREE if charge.free else CreditSource.PAID,
+                input_image_id=stored.id,
+                output_image_id=None,
+                error=None,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+                available_at=now,
+            )
+            await uow.jobs.add(job)
+            await uow.commit()
+        self._wakeup.notify()
+        return job
+
+    async def job(self, caller: Caller, job_id: UUID) -> Job:
+        """A job the caller may see: its own, or an anonymous one reached by its id."""
+        async with self._uow_factory() as uow:
+            job = await uow.jobs.find(job_id)
+        if job is None or not _visible_to(job, caller):
+            raise JobNotFound
+        return job
+
+    async def output_image(self, caller: Caller, job_id: UUID) -> StoredImage:
+        """The generated picture of a finished job the caller may see."""
+        async with self._uow_factory() as uow:
+            job = await uow.jobs.find(job_id)
+            if job is None or not _visible_to(job, caller):
+                raise JobNotFound
+            if job.output_image_id is None:
+                raise ImageNotFound(_why_no_image(job))
+            image = await uow.images.find(job.output_image_id)
+        if image is None:
+            raise ImageNotFound
+        return image
+
+
+def _visible_to(job: Job, caller: Caller) -> bool:
+    if job.owner_id is None:
+        return True
+    return caller.user is not None and caller.user.id == job.owner_id
+
+
+def _why_no_image(job: Job) -> str:
+    if job.status is JobStatus.SUCCEEDED:
+        return "The picture of this job is no longer kept."
+    if job.status is JobStatus.FAILED:
+        return "This job failed, so there is no picture."
+    return "The picture is not ready yet."

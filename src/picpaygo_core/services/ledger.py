@@ -1,0 +1,107 @@
+"""Spending and refunding credits inside an open unit of work.
+
+These are the only functions that move credits for a client; every use case that
+charges or refunds goes through them, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
+from picpaygo_core.models import Caller, Charge, CreditSource, CreditsView, Job, LedgerEntry
+from picpaygo_core.ports import UnitOfWork
+
+
+def ledger_entry(
+    *,
+    user_id: UUID,
+    amount: int,
+    reason: str,
+    actor: str,
+    now: datetime,
+    job_id: UUID | None = None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """A new ledger entry with a fresh id."""
+    return LedgerEntry(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        amount=amount,
+        reason=reason,
+        actor=actor,
+        created_at=now,
+        job_id=job_id,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def credits_view(uow: UnitOfWork, caller: Caller, free_credits: int) -> CreditsView:
+    """What ``caller`` can spend right now."""
+    free = await uow.free_credits.remaining(caller.network, free_credits)
+    balance = await uow.credits.balance(caller.user.id) if caller.user else 0
+    return CreditsView(
+        credits=free + balance,
+        balance=balance,
+        free_credits=free,
+        authenticated=caller.user is not None,
+    )
+
+
+async def spend(
+    uow: UnitOfWork,
+    caller: Caller,
+    *,
+    amount: int,
+    free_credits: int,
+    reason: str,
+    now: datetime,
+    job_id: UUID | None = None,
+) -> Charge:
+    """Take ``amount`` credits: free credits of the caller's network first, then paid ones.
+
+    Raises ``InsufficientCredits`` when they do not suffice; the caller's unit of work
+    then rolls back, so nothing at all is spent.
+    """
+    free = await uow.free_credits.take(caller.network, amount, free_credits)
+    paid = amount - free
+    if paid:
+        if caller.user is None:
+            raise InsufficientCredits
+        await uow.credits.record(
+            ledger_entry(
+                user_id=caller.user.id,
+                amount=-paid,
+                reason=reason,
+                actor=caller.actor,
+                now=now,
+                job_id=job_id,
+                idempotency_key=f"charge:{job_id}" if job_id else None,
+            )
+        )
+    return Charge(free=free, paid=paid)
+
+
+async def refund_job(uow: UnitOfWork, job: Job, *, free_credits: int, now: datetime) -> None:
+    """Give a failed job's credit back to where it came from, at most once."""
+    if job.refunded:
+        return
+    if job.credit_source is CreditSource.FREE or job.owner_id is None:
+        await uow.free_credits.give_back(job.client_network, 1, free_credits)
+        return
+    # An earlier attempt that committed its refund makes this one a no-op.
+    with contextlib.suppress(DuplicateLedgerEntry):
+        await uow.credits.record(
+            ledger_entry(
+                user_id=job.owner_id,
+                amount=1,
+                reason="refund",
+                actor="system",
+                now=now,
+                job_id=job.id,
+                idempotency_key=f"refund:{job.id}",
+            )
+        )

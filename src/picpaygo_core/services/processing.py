@@ -1,0 +1,260 @@
+"""Working off the job queue: claim a job, generate its picture, settle it.
+
+A job is leased to one worker at a time. The worker renews the lease while the image
+model works; a worker that dies leaves the lease to lapse, and the job is claimed
+again. Settling (success, retry or failure with refund) re-checks the lease inside its
+transaction, so a job is never completed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from datetime import timedelta
+
+import msgspec
+
+from picpaygo_core.models import (
+    Generated,
+    GenerationOutcome,
+    Job,
+    JobStatus,
+    OperatorFailure,
+    PermanentFailure,
+    StoredImage,
+    TransientFailure,
+)
+from picpaygo_core.policy import Policy
+from picpaygo_core.ports import Clock, ImageGenerator, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.prompts import build_prompt
+from picpaygo_core.services.ledger import refund_job
+
+logger = logging.getLogger(__name__)
+
+FAILED_AFTER_RETRIES = "The picture could not be generated. Your credit was refunded."
+SERVICE_UNAVAILABLE = "The image service is unavailable right now. Your credit was refunded."
+PHOTO_MISSING = "The uploaded photo is no longer available. Your credit was refunded."
+
+
+class JobProcessor:
+    """Processes queued generation jobs, one call of ``process_next`` per job."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        generator: ImageGenerator,
+        clock: Clock,
+        policy: Policy,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._generator = generator
+        self._clock = clock
+        self._policy = policy
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+
+    async def process_next(self, worker_id: str | None = None) -> Job | None:
+        """Claim the next due job and take it as far as it goes; None when none is due.
+
+        Returns the job as settled: succeeded, failed, queued again for a retry, or
+        still running when the lease was lost to another worker.
+        """
+        worker_id = worker_id or f"worker-{uuid.uuid4()}"
+        claimed = await self._claim(worker_id)
+        if claimed is None:
+            return None
+        job, photo = claimed
+        if job.attempts > self._policy.job_max_attempts:
+            return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
+        if photo is None:
+            return await self._fail(job, worker_id, PHOTO_MISSING)
+        outcome = await self._generate_keeping_lease(job, photo, worker_id)
+        return await self._settle(job, worker_id, outcome)
+
+    async def _claim(self, worker_id: str) -> tuple[Job, StoredImage | None] | None:
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=self._policy.job_lease_seconds)
+        async with self._uow_factory() as uow:
+            job = await uow.jobs.claim_next(worker_id, now, lease_until)
+            if job is None:
+                return None
+            photo = await uow.images.find(job.input_image_id) if job.input_image_id else None
+            await uow.commit()
+        return job, photo
+
+    async def _generate_keeping_lease(
+        self, job: Job, photo: StoredImage, worker_id: str
+    ) -> GenerationOutcome:
+        renewal = asyncio.create_task(self._renew_lease(job, worker_id))
+        try:
+            return await asyncio.wait_for(
+                self._generator.generate(
+                    prompt=build_prompt(job.category),
+                    category=job.category,
+                    image=photo.data,
+                    content_type=photo.content_type,
+                ),
+                timeout=self._policy.job_timeout_seconds,
+            )
+        except TimeoutError:
+            return TransientFailure(reason="the image model did not answer in time")
+        except Exception:
+            logger.exception("image generator %s raised on job %s", self._generator.name, job.id)
+            return TransientFailure(reason="the image generator failed unexpectedly")
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _renew_lease(self, job: Job, worker_id: str) -> None:
+        interval = self._policy.job_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            lease_until = self._clock.now() + timedelta(seconds=self._policy.job_lease_seconds)
+            try:
+                async with self._uow_factory() as uow:
+                    kept = await uow.jobs.extend_lease(job.id, worker_id, lease_until)
+                    await uow.commit()
+            except Exception:
+                # Keep generating: settling re-checks the lease, so a lost one is caught there.
+                logger.warning("could not renew the lease of job %s", job.id, exc_info=True)
+                continue
+            if not kept:
+                logger.warning("worker %s lost the lease of job %s", worker_id, job.id)
+                return
+
+    async def _settle(self, job: Job, worker_id: str, outcome: GenerationOutcome) -> Job:
+        match outcome:
+            case Generated():
+                return await self._succeed(job, worker_id, outcome)
+            case TransientFailure() if job.attempts < self._policy.job_max_attempts:
+                return await self._retry_later(job, worker_id, outcome)
+            case TransientFailure():
+                logger.warning(
+                    "job %s failed after %d attempts: %s", job.id, job.attempts, outcome.reason
+                )
+                return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
+            case PermanentFailure():
+                return await self._fail(job, worker_id, outcome.message)
+            case OperatorFailure():
+                logger.error("image generator %s: %s", self._generator.name, outcome.message)
+                return await self._fail(job, worker_id, SERVICE_UNAVAILABLE)
+
+    async def _succeed(self, job: Job, worker_id: str, result: Generated) -> Job:
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            current = await self._still_ours(uow, job, worker_id)
+            if current is None:
+                return job
+            output = StoredImage(
+                id=uuid.uuid4(), data=result.data, content_type=result.content_type, created_at=now
+            )
+            await uow.images.add(output)
+            if current.input_image_id:
+                await uow.images.delete(current.input_image_id)
+            done = msgspec.structs.replace(
+                current,
+                status=JobStatus.SUCCEEDED,
+                output_image_id=output.id,
+                input_image_id=None,
+                error=None,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await uow.jobs.update(done)
+            await uow.commit()
+        return done
+
+    async def _retry_later(self, job: Job, worker_id: str, failure: TransientFailure) -> Job:
+        now = self._clock.now()
+        delay = self.retry_delay(job.attempts, failure.retry_after)
+        logger.info(
+            "job %s attempt %d failed (%s); retrying in %.1fs",
+            job.id,
+            job.attempts,
+            failure.reason,
+            delay,
+        )
+        async with self._uow_factory() as uow:
+            current = await self._still_ours(uow, job, worker_id)
+            if current is None:
+                return job
+            queued = msgspec.structs.replace(
+                current,
+                status=JobStatus.QUEUED,
+                available_at=now + timedelta(seconds=delay),
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await uow.jobs.update(queued)
+            await uow.commit()
+        return queued
+
+    async def _fail(self, job: Job, worker_id: str, message: str) -> Job:
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            current = await self._still_ours(uow, job, worker_id)
+            if current is None:
+                return job
+            await refund_job(uow, current, free_credits=self._policy.free_credits, now=now)
+            if current.input_image_id:
+                await uow.images.delete(current.input_image_id)
+            failed = msgspec.structs.replace(
+                current,
+                status=JobStatus.FAILED,
+                error=message,
+                input_image_id=None,
+                refunded=True,
+                updated_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await uow.jobs.update(failed)
+            await uow.commit()
+        return failed
+
+    def retry_delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before attempt ``attempt + 1``: the provider's ``Retry-After`` if
+        it gave one, else exponential backoff with jitter; never above the configured cap."""
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self._policy.retry_max_seconds)
+        backoff = self._policy.retry_base_seconds * 2.0 ** max(attempt - 1, 0)
+        return min(backoff, self._policy.retry_max_seconds) * self._rng.uniform(0.5, 1.0)
+
+    async def _still_ours(self, uow: UnitOfWork, job: Job, worker_id: str) -> Job | None:
+        current = await uow.jobs.find(job.id)
+        if current is None or current.status is not JobStatus.RUNNING:
+            return None
+        if current.lease_owner != worker_id:
+            logger.warning(
+                "job %s was taken over by %s; dropping this result", job.id, current.lease_owner
+            )
+            return None
+        return current
+
+
+class RetentionService:
+    """Deletes generated pictures once their retention period is over."""
+
+    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: Policy) -> None:
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._policy = policy
+
+    async def purge_old_outputs(self, batch: int = 100) -> int:
+        """Delete up to ``batch`` expired output images; returns how many went."""
+        cutoff = self._clock.now() - self._policy.output_retention
+        async with self._uow_factory() as uow:
+            jobs = await uow.jobs.finished_before(cutoff, batch)
+            for job in jobs:
+                if job.output_image_id:
+                    await uow.images.delete(job.output_image_id)
+                await uow.jobs.update(msgspec.structs.replace(job, output_image_id=None))
+            await uow.commit()
+        return len(jobs)

@@ -1,0 +1,87 @@
+"""A pool of asyncio workers that drain the job queue and do periodic clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+from picpaygo_core.ports import JobWakeup
+from picpaygo_core.services.processing import JobProcessor
+
+logger = logging.getLogger(__name__)
+
+Chore = Callable[[], Awaitable[object]]
+
+
+class WorkerPool:
+    """Runs ``size`` job workers plus a maintenance loop until ``stop`` is called.
+
+    Idle workers wait for a wake-up (a new job) or ``poll_seconds``, whichever comes
+    first, so a job whose notification was lost is still picked up.
+    """
+
+    def __init__(
+        self,
+        *,
+        processor: JobProcessor,
+        wakeup: JobWakeup,
+        size: int,
+        poll_seconds: float = 2.0,
+        chores: Sequence[Chore] = (),
+        chore_interval_seconds: float = 300.0,
+    ) -> None:
+        self._processor = processor
+        self._wakeup = wakeup
+        self._size = size
+        self._poll_seconds = poll_seconds
+        self._chores = chores
+        self._chore_interval = chore_interval_seconds
+        self._tasks: list[asyncio.Task[None]] = []
+        self._prefix = uuid.uuid4().hex[:8]
+
+    @property
+    def running(self) -> bool:
+        """True between ``start`` and ``stop``."""
+        return bool(self._tasks)
+
+    def start(self) -> None:
+        """Start the workers in the running event loop."""
+        if self._tasks:
+            return
+        for number in range(self._size):
+            worker_id = f"{self._prefix}-{number}"
+            self._tasks.append(asyncio.create_task(self._work(worker_id), name=worker_id))
+        if self._chores:
+            self._tasks.append(asyncio.create_task(self._maintain(), name="maintenance"))
+        logger.info("started %d job worker(s)", self._size)
+
+    async def stop(self) -> None:
+        """Cancel the workers and wait for them; an interrupted job is retried after its lease."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _work(self, worker_id: str) -> None:
+        while True:
+            try:
+                job = await self._processor.process_next(worker_id)
+            except Exception:
+                logger.exception("worker %s failed to process a job", worker_id)
+                job = None
+            if job is None:
+                await self._wakeup.wait(self._poll_seconds)
+
+    async def _maintain(self) -> None:
+        while True:
+            for chore in self._chores:
+                try:
+                    await chore()
+                except Exception:
+                    logger.exception("maintenance chore failed")
+            await asyncio.sleep(self._chore_interval)

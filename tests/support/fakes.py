@@ -1,0 +1,74 @@
+"""Test doubles that implement the core's ports for real (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import argon2
+
+from adapters.passwords import Argon2PasswordHasher
+from picpaygo_core.models import Category, Generated, GenerationOutcome
+
+START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        """Move time forward, e.g. ``clock.advance(hours=2)``."""
+        self._now += timedelta(**delta)
+
+
+def cheap_hasher() -> Argon2PasswordHasher:
+    """Argon2id with tiny parameters, so tests stay fast. Same code path as production."""
+    return Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+class Call:
+    """One request the scripted generator received."""
+
+    def __init__(self, prompt: str, category: Category, image: bytes, content_type: str) -> None:
+        self.prompt = prompt
+        self.category = category
+        self.image = image
+        self.content_type = content_type
+
+
+class ScriptedGenerator:
+    """An image generator that answers from a script of outcomes, then succeeds.
+
+    ``hold`` makes every call wait until ``release()`` — to look at a job while it runs.
+    """
+
+    name = "scripted"
+
+    def __init__(self, outcomes: Iterable[GenerationOutcome] = (), *, hold: bool = False) -> None:
+        self.outcomes: deque[GenerationOutcome] = deque(outcomes)
+        self.calls: list[Call] = []
+        self._gate = asyncio.Event()
+        if not hold:
+            self._gate.set()
+        self.started = asyncio.Event()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    async def generate(
+        self, *, prompt: str, category: Category, image: bytes, content_type: str
+    ) -> GenerationOutcome:
+        self.calls.append(Call(prompt, category, image, content_type))
+        self.started.set()
+        await self._gate.wait()
+        if self.outcomes:
+            return self.outcomes.popleft()
+        return Generated(data=b"\x89PNG\r\n\x1a\nscripted", content_type="image/png")

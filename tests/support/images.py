@@ -1,0 +1,110 @@
+"""Small image files built in memory, for tests of uploads and generators.
+
+Everything here is deterministic and tiny, including ``png_bomb_bytes``: its header
+claims huge dimensions but the file is a few dozen bytes, and nothing here decodes it.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+Color = tuple[int, int, int]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_EXIF_ORIENTATION = 0x0112
+
+
+def _encode(image: Image.Image, fmt: str, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **params)
+    return out.getvalue()
+
+
+def _pattern(width: int, height: int) -> Image.Image:
+    """A deterministic RGB image with detail (gradients), so it compresses poorly."""
+    red = Image.linear_gradient("L").resize((width, height))
+    green = Image.radial_gradient("L").resize((width, height))
+    blue = Image.linear_gradient("L").rotate(90).resize((width, height))
+    return Image.merge("RGB", (red, green, blue))
+
+
+def jpeg_bytes(width: int = 64, height: int = 48, color: Color = (200, 120, 80)) -> bytes:
+    """A plain-colour baseline JPEG."""
+    return _encode(Image.new("RGB", (width, height), color), "JPEG", quality=90)
+
+
+def png_bytes(width: int = 64, height: int = 48, color: Color = (200, 120, 80)) -> bytes:
+    """A plain-colour RGB PNG."""
+    return _encode(Image.new("RGB", (width, height), color), "PNG")
+
+
+def webp_bytes(width: int = 64, height: int = 48, color: Color = (200, 120, 80)) -> bytes:
+    """A plain-colour lossless WebP."""
+    return _encode(Image.new("RGB", (width, height), color), "WEBP", lossless=True)
+
+
+def png_with_alpha_bytes(
+    width: int = 64, height: int = 48, color: Color = (200, 120, 80), alpha: int = 128
+) -> bytes:
+    """An RGBA PNG: the left half is ``color`` at ``alpha``, the right half fully clear."""
+    image = Image.new("RGBA", (width, height), (*color, alpha))
+    image.paste((0, 0, 0, 0), (width // 2, 0, width, height))
+    return _encode(image, "PNG")
+
+
+def pattern_png_bytes(width: int = 64, height: int = 48) -> bytes:
+    """An RGB PNG with gradients (not a flat colour), for tests that look at pixels."""
+    return _encode(_pattern(width, height), "PNG")
+
+
+def oriented_jpeg_bytes(width: int = 64, height: int = 48, orientation: int = 6) -> bytes:
+    """A JPEG stored ``width`` x ``height`` with an EXIF orientation tag.
+
+    Orientation 6 means "rotate 90° clockwise to display", so a viewer shows it
+    ``height`` x ``width``.
+    """
+    exif = Image.Exif()
+    exif[_EXIF_ORIENTATION] = orientation
+    return _encode(_pattern(width, height), "JPEG", quality=90, exif=exif)
+
+
+def truncated_jpeg_bytes() -> bytes:
+    """A JPEG whose header is intact but whose scan data stops two thirds of the way."""
+    whole = _encode(_pattern(256, 256), "JPEG", quality=95)
+    return whole[: len(whole) * 2 // 3]
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def png_bomb_bytes(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A tiny, well-formed PNG whose IHDR claims ``width`` x ``height`` greyscale pixels.
+
+    The chunks are built by hand (valid CRCs); IDAT holds one compressed row of zeros,
+    so the file is a few dozen bytes and decoding it would fail as truncated. Readers
+    must refuse it from the header alone.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        _PNG_SIGNATURE
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def gif_bytes(width: int = 16, height: int = 16) -> bytes:
+    """A real, valid GIF (a format the service refuses)."""
+    return _encode(Image.new("P", (width, height), 3), "GIF")
+
+
+def text_bytes() -> bytes:
+    """Plain text pretending to be an upload."""
+    return b"This is not an image, just some text.\n"

@@ -11,6 +11,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -143,6 +144,9 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     announce_profile(settings)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
+    # process exit 0, as a supervisor expects after a requested stop.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "entrypoints.asgi:app",
         factory=True,
@@ -193,42 +197,33 @@ def credits_show(context: CliContext, email: str, as_json: bool) -> None:
     emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
 
 
-@credits.command("grant")
-@click.argument("email")
-@click.argument("amount", type=click.IntRange(min=1))
-@click.option("--reason", required=True, help="Why, for the ledger.")
-@click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
-@json_option
-@pass_context
-def credits_grant(
-    context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
-) -> None:
-    """Add AMOUNT credits to a user's balance."""
-    account = run(context.admin().grant(email, amount, reason=reason, actor=_actor(actor)))
-    emit(
-        as_json,
-        account_payload(account),
-        f"granted {amount} to {account.user.email}: balance {account.balance}",
-    )
+def adjustment_command(name: str, summary: str, verb: str) -> None:
+    """Register ``credits grant`` or ``credits revoke``: the same arguments, one use case each."""
+
+    @credits.command(name, help=summary)
+    @click.argument("email")
+    @click.argument("amount", type=click.IntRange(min=1))
+    @click.option("--reason", required=True, help="Why, for the ledger.")
+    @click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
+    @json_option
+    @pass_context
+    def adjust(
+        context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
+    ) -> None:
+        admin = context.admin()
+        use_case = admin.grant if name == "grant" else admin.revoke
+        account = run(use_case(email, amount, reason=reason, actor=_actor(actor)))
+        emit(
+            as_json,
+            account_payload(account),
+            f"{verb} {amount}: {account.user.email} now has {account.balance} credits",
+        )
 
 
-@credits.command("revoke")
-@click.argument("email")
-@click.argument("amount", type=click.IntRange(min=1))
-@click.option("--reason", required=True, help="Why, for the ledger.")
-@click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
-@json_option
-@pass_context
-def credits_revoke(
-    context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
-) -> None:
-    """Take AMOUNT credits from a user's balance (refused below zero)."""
-    account = run(context.admin().revoke(email, amount, reason=reason, actor=_actor(actor)))
-    emit(
-        as_json,
-        account_payload(account),
-        f"revoked {amount} from {account.user.email}: balance {account.balance}",
-    )
+adjustment_command("grant", "Add AMOUNT credits to a user's balance.", "granted")
+adjustment_command(
+    "revoke", "Take AMOUNT credits from a user's balance (refused below zero).", "revoked"
+)
 
 
 @credits.command("history")

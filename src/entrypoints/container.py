@@ -13,7 +13,12 @@ from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
 from adapters.images import OfflineImageGenerator, PillowImageInspector
-from adapters.memory import MemoryJobWakeup, MemoryStore, MemoryUnitOfWorkFactory
+from adapters.memory import (
+    MemoryAttemptThrottle,
+    MemoryJobWakeup,
+    MemoryStore,
+    MemoryUnitOfWorkFactory,
+)
 from adapters.memory.unit_of_work import MemoryHealthProbe
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
@@ -44,6 +49,7 @@ def policy_from(settings: Settings) -> Policy:
         job_max_attempts=settings.job_max_attempts,
         job_lease_seconds=settings.job_lease_seconds,
         output_retention=timedelta(hours=settings.output_retention_hours),
+        auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
 
 
@@ -82,6 +88,11 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryJobWakeup),
     )
 
+    throttle = providers.Selector(
+        providers.Callable(storage_kind, settings),
+        memory=providers.Singleton(MemoryAttemptThrottle, clock),
+    )
+
     hasher = providers.Singleton(Argon2PasswordHasher)
     google_verifier = providers.Selector(
         providers.Callable(google_kind, settings),
@@ -108,6 +119,7 @@ class Container(containers.DeclarativeContainer):
         uow_factory=uow_factory,
         hasher=hasher,
         google=google_verifier,
+        throttle=throttle,
         clock=clock,
         policy=policy,
     )

@@ -55,6 +55,7 @@ class Settings:
     max_image_pixels: int = 50_000_000
     output_retention_hours: int = 168
     payments_mode: PaymentsMode = "instant"
+    auth_attempts_per_minute: int = 20
     max_json_body_bytes: int = 64 * 1024
 
     @property
@@ -95,6 +96,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_image_pixels=read.integer("MAX_IMAGE_PIXELS", 50_000_000, minimum=1, maximum=10**9),
         output_retention_hours=read.integer(
             "OUTPUT_RETENTION_HOURS", 168, minimum=1, maximum=24 * 3650
+        ),
+        auth_attempts_per_minute=read.integer(
+            "AUTH_ATTEMPTS_PER_MINUTE", 20, minimum=0, maximum=1_000_000
         ),
         payments_mode=read.choice(
             "PAYMENTS_MODE", PAYMENTS_MODES, "disabled" if production else "instant"

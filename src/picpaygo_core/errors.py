@@ -55,6 +55,16 @@ class GoogleLoginDisabled(DomainError):
     default_message = "Google sign-in is not configured on this server."
 
 
+class TooManyAttempts(DomainError):
+    """Too many sign-in attempts from one network; ``retry_after`` says when to try again."""
+
+    default_message = "Too many attempts. Try again in a minute."
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InsufficientCredits(DomainError):
     default_message = "Not enough credits."
 

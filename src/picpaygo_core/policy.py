@@ -21,3 +21,4 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     output_retention: timedelta = timedelta(days=7)
+    auth_attempts_per_minute: int = 20

@@ -12,7 +12,10 @@ MAX_PASSWORD_LENGTH = 128
 MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 100
 
-_EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+_EMAIL_PATTERN = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+$"
+)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalise_email(email: str) -> str:
@@ -36,6 +39,8 @@ def clean_name(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     value = value.strip()
+    if _CONTROL_CHARACTERS.search(value):
+        raise InvalidInput(f"{field} must not contain control characters.")
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{field} must be at most {MAX_NAME_LENGTH} characters long.")
     return value or None

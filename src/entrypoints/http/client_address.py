@@ -45,4 +45,6 @@ def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # an IPv4 proxy seen through a dual-stack socket
     return any(ip in network for network in trusted_proxies)

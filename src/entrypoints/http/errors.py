@@ -6,6 +6,7 @@ Every error body has Litestar's default shape: ``{"status_code": int, "detail": 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from litestar import Request, Response
@@ -28,6 +29,7 @@ from picpaygo_core.errors import (
     NotAuthenticated,
     PaymentsNotConfigured,
     StorageUnavailable,
+    TooManyAttempts,
     UnsupportedImage,
     UserNotFound,
 )
@@ -51,6 +53,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     UnsupportedImage: 415,
     DuplicateLedgerEntry: 409,
     StorageUnavailable: 503,
+    TooManyAttempts: 429,
 }
 
 
@@ -69,8 +72,33 @@ def error_body(status_code: int, detail: str) -> dict[str, object]:
 
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[object]:
     status_code = status_of(exc)
-    headers = {"Retry-After": "5"} if status_code == 503 else None
+    headers = None
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(max(math.ceil(exc.retry_after), 1))}
+    elif status_code == 503:
+        headers = {"Retry-After": "5"}
     return Response(error_body(status_code, exc.message), status_code=status_code, headers=headers)
+
+
+def bad_encoding_handler(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[object]:
+    """Client text that is not valid UTF-8 (Litestar's form parser lets this through)."""
+    return Response(
+        error_body(400, "The request contains text that is not valid UTF-8."), status_code=400
+    )
+
+
+def unreadable_body_handler(
+    request: Request[Any, Any, Any], exc: RecursionError | LookupError
+) -> Response[object]:
+    """Bodies Litestar's decoders choke on: absurdly deep JSON, an unknown form charset."""
+    if isinstance(exc, RecursionError):
+        return Response(error_body(400, "The request body is nested too deeply."), status_code=400)
+    if str(exc).startswith("unknown encoding"):
+        return Response(
+            error_body(400, "The request names a character set this server does not know."),
+            status_code=400,
+        )
+    return unexpected_error_handler(request, exc)
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[object]:
@@ -91,5 +119,8 @@ def exception_handlers() -> ExceptionHandlersMap:
     """The handlers to install on the app."""
     return {
         DomainError: domain_error_handler,
+        UnicodeDecodeError: bad_encoding_handler,
+        RecursionError: unreadable_body_handler,
+        LookupError: unreadable_body_handler,
         Exception: unexpected_error_handler,
     }

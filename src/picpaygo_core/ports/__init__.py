@@ -15,8 +15,10 @@ from picpaygo_core.ports.storage import (
     UnitOfWorkFactory,
     UserRepository,
 )
+from picpaygo_core.ports.throttle import AttemptThrottle
 
 __all__ = [
+    "AttemptThrottle",
     "Clock",
     "CreditRepository",
     "FreeCreditRepository",

@@ -35,10 +35,12 @@ class AdminService:
 
     async def grant(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
         """Add ``amount`` credits to a user's balance, recorded in the ledger with ``reason``."""
+        check_amount(amount)
         return await self._adjust(email, amount, reason=reason, actor=actor, kind="admin_grant")
 
     async def revoke(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
         """Take ``amount`` credits away; refused with ``InsufficientCredits`` below zero."""
+        check_amount(amount)
         return await self._adjust(email, -amount, reason=reason, actor=actor, kind="admin_revoke")
 
     async def history(self, email: str, limit: int = 50) -> list[LedgerEntry]:
@@ -50,7 +52,6 @@ class AdminService:
     async def _adjust(
         self, email: str, amount: int, *, reason: str, actor: str, kind: str
     ) -> Account:
-        check_amount(abs(amount))
         reason = reason.strip()
         if not reason:
             raise InvalidInput("A reason is required.")

@@ -8,10 +8,17 @@ import uuid
 
 import msgspec
 
-from picpaygo_core.errors import EmailTaken, InvalidCredentials, InvalidGoogleToken
+from picpaygo_core.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidGoogleToken,
+    TooManyAttempts,
+)
 from picpaygo_core.models import GoogleIdentity, Session, SignedIn, User
+from picpaygo_core.networks import client_network
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import (
+    AttemptThrottle,
     Clock,
     GoogleTokenVerifier,
     PasswordHasher,
@@ -27,6 +34,7 @@ from picpaygo_core.validation import (
 )
 
 MAX_TOKEN_LENGTH = 200
+THROTTLE_WINDOW_SECONDS = 60.0
 
 
 def new_session_token() -> str:
@@ -48,12 +56,14 @@ class AuthService:
         uow_factory: UnitOfWorkFactory,
         hasher: PasswordHasher,
         google: GoogleTokenVerifier,
+        throttle: AttemptThrottle,
         clock: Clock,
         policy: Policy,
     ) -> None:
         self._uow_factory = uow_factory
         self._hasher = hasher
         self._google = google
+        self._throttle = throttle
         self._clock = clock
         self._policy = policy
         self._dummy_hash: str | None = None
@@ -77,6 +87,7 @@ class AuthService:
         Raises ``InvalidInput`` for a bad email, password or name and ``EmailTaken``
         when the email (in any letter case) has an account already.
         """
+        await self._count_attempt("register", location)
         email = normalise_email(email)
         check_password(password)
         name = clean_name(name, "Name")
@@ -109,8 +120,17 @@ class AuthService:
 
         Unknown email and wrong password raise the same ``InvalidCredentials`` and take
         about as long, so the answer does not reveal which accounts exist. A password
-        stored in an outdated format is upgraded to Argon2id here.
+        stored in an outdated format is upgraded to Argon2id here. Failed attempts are
+        throttled per client network (``TooManyAttempts``).
         """
+        await self._refuse_if_throttled("login", location)
+        try:
+            return await self._login(email, password, location)
+        except InvalidCredentials:
+            await self._count_attempt("login", location)
+            raise
+
+    async def _login(self, email: str, password: str, location: str | None) -> SignedIn:
         email = email.strip()
         if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
             raise InvalidCredentials  # cannot match an account; not worth hashing
@@ -145,7 +165,12 @@ class AuthService:
         An existing password account with the same verified email is linked to the
         Google identity rather than duplicated.
         """
-        identity = await self._google.verify(credential)
+        await self._refuse_if_throttled("login", location)
+        try:
+            identity = await self._google.verify(credential)
+        except InvalidGoogleToken:
+            await self._count_attempt("login", location)
+            raise
         if not identity.email_verified:
             raise InvalidGoogleToken("Your Google email address is not verified.")
         try:
@@ -219,6 +244,25 @@ class AuthService:
             await uow.commit()
         return purged
 
+    async def _refuse_if_throttled(self, action: str, location: str | None) -> None:
+        limit = self._policy.auth_attempts_per_minute
+        if limit <= 0:
+            return
+        wait = await self._throttle.blocked_for(
+            _throttle_key(action, location), limit=limit, window_seconds=THROTTLE_WINDOW_SECONDS
+        )
+        if wait is not None:
+            raise TooManyAttempts(wait)
+
+    async def _count_attempt(self, action: str, location: str | None) -> None:
+        """Count an attempt, refusing it when the network is already over the limit."""
+        if self._policy.auth_attempts_per_minute <= 0:
+            return
+        await self._refuse_if_throttled(action, location)
+        await self._throttle.record(
+            _throttle_key(action, location), window_seconds=THROTTLE_WINDOW_SECONDS
+        )
+
     async def _start_session(self, uow: UnitOfWork, user: User) -> SignedIn:
         token = new_session_token()
         now = self._clock.now()
@@ -235,3 +279,7 @@ class AuthService:
         if self._dummy_hash is None:
             self._dummy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
         return self._dummy_hash
+
+
+def _throttle_key(action: str, location: str | None) -> str:
+    return f"{action}:{client_network(location or 'unknown')}"

@@ -9,7 +9,7 @@ from uuid import UUID
 from picpaygo_core.errors import ImageNotFound, ImageTooLarge, JobNotFound, UnsupportedImage
 from picpaygo_core.models import Caller, CreditSource, Job, JobStatus, StoredImage
 from picpaygo_core.policy import Policy
-from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWorkFactory
+from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.ledger import spend
 from picpaygo_core.validation import parse_category
 
@@ -43,8 +43,8 @@ class GenerationService:
         if not image:
             raise UnsupportedImage("The uploaded file is empty.")
         if len(image) > self._policy.max_upload_bytes:
-            limit_mb = self._policy.max_upload_bytes / (1024 * 1024)
-            raise ImageTooLarge(f"The image is larger than the {limit_mb:g} MB limit.")
+            limit = _human_size(self._policy.max_upload_bytes)
+            raise ImageTooLarge(f"The image is larger than the {limit} limit.")
         info = await asyncio.to_thread(self._inspector.inspect, image)
         now = self._clock.now()
         job_id = uuid.uuid4()
@@ -85,17 +85,12 @@ class GenerationService:
     async def job(self, caller: Caller, job_id: UUID) -> Job:
         """A job the caller may see: its own, or an anonymous one reached by its id."""
         async with self._uow_factory() as uow:
-            job = await uow.jobs.find(job_id)
-        if job is None or not _visible_to(job, caller):
-            raise JobNotFound
-        return job
+            return await _visible_job(uow, caller, job_id)
 
     async def output_image(self, caller: Caller, job_id: UUID) -> StoredImage:
         """The generated picture of a finished job the caller may see."""
         async with self._uow_factory() as uow:
-            job = await uow.jobs.find(job_id)
-            if job is None or not _visible_to(job, caller):
-                raise JobNotFound
+            job = await _visible_job(uow, caller, job_id)
             if job.output_image_id is None:
                 raise ImageNotFound(_why_no_image(job))
             image = await uow.images.find(job.output_image_id)
@@ -104,10 +99,14 @@ class GenerationService:
         return image
 
 
-def _visible_to(job: Job, caller: Caller) -> bool:
-    if job.owner_id is None:
-        return True
-    return caller.user is not None and caller.user.id == job.owner_id
+async def _visible_job(uow: UnitOfWork, caller: Caller, job_id: UUID) -> Job:
+    """The job, if the caller may see it: its own, or an anonymous one."""
+    job = await uow.jobs.find(job_id)
+    if job is None:
+        raise JobNotFound
+    if job.owner_id is not None and (caller.user is None or caller.user.id != job.owner_id):
+        raise JobNotFound
+    return job
 
 
 def _why_no_image(job: Job) -> str:
@@ -116,3 +115,10 @@ def _why_no_image(job: Job) -> str:
     if job.status is JobStatus.FAILED:
         return "This job failed, so there is no picture."
     return "The picture is not ready yet."
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"

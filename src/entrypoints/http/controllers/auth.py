@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from entrypoints.http.schemas import (
     AuthResponse,
@@ -26,10 +28,10 @@ class AuthController(Controller):
     @post("/register", status_code=201, operation_id="register")
     async def register(
         self,
-        data: RegisterRequest,
-        auth_service: AuthService,
-        session_cookie: SessionCookie,
-        client_address: str,
+        data: JSONBody[RegisterRequest],
+        auth_service: NamedDependency[AuthService],
+        session_cookie: NamedDependency[SessionCookie],
+        client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Create an email + password account and sign it in."""
         signed_in = await auth_service.register(
@@ -44,10 +46,10 @@ class AuthController(Controller):
     @post("/login", status_code=200, operation_id="login")
     async def login(
         self,
-        data: LoginRequest,
-        auth_service: AuthService,
-        session_cookie: SessionCookie,
-        client_address: str,
+        data: JSONBody[LoginRequest],
+        auth_service: NamedDependency[AuthService],
+        session_cookie: NamedDependency[SessionCookie],
+        client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in with email and password."""
         signed_in = await auth_service.login(
@@ -58,10 +60,10 @@ class AuthController(Controller):
     @post("/google", status_code=200, operation_id="googleLogin")
     async def google(
         self,
-        data: GoogleLoginRequest,
-        auth_service: AuthService,
-        session_cookie: SessionCookie,
-        client_address: str,
+        data: JSONBody[GoogleLoginRequest],
+        auth_service: NamedDependency[AuthService],
+        session_cookie: NamedDependency[SessionCookie],
+        client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in (or sign up on first use) with a Google ID token."""
         signed_in = await auth_service.google_login(
@@ -73,8 +75,8 @@ class AuthController(Controller):
     async def logout(
         self,
         request: Request[Any, Any, Any],
-        auth_service: AuthService,
-        session_cookie: SessionCookie,
+        auth_service: NamedDependency[AuthService],
+        session_cookie: NamedDependency[SessionCookie],
     ) -> Response[None]:
         """End the session, if there is one, and clear the cookie."""
         await auth_service.logout(session_cookie.read(request.cookies))
@@ -83,21 +85,23 @@ class AuthController(Controller):
         return response
 
     @get("/me", operation_id="me")
-    async def me(self, caller: Caller) -> AuthResponse:
+    async def me(self, caller: NamedDependency[Caller]) -> AuthResponse:
         """The signed-in user."""
         if caller.user is None:
             raise NotAuthenticated
         return AuthResponse.of(caller.user)
 
     @get("/google/config", operation_id="googleConfig")
-    async def google_config(self, auth_service: AuthService) -> GoogleConfigResponse:
+    async def google_config(
+        self, auth_service: NamedDependency[AuthService]
+    ) -> GoogleConfigResponse:
         """Whether Google login is on, and the client id the front end needs for it."""
         client_id = auth_service.google_client_id
         return GoogleConfigResponse(enabled=client_id is not None, client_id=client_id)
 
 
 def _signed_in(
-    signed_in: SignedIn, status_code: int, session_cookie: SessionCookie
+    signed_in: SignedIn, status_code: int, session_cookie: NamedDependency[SessionCookie]
 ) -> Response[AuthResponse]:
     response = Response(AuthResponse.of(signed_in.user), status_code=status_code)
     session_cookie.set(response, signed_in.token)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import FromPath, MultipartBody
 
 from entrypoints.http.schemas import GenerateForm, JobCreateResponse, JobStatusResponse
 from picpaygo_core.errors import JobNotFound
@@ -23,9 +22,9 @@ class GenerationController(Controller):
     @post("/", status_code=202, operation_id="createJob")
     async def create(
         self,
-        data: Annotated[GenerateForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        caller: Caller,
-        generation_service: GenerationService,
+        data: MultipartBody[GenerateForm],
+        caller: NamedDependency[Caller],
+        generation_service: NamedDependency[GenerationService],
     ) -> JobCreateResponse:
         """Queue a photo for restyling; one credit is charged now and refunded on failure."""
         try:
@@ -37,14 +36,20 @@ class GenerationController(Controller):
 
     @get("/{job_id:str}", operation_id="getJob")
     async def status(
-        self, job_id: str, caller: Caller, generation_service: GenerationService
+        self,
+        job_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        generation_service: NamedDependency[GenerationService],
     ) -> JobStatusResponse:
         """Where the job is; ``outputUrl`` is set once the picture is ready."""
         return JobStatusResponse.of(await generation_service.job(caller, _parse_id(job_id)))
 
     @get("/{job_id:str}/image", operation_id="getJobImage")
     async def image(
-        self, job_id: str, caller: Caller, generation_service: GenerationService
+        self,
+        job_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        generation_service: NamedDependency[GenerationService],
     ) -> Response[bytes]:
         """The generated picture."""
         image = await generation_service.output_image(caller, _parse_id(job_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from entrypoints.http.schemas import HealthResponse
 from picpaygo_core.services import HealthService
@@ -13,7 +14,9 @@ class HealthController(Controller):
     tags = ["health"]  # noqa: RUF012 - Litestar reads this class attribute
 
     @get("/", operation_id="health")
-    async def health(self, health_service: HealthService) -> Response[HealthResponse]:
+    async def health(
+        self, health_service: NamedDependency[HealthService]
+    ) -> Response[HealthResponse]:
         """200 when every dependency answers, 503 (with what is wrong) otherwise."""
         report = await health_service.report()
         return Response(

@@ -1,0 +1,215 @@
+"""The in-process ``WorkerPool`` with real asyncio tasks over the in-memory adapters.
+
+Jobs are created through the generation use case (so the wake-up is notified as in
+production); the scripted generator stands in for the image model and can hold a job
+mid-generation. Waiting is always for a condition, bounded by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from uuid import UUID
+
+import pytest
+
+from entrypoints.container import Container, build_worker_pool
+from picpaygo_core.models import Caller, Job, JobStatus
+from picpaygo_core.services import WorkerPool
+from support.fakes import FakeClock, ScriptedGenerator
+from support.images import jpeg_bytes
+
+ContainerFactory = Callable[..., Container]
+
+DEADLINE_SECONDS = 5.0
+POLL_SECONDS = 0.01
+POOL_LOOPS = ("WorkerPool._work", "WorkerPool._maintain")
+
+
+def caller(number: int = 1) -> Caller:
+    return Caller(user=None, network=f"198.51.100.{number}")
+
+
+async def create_job(container: Container, number: int = 1) -> Job:
+    job: Job = await container.generation_service().create_job(
+        caller(number), category="portraits", image=jpeg_bytes()
+    )
+    return job
+
+
+async def job_status(container: Container, job_id: UUID) -> Job:
+    job: Job = await container.generation_service().job(caller(), job_id)
+    return job
+
+
+async def wait_until(
+    container: Container, job_ids: list[UUID], wanted: Callable[[list[Job]], bool]
+) -> list[Job]:
+    """Poll the jobs until ``wanted(jobs)``; fails after ``DEADLINE_SECONDS``."""
+
+    async def poll() -> list[Job]:
+        while True:
+            jobs = [await job_status(container, job_id) for job_id in job_ids]
+            if wanted(jobs):
+                return jobs
+            await asyncio.sleep(POLL_SECONDS)
+
+    try:
+        return await asyncio.wait_for(poll(), DEADLINE_SECONDS)
+    except TimeoutError:
+        jobs = [await job_status(container, job_id) for job_id in job_ids]
+        pytest.fail(f"condition not met within {DEADLINE_SECONDS} s: {jobs}")
+
+
+def all_finished(jobs: list[Job]) -> bool:
+    return all(job.status.is_finished for job in jobs)
+
+
+def worker_tasks() -> set[asyncio.Task[object]]:
+    current = asyncio.current_task()
+    return {task for task in asyncio.all_tasks() if task is not current}
+
+
+@pytest.fixture
+async def stop_pools() -> AsyncIterator[list[WorkerPool]]:
+    """Pools a test started; stopped at the end even when the test fails."""
+    pools: list[WorkerPool] = []
+    yield pools
+    for pool in pools:
+        await pool.stop()
+
+
+def held_container(
+    make_container: ContainerFactory, **environ: str
+) -> tuple[Container, ScriptedGenerator]:
+    """A container whose generator holds every call until released."""
+    container = make_container(**environ)
+    held = ScriptedGenerator(hold=True)
+    container.generator.override(held)
+    return container, held
+
+
+async def test_a_new_job_wakes_an_idle_worker_long_before_its_poll(
+    make_container: ContainerFactory,
+    generator: ScriptedGenerator,
+    stop_pools: list[WorkerPool],
+) -> None:
+    container = make_container()
+    pool = WorkerPool(
+        processor=container.job_processor(),
+        wakeup=container.wakeup(),
+        size=1,
+        poll_seconds=60,
+    )
+    pool.start()
+    stop_pools.append(pool)
+    # Let the worker find the queue empty and go to sleep for up to 60 s.
+    await asyncio.sleep(0.05)
+    assert generator.calls == []
+
+    job = await create_job(container)
+
+    # Far sooner than the 60 s poll: only the wake-up from create_job can do this.
+    (done,) = await wait_until(container, [job.id], all_finished)
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.attempts == 1
+    assert len(generator.calls) == 1
+
+    # And the worker goes back to sleep and wakes again for the next job.
+    second = await create_job(container, 2)
+    (done,) = await wait_until(container, [second.id], all_finished)
+    assert done.status is JobStatus.SUCCEEDED
+    assert len(generator.calls) == 2
+
+
+async def test_two_workers_process_each_job_exactly_once(
+    make_container: ContainerFactory, stop_pools: list[WorkerPool]
+) -> None:
+    container, held = held_container(make_container)
+    pool = build_worker_pool(container, 2)
+    pool.start()
+    stop_pools.append(pool)
+
+    jobs = [await create_job(container, number) for number in range(1, 7)]
+    ids = [job.id for job in jobs]
+
+    # Both workers are busy at once; the rest of the queue waits its turn.
+    def two_running(current: list[Job]) -> bool:
+        return sum(job.status is JobStatus.RUNNING for job in current) == 2
+
+    current = await wait_until(container, ids, two_running)
+    assert sum(job.status is JobStatus.QUEUED for job in current) == len(jobs) - 2
+    assert len(held.calls) == 2
+
+    held.release()
+    finished = await wait_until(container, ids, all_finished)
+
+    assert [job.status for job in finished] == [JobStatus.SUCCEEDED] * len(jobs)
+    assert [job.attempts for job in finished] == [1] * len(jobs)
+    assert len(held.calls) == len(jobs)
+    assert len({call.image for call in held.calls}) == 1  # every call got a photo
+    assert all(job.output_image_id for job in finished)
+
+
+async def test_stop_cancels_idle_workers_promptly(
+    make_container: ContainerFactory,
+) -> None:
+    container = make_container()
+    before = worker_tasks()
+    pool = WorkerPool(
+        processor=container.job_processor(),
+        wakeup=container.wakeup(),
+        size=3,
+        poll_seconds=60,
+        chores=(container.retention_service().purge_old_outputs,),
+        chore_interval_seconds=60,
+    )
+    pool.start()
+    assert pool.running
+    await asyncio.sleep(0.05)  # every worker is now waiting (up to 60 s)
+    started = worker_tasks() - before  # the pool's tasks and what they wait on
+    loops = [task for task in started if getattr(task.get_coro(), "__qualname__", "") in POOL_LOOPS]
+    assert len(loops) == 4  # three workers and the maintenance loop
+
+    await asyncio.wait_for(pool.stop(), timeout=DEADLINE_SECONDS)
+
+    assert not pool.running
+    assert all(task.cancelled() for task in loops)
+    assert all(task.done() for task in started)
+    await pool.stop()  # stopping twice is harmless
+
+
+async def test_a_job_interrupted_by_stop_is_claimed_again_after_its_lease(
+    make_container: ContainerFactory, clock: FakeClock
+) -> None:
+    container, held = held_container(make_container)
+    pool = WorkerPool(
+        processor=container.job_processor(), wakeup=container.wakeup(), size=1, poll_seconds=60
+    )
+    pool.start()
+    job = await create_job(container)
+    await asyncio.wait_for(held.started.wait(), DEADLINE_SECONDS)
+
+    await asyncio.wait_for(pool.stop(), timeout=DEADLINE_SECONDS)
+
+    interrupted = await job_status(container, job.id)
+    assert interrupted.status is JobStatus.RUNNING
+    assert interrupted.attempts == 1
+    assert interrupted.lease_owner is not None
+    processor = container.job_processor()
+    assert await processor.process_next("rescuer") is None  # still leased
+
+    lease_seconds = container.settings().job_lease_seconds
+    clock.advance(seconds=lease_seconds + 1)
+    held.release()
+    rescued = await asyncio.wait_for(processor.process_next("rescuer"), DEADLINE_SECONDS)
+
+    assert rescued is not None
+    assert rescued.id == job.id
+    assert rescued.status is JobStatus.SUCCEEDED
+    assert rescued.attempts == 2
+    assert len(held.calls) == 2
+    assert await processor.process_next("rescuer") is None  # nothing is done twice
+    final = await job_status(container, job.id)
+    assert final.status is JobStatus.SUCCEEDED
+    assert final.refunded is False

@@ -1,0 +1,112 @@
+"""Brute-force protection: failed sign-ins are counted per client network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from adapters.memory import MemoryAttemptThrottle
+from entrypoints.container import Container
+from entrypoints.http import create_app
+from picpaygo_core.errors import InvalidCredentials, TooManyAttempts
+from support.fakes import FakeClock
+
+ContainerFactory = Callable[..., Container]
+
+
+async def test_the_memory_throttle_blocks_a_key_past_its_limit_until_the_window_ends(
+    clock: FakeClock,
+) -> None:
+    throttle = MemoryAttemptThrottle(clock)
+    for _ in range(3):
+        assert await throttle.blocked_for("k", limit=3, window_seconds=60) is None
+        await throttle.record("k", window_seconds=60)
+    clock.advance(seconds=15)
+
+    assert await throttle.blocked_for("k", limit=3, window_seconds=60) == pytest.approx(45)
+    assert await throttle.blocked_for("other", limit=3, window_seconds=60) is None
+    clock.advance(seconds=45)
+    assert await throttle.blocked_for("k", limit=3, window_seconds=60) is None
+
+
+async def test_failed_logins_from_one_network_are_refused_after_the_limit(
+    make_container: ContainerFactory,
+) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="3").auth_service()
+    await auth.register(email="ada@example.com", password="correct horse", location="192.0.2.1")
+    for _ in range(3):
+        with pytest.raises(InvalidCredentials):
+            await auth.login(email="ada@example.com", password="wrong!!!", location="192.0.2.1")
+
+    with pytest.raises(TooManyAttempts):
+        await auth.login(email="ada@example.com", password="correct horse", location="192.0.2.1")
+    signed_in = await auth.login(
+        email="ada@example.com", password="correct horse", location="192.0.2.2"
+    )
+    assert signed_in.user.email == "ada@example.com"
+
+
+async def test_successful_logins_are_not_counted(make_container: ContainerFactory) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="2").auth_service()
+    await auth.register(email="ada@example.com", password="correct horse", location="192.0.2.1")
+    for _ in range(5):
+        await auth.login(email="ada@example.com", password="correct horse", location="192.0.2.1")
+
+
+async def test_a_throttled_network_may_try_again_after_a_minute(
+    make_container: ContainerFactory, clock: FakeClock
+) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="1").auth_service()
+    with pytest.raises(InvalidCredentials):
+        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+    with pytest.raises(TooManyAttempts):
+        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+
+    clock.advance(seconds=61)
+
+    with pytest.raises(InvalidCredentials):
+        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+
+
+async def test_an_ipv6_network_is_throttled_per_64(make_container: ContainerFactory) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="1").auth_service()
+    with pytest.raises(InvalidCredentials):
+        await auth.login(email="x@example.com", password="whatever1", location="2001:db8::1")
+    with pytest.raises(TooManyAttempts):
+        await auth.login(email="x@example.com", password="whatever1", location="2001:db8::ffff")
+
+
+async def test_zero_turns_the_throttle_off(make_container: ContainerFactory) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="0").auth_service()
+    for _ in range(30):
+        with pytest.raises(InvalidCredentials):
+            await auth.login(email="x@example.com", password="whatever1", location="192.0.2.1")
+
+
+async def test_registrations_from_one_network_are_throttled(
+    make_container: ContainerFactory,
+) -> None:
+    auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="2").auth_service()
+    await auth.register(email="a@example.com", password="correct horse", location="192.0.2.1")
+    await auth.register(email="b@example.com", password="correct horse", location="192.0.2.1")
+    with pytest.raises(TooManyAttempts):
+        await auth.register(email="c@example.com", password="correct horse", location="192.0.2.1")
+
+
+async def test_a_throttled_login_is_a_429_with_retry_after(
+    make_container: ContainerFactory,
+) -> None:
+    app = create_app(make_container(AUTH_ATTEMPTS_PER_MINUTE="1"))
+    async with AsyncTestClient(app) as client:
+        body = {"email": "x@example.com", "password": "whatever1"}
+        assert (await client.post("/api/auth/login", json=body)).status_code == 401
+        refused = await client.post("/api/auth/login", json=body)
+
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "status_code": 429,
+        "detail": "Too many attempts. Try again in a minute.",
+    }
+    assert refused.headers["retry-after"] == "60"

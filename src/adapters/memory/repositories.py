@@ -33,6 +33,9 @@ class MemoryUserRepository(_Repository):
 
     async def update(self, user: User) -> None:
         """Replace a user, keeping the Google-id index in step."""
+        previous = self._store.users.get(user.id)
+        if previous and previous.google_id and previous.google_id != user.google_id:
+            self._journal.pop(self._store.user_ids_by_google_id, previous.google_id)
         self._journal.put(self._store.users, user.id, user)
         if user.google_id:
             self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)

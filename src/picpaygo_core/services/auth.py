@@ -185,6 +185,10 @@ class AuthService:
             user = await uow.users.find_by_google_id(identity.google_id)
             if user is None:
                 user = await uow.users.find_by_email(identity.email)
+                if user is not None and user.google_id not in (None, identity.google_id):
+                    raise InvalidGoogleToken(
+                        "This email address belongs to an account linked to another Google account."
+                    )
             if user is None:
                 user = User(
                     id=uuid.uuid4(),

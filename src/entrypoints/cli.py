@@ -250,5 +250,10 @@ def _actor(actor: str | None) -> str:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(obj=None)
+    """Console-script entry point: click's usage errors come out as one line too."""
+    try:
+        cli.main(obj=None, standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("aborted", EXIT_FAILURE)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)

@@ -111,6 +111,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 def _check_supported(settings: Settings) -> None:
+    if "*" in settings.cors_origins:
+        raise SettingsError(
+            "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
+        )
     if settings.database_url:
         raise SettingsError(
             "DATABASE_URL is set, but this build has no PostgreSQL storage yet; "

@@ -32,7 +32,9 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
     async def provide_client_address(request: Request[Any, Any, Any]) -> str:
         peer = request.client.host if request.client else None
         return client_address(
-            peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies
+            peer,
+            ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
+            settings.trusted_proxies,
         )
 
     async def provide_caller(

@@ -1,0 +1,51 @@
+"""The installed ``picpaygo`` console script, run as a maintainer's script would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from support.server import picpaygo_command
+
+
+def run_picpaygo(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENROUTER_API_KEY")}
+    return subprocess.run(  # noqa: S603 - our own console script
+        [*picpaygo_command(), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (("credits", "grant", "ada@example.com", "0", "--reason", "x"), "AMOUNT"),
+        (("credits", "grant", "ada@example.com", "5"), "--reason"),
+        (("no-such-command",), "no-such-command"),
+        (("credits", "show", "ada@example.com"), "DATABASE_URL"),
+        (("worker",), "DATABASE_URL"),
+        (("db", "migrate"), "DATABASE_URL"),
+    ],
+)
+def test_a_failing_command_exits_non_zero_with_one_line_on_stderr(
+    args: tuple[str, ...], mentions: str
+) -> None:
+    result = run_picpaygo(*args)
+
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert mentions in result.stderr
+
+
+def test_help_exits_zero() -> None:
+    result = run_picpaygo("--help")
+
+    assert result.returncode == 0
+    assert "credits" in result.stdout

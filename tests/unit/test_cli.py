@@ -1,0 +1,237 @@
+"""The ``picpaygo`` CLI: JSON or human output, exit 0 on success, one stderr line otherwise.
+
+CliRunner runs each command's ``asyncio.run`` itself, so these tests are synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+
+import pytest
+from click.testing import CliRunner, Result
+
+from entrypoints.cli import CliContext, cli
+from entrypoints.container import Container
+from entrypoints.settings import Settings
+from support.fakes import FakeClock
+
+EMAIL = "ada@example.com"
+
+Invoke = Callable[..., Result]
+
+
+def one_line(text: str) -> str:
+    """The only line of ``text``; fails when there are more or none."""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.fixture
+def prepared(make_container: Callable[..., Container]) -> Container:
+    """An in-memory container holding one registered user."""
+    container = make_container()
+    asyncio.run(container.auth_service().register(email=EMAIL, password="correct horse"))
+    return container
+
+
+@pytest.fixture
+def invoke(prepared: Container) -> Invoke:
+    """Run ``picpaygo ARGS`` against the prepared container."""
+
+    def factory(_: Settings) -> Container:
+        return prepared
+
+    def run(*args: str) -> Result:
+        context = CliContext(
+            {"JOB_WORKERS": "0"}, container_factory=factory, allow_memory_admin=True
+        )
+        return CliRunner().invoke(cli, list(args), obj=context)
+
+    return run
+
+
+def balance(invoke: Invoke) -> int:
+    result = invoke("credits", "show", EMAIL, "--json")
+    assert result.exit_code == 0, result.output
+    value: int = json.loads(result.stdout)["balance"]
+    return value
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["credits", "show", "x@y.z"], ["worker"], ["db", "migrate"]],
+    ids=["credits-show", "worker", "db-migrate"],
+)
+def test_without_a_database_commands_needing_one_fail_with_one_line_naming_it(
+    args: Sequence[str],
+) -> None:
+    result = CliRunner().invoke(cli, list(args), obj=CliContext({}))
+
+    assert result.exit_code != 0
+    assert "DATABASE_URL" in one_line(result.stderr)
+    assert result.stdout == ""
+
+
+def test_credits_show_prints_the_balance_as_json(invoke: Invoke) -> None:
+    result = invoke("credits", "show", EMAIL, "--json")
+
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["email"] == EMAIL
+    assert payload["balance"] == 0
+    assert payload["userId"]
+
+
+def test_credits_show_prints_a_line_for_people(invoke: Invoke) -> None:
+    result = invoke("credits", "show", EMAIL)
+
+    assert result.exit_code == 0
+    assert one_line(result.stdout) == f"{EMAIL}: 0 credits"
+
+
+def test_an_email_is_found_in_any_letter_case(invoke: Invoke) -> None:
+    result = invoke("credits", "show", EMAIL.upper(), "--json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["email"] == EMAIL
+
+
+def test_grant_adds_to_the_balance(invoke: Invoke) -> None:
+    result = invoke("credits", "grant", EMAIL, "5", "--reason", "support")
+
+    assert result.exit_code == 0, result.output
+    assert balance(invoke) == 5
+
+
+def test_grant_with_json_prints_the_new_balance(invoke: Invoke) -> None:
+    result = invoke("credits", "grant", EMAIL, "5", "--reason", "support", "--json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["balance"] == 5
+
+
+def test_revoke_takes_from_the_balance(invoke: Invoke) -> None:
+    invoke("credits", "grant", EMAIL, "5", "--reason", "support")
+
+    result = invoke("credits", "revoke", EMAIL, "2", "--reason", "duplicate grant")
+
+    assert result.exit_code == 0, result.output
+    assert balance(invoke) == 3
+
+
+def test_revoke_below_zero_is_refused_with_one_line_and_nothing_taken(invoke: Invoke) -> None:
+    invoke("credits", "grant", EMAIL, "5", "--reason", "support")
+
+    result = invoke("credits", "revoke", EMAIL, "10", "--reason", "x")
+
+    assert result.exit_code != 0
+    assert one_line(result.stderr)
+    assert result.stdout == ""
+    assert balance(invoke) == 5
+
+
+def test_history_lists_entries_newest_first_with_reason_and_actor(
+    invoke: Invoke, clock: FakeClock
+) -> None:
+    invoke("credits", "grant", EMAIL, "5", "--reason", "support", "--actor", "alice")
+    clock.advance(minutes=1)
+    invoke("credits", "revoke", EMAIL, "2", "--reason", "duplicate", "--actor", "bob")
+
+    result = invoke("credits", "history", EMAIL, "--json")
+
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)
+    assert [entry["amount"] for entry in entries] == [-2, 5]
+    assert "duplicate" in entries[0]["reason"]
+    assert "support" in entries[1]["reason"]
+    assert "bob" in entries[0]["actor"]
+    assert "alice" in entries[1]["actor"]
+    assert entries[0]["createdAt"] > entries[1]["createdAt"]
+
+
+def test_history_of_a_user_without_entries_is_an_empty_list(invoke: Invoke) -> None:
+    result = invoke("credits", "history", EMAIL, "--json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["credits", "show", "nobody@example.com"],
+        ["credits", "grant", "nobody@example.com", "5", "--reason", "support"],
+        ["credits", "revoke", "nobody@example.com", "5", "--reason", "support"],
+        ["credits", "history", "nobody@example.com"],
+    ],
+    ids=["show", "grant", "revoke", "history"],
+)
+def test_an_unknown_email_fails_with_one_line(invoke: Invoke, args: Sequence[str]) -> None:
+    result = invoke(*args)
+
+    assert result.exit_code != 0
+    assert "nobody@example.com" in one_line(result.stderr)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["grant", "revoke"])
+def test_a_missing_reason_is_a_usage_error(invoke: Invoke, command: str) -> None:
+    result = invoke("credits", command, EMAIL, "5")
+
+    assert result.exit_code == 2
+    assert "--reason" in result.stderr
+    assert balance(invoke) == 0
+
+
+@pytest.mark.parametrize("command", ["grant", "revoke"])
+@pytest.mark.parametrize("amount", ["0", "-3", "five"])
+def test_an_amount_that_is_not_a_positive_whole_number_is_a_usage_error(
+    invoke: Invoke, command: str, amount: str
+) -> None:
+    result = invoke("credits", command, EMAIL, amount, "--reason", "support")
+
+    assert result.exit_code == 2
+    assert balance(invoke) == 0
+
+
+def test_an_amount_over_a_million_is_refused_with_one_line(invoke: Invoke) -> None:
+    result = invoke("credits", "grant", EMAIL, "1000001", "--reason", "support")
+
+    assert result.exit_code != 0
+    assert one_line(result.stderr)
+    assert balance(invoke) == 0
+
+
+def test_a_blank_reason_is_refused_with_one_line(invoke: Invoke) -> None:
+    result = invoke("credits", "grant", EMAIL, "5", "--reason", "   ")
+
+    assert result.exit_code != 0
+    assert one_line(result.stderr)
+    assert balance(invoke) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["credits", "show", EMAIL],
+        ["credits", "grant", EMAIL, "5", "--reason", "support"],
+        ["credits", "history", EMAIL, "--json"],
+        ["worker"],
+        ["db", "migrate"],
+        # --workers 2 would be refused anyway, so a regression cannot start a server here.
+        ["serve", "--workers", "2"],
+    ],
+    ids=["show", "grant", "history", "worker", "db-migrate", "serve"],
+)
+def test_a_malformed_setting_stops_any_command_with_one_line_naming_it(
+    args: Sequence[str],
+) -> None:
+    context = CliContext({"JOB_WORKERS": "x"}, allow_memory_admin=True)
+
+    result = CliRunner().invoke(cli, list(args), obj=context)
+
+    assert result.exit_code != 0
+    assert "JOB_WORKERS" in one_line(result.stderr)

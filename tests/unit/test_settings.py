@@ -1,0 +1,154 @@
+"""load_settings: safe defaults, and one clear line naming the variable for a bad value."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from entrypoints.settings import Settings, SettingsError, load_settings
+
+
+def refusal(environ: dict[str, str]) -> str:
+    """The message of the ``SettingsError`` that ``environ`` raises."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    return str(caught.value)
+
+
+def test_an_empty_environment_gives_the_development_profile() -> None:
+    settings = load_settings({})
+
+    assert settings.env == "development"
+    assert not settings.is_production
+
+
+def test_the_seed_settings_keep_their_documented_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings.database_url is None
+    assert settings.google_client_id is None
+    assert settings.openrouter_api_key is None
+    assert settings.openrouter_model == "google/gemini-3-pro-image-preview"
+    assert settings.session_ttl_hours == 168
+    assert settings.default_free_credits == 3
+    assert settings.cors_origins == ()
+
+
+def test_the_deployment_settings_have_safe_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings.openrouter_url == "https://openrouter.ai/api/v1"
+    assert settings.max_upload_bytes == 10 * 1024 * 1024
+    assert settings.session_cookie == "picpaygo_session"
+    assert settings.session_cookie_secure is False
+    assert settings.trusted_proxies == ()
+    assert settings.payments_mode == "instant"
+    assert settings.job_workers >= 1
+    assert settings.job_timeout_seconds > 0
+    assert settings.job_max_attempts >= 1
+
+
+def test_the_defaults_are_those_of_the_settings_object() -> None:
+    assert load_settings({}) == Settings()
+
+
+def test_cors_origins_are_comma_separated_with_spaces_and_blanks_ignored() -> None:
+    settings = load_settings({"CORS_ORIGINS": " https://a.example ,https://b.example,, "})
+
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_trusted_proxies_are_parsed_as_networks() -> None:
+    settings = load_settings({"TRUSTED_PROXIES": "10.0.0.0/8, ::1"})
+
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+
+
+def test_a_trailing_slash_is_dropped_from_the_openrouter_url() -> None:
+    settings = load_settings({"OPENROUTER_URL": "https://proxy.example/api/v1/"})
+
+    assert settings.openrouter_url == "https://proxy.example/api/v1"
+
+
+def test_values_are_read_with_surrounding_whitespace_trimmed() -> None:
+    settings = load_settings({"JOB_WORKERS": " 4 ", "SESSION_COOKIE_SECURE": " TRUE "})
+
+    assert settings.job_workers == 4
+    assert settings.session_cookie_secure is True
+
+
+def test_a_blank_value_means_the_default() -> None:
+    assert load_settings({"SESSION_TTL_HOURS": "  ", "OPENROUTER_MODEL": ""}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JOB_WORKERS", "abc"),
+        ("JOB_WORKERS", "-1"),
+        ("SESSION_TTL_HOURS", "0"),
+        ("DEFAULT_FREE_CREDITS", "x"),
+        ("TRUSTED_PROXIES", "notanip"),
+        ("DATABASE_URL", "mysql://x"),
+        ("OPENROUTER_URL", "ftp://x"),
+        ("PICPAYGO_ENV", "staging"),
+        ("SESSION_COOKIE_SECURE", "maybe"),
+        ("SESSION_COOKIE", "a b"),
+        ("SESSION_COOKIE", "caf\u00e9"),
+        ("PAYMENTS_MODE", "stripe"),
+        ("MAX_UPLOAD_BYTES", "1e9"),
+        ("JOB_TIMEOUT_SECONDS", "nan"),
+        ("JOB_TIMEOUT_SECONDS", "inf"),
+        ("JOB_WORKERS", "1\n2"),
+    ],
+)
+def test_a_malformed_value_is_refused_with_one_line_naming_the_variable(
+    name: str, value: str
+) -> None:
+    message = refusal({name: value})
+
+    assert name in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PICPAYGO_ENV": "production"},
+        {"PICPAYGO_ENV": "production", "SESSION_COOKIE_SECURE": "true"},
+        {"PICPAYGO_ENV": "PRODUCTION", "PAYMENTS_MODE": "disabled"},
+    ],
+)
+def test_production_without_a_database_is_refused_naming_database_url(
+    environ: dict[str, str],
+) -> None:
+    message = refusal(environ)
+
+    assert "DATABASE_URL" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "postgresql://picpaygo@db/picpaygo"),
+        ("OPENROUTER_API_KEY", "sk-or-test"),
+    ],
+)
+def test_a_backend_this_build_lacks_is_refused_rather_than_ignored(name: str, value: str) -> None:
+    message = refusal({name: value})
+
+    assert message.startswith(name)
+    assert "this build has no" in message
+    assert "\n" not in message
+
+
+def test_a_wildcard_cors_origin_is_refused_because_the_api_uses_cookies() -> None:
+    message = refusal({"CORS_ORIGINS": "https://app.example, *"})
+
+    assert "CORS_ORIGINS" in message
+    assert "\n" not in message

@@ -15,6 +15,7 @@ import pytest
 
 from entrypoints.container import Container, build_worker_pool
 from picpaygo_core.models import Caller, Job, JobStatus
+from picpaygo_core.ports import JobWakeup
 from picpaygo_core.services import WorkerPool
 from support.fakes import FakeClock, ScriptedGenerator
 from support.images import jpeg_bytes
@@ -24,6 +25,21 @@ ContainerFactory = Callable[..., Container]
 DEADLINE_SECONDS = 5.0
 POLL_SECONDS = 0.01
 POOL_LOOPS = ("WorkerPool._work", "WorkerPool._maintain")
+
+
+class ObservedWakeup:
+    """The container's wake-up, telling the test when a worker has gone idle."""
+
+    def __init__(self, inner: JobWakeup) -> None:
+        self.inner = inner
+        self.idle = asyncio.Event()
+
+    def notify(self) -> None:
+        self.inner.notify()
+
+    async def wait(self, max_seconds: float) -> None:
+        self.idle.set()
+        await self.inner.wait(max_seconds)
 
 
 def caller(number: int = 1) -> Caller:
@@ -95,16 +111,17 @@ async def test_a_new_job_wakes_an_idle_worker_long_before_its_poll(
     stop_pools: list[WorkerPool],
 ) -> None:
     container = make_container()
+    wakeup = ObservedWakeup(container.wakeup())
     pool = WorkerPool(
         processor=container.job_processor(),
-        wakeup=container.wakeup(),
+        wakeup=wakeup,
         size=1,
         poll_seconds=60,
     )
     pool.start()
     stop_pools.append(pool)
-    # Let the worker find the queue empty and go to sleep for up to 60 s.
-    await asyncio.sleep(0.05)
+    # The worker finds the queue empty and waits for up to 60 s.
+    await asyncio.wait_for(wakeup.idle.wait(), DEADLINE_SECONDS)
     assert generator.calls == []
 
     job = await create_job(container)

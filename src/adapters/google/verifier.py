@@ -25,8 +25,8 @@ class GoogleIdTokenVerifier:
 
     The audience is always checked against ``client_id``. Every bad token, whatever
     google-auth raises for it, becomes ``InvalidGoogleToken``. When Google's
-    certificates cannot be fetched the error is also ``InvalidGoogleToken`` (the
-    sign-in could not be verified), with a message asking to try again.
+    certificates cannot be fetched the error is ``GoogleUnavailable``: the token may
+    be fine, so the person is asked to try again rather than told it is invalid.
     """
 
     def __init__(

@@ -140,9 +140,9 @@ def _editorial(image: Image.Image) -> Image.Image:
         top = (height - new_height) // 2
         box = (0, top, width, top + new_height)
     cropped = image.crop(box)
-    punchy = ImageOps.autocontrast(cropped, cutoff=1)
-    punchy = ImageEnhance.Contrast(punchy).enhance(1.35)
-    punchy = ImageEnhance.Color(punchy).enhance(1.5)
+    punchy = ImageOps.autocontrast(cropped, cutoff=0.5, preserve_tone=True)
+    punchy = ImageEnhance.Contrast(punchy).enhance(1.2)
+    punchy = ImageEnhance.Color(punchy).enhance(1.3)
     return ImageEnhance.Sharpness(punchy).enhance(1.5)
 
 

@@ -43,6 +43,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         finally:
             if pool:
                 await pool.stop()
+            container.google_verifier().close()
 
     uploads = Router(
         path="/",
@@ -66,4 +67,5 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             path="/api/docs",
         ),
         lifespan=[lifespan],
+        logging_config=None,  # logging is the process's business (see ``picpaygo serve``)
     )

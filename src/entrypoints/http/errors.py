@@ -107,12 +107,21 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
         status_code = exc.status_code
         if status_code >= 500:
             logger.error("%s on %s %s", exc, request.method, request.url.path, exc_info=exc)
-        body = error_body(status_code, exc.detail)
+        body = error_body(status_code, _readable_detail(exc))
         if isinstance(exc.extra, dict | list) and exc.extra:
             body["extra"] = exc.extra
         return Response(body, status_code=status_code, headers=exc.headers)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return Response(error_body(500, "Something went wrong on our side."), status_code=500)
+
+
+def _readable_detail(exc: HTTPException) -> str:
+    """Litestar's own details, made into sentences where they are terse decoder messages."""
+    if exc.status_code == 413:
+        return "The request body is larger than this endpoint accepts."
+    if exc.status_code == 400 and not exc.extra and not exc.detail.startswith("Validation failed"):
+        return f"The request body could not be read: {exc.detail.rstrip('.')}."
+    return exc.detail
 
 
 def exception_handlers() -> ExceptionHandlersMap:

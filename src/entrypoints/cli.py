@@ -27,6 +27,7 @@ from picpaygo_core.services import AdminService
 from picpaygo_core.services.admin import Account
 
 T = TypeVar("T")
+Adjustment = Callable[..., Coroutine[Any, Any, Account]]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -197,7 +198,9 @@ def credits_show(context: CliContext, email: str, as_json: bool) -> None:
     emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
 
 
-def adjustment_command(name: str, summary: str, verb: str) -> None:
+def adjustment_command(
+    name: str, summary: str, verb: str, use_case: Callable[[AdminService], Adjustment]
+) -> None:
     """Register ``credits grant`` or ``credits revoke``: the same arguments, one use case each."""
 
     @credits.command(name, help=summary)
@@ -210,9 +213,8 @@ def adjustment_command(name: str, summary: str, verb: str) -> None:
     def adjust(
         context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
     ) -> None:
-        admin = context.admin()
-        use_case = admin.grant if name == "grant" else admin.revoke
-        account = run(use_case(email, amount, reason=reason, actor=_actor(actor)))
+        adjust_balance = use_case(context.admin())
+        account = run(adjust_balance(email, amount, reason=reason, actor=_actor(actor)))
         emit(
             as_json,
             account_payload(account),
@@ -220,9 +222,14 @@ def adjustment_command(name: str, summary: str, verb: str) -> None:
         )
 
 
-adjustment_command("grant", "Add AMOUNT credits to a user's balance.", "granted")
 adjustment_command(
-    "revoke", "Take AMOUNT credits from a user's balance (refused below zero).", "revoked"
+    "grant", "Add AMOUNT credits to a user's balance.", "granted", lambda admin: admin.grant
+)
+adjustment_command(
+    "revoke",
+    "Take AMOUNT credits from a user's balance (refused below zero).",
+    "revoked",
+    lambda admin: admin.revoke,
 )
 
 

@@ -101,7 +101,7 @@ class AuthController(Controller):
 
 
 def _signed_in(
-    signed_in: SignedIn, status_code: int, session_cookie: NamedDependency[SessionCookie]
+    signed_in: SignedIn, status_code: int, session_cookie: SessionCookie
 ) -> Response[AuthResponse]:
     response = Response(AuthResponse.of(signed_in.user), status_code=status_code)
     session_cookie.set(response, signed_in.token)

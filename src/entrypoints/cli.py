@@ -19,7 +19,16 @@ from typing import Any, NoReturn, TypeVar
 import click
 import msgspec
 
-from entrypoints.container import Container, announce_profile, build_container, storage_kind
+from adapters.postgres import migrate as apply_migrations
+from entrypoints.container import (
+    Container,
+    SchemaOutOfDate,
+    announce_profile,
+    build_container,
+    build_worker_pool,
+    running_resources,
+    storage_kind,
+)
 from entrypoints.settings import Settings, SettingsError, load_settings
 from picpaygo_core.errors import DomainError
 from picpaygo_core.models import LedgerEntry
@@ -75,19 +84,36 @@ class CliContext:
         service: AdminService = self.container.admin_service()
         return service
 
+    def require_database(self, command: str) -> None:
+        """Stop with one line when ``command`` is run without ``DATABASE_URL``."""
+        if storage_kind(self.settings) == "memory":
+            fail(f"picpaygo {command} needs DATABASE_URL", EXIT_USAGE)
+
+    def run(
+        self,
+        use_case: Callable[[], Coroutine[Any, Any, T]],
+        *,
+        listen: bool = False,
+        check_schema: bool = True,
+    ) -> T:
+        """Run ``use_case`` with the database open, turning failures into one stderr line."""
+
+        async def within_resources() -> T:
+            async with running_resources(self.container, listen=listen, check_schema=check_schema):
+                return await use_case()
+
+        try:
+            return asyncio.run(within_resources())
+        except DomainError as exc:
+            fail(exc.message)
+        except SchemaOutOfDate as exc:
+            fail(str(exc))
+
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     """Print one line on stderr and exit with ``code``."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a use case, turning a domain error into one stderr line and exit 1."""
-    try:
-        return asyncio.run(coroutine)
-    except DomainError as exc:
-        fail(exc.message)
 
 
 def emit(as_json: bool, payload: object, text: str) -> None:
@@ -141,10 +167,11 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     settings = context.settings
     if workers > 1 and storage_kind(settings) == "memory":
         fail("--workers > 1 needs DATABASE_URL: in-memory storage cannot be shared", EXIT_USAGE)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     announce_profile(settings)
+    if storage_kind(settings) == "postgres":
+        # Migrate (or check the schema) once here, before the API processes start.
+        context.run(_nothing)
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
     # process exit 0, as a supervisor expects after a requested stop.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -160,14 +187,50 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     )
 
 
+def configure_logging(settings: Settings) -> None:
+    """Log lines with a timestamp, at ``LOG_LEVEL``, on stderr."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def _nothing() -> None:
+    return None
+
+
 @cli.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Jobs worked on at once [JOB_WORKERS, at least 1].",
+)
 @pass_context
-def worker(context: CliContext) -> None:
-    """Run job workers without the HTTP API (needs DATABASE_URL)."""
-    if storage_kind(context.settings) == "memory":
+def worker(context: CliContext, concurrency: int | None) -> None:
+    """Run job workers without the HTTP API until SIGTERM or Ctrl-C (needs DATABASE_URL)."""
+    settings = context.settings
+    if storage_kind(settings) == "memory":
         fail(
             "picpaygo worker needs DATABASE_URL: in-memory jobs live in the API process", EXIT_USAGE
         )
+    configure_logging(settings)
+    announce_profile(settings)
+    size = concurrency or max(settings.job_workers, 1)
+
+    async def work_until_stopped() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        pool = build_worker_pool(context.container, size)
+        pool.start()
+        try:
+            await stop.wait()
+        finally:
+            logging.getLogger("picpaygo").info("stopping job workers")
+            await pool.stop()
+
+    context.run(work_until_stopped, listen=True)
 
 
 @cli.group()
@@ -176,11 +239,53 @@ def db() -> None:
 
 
 @db.command()
+@json_option
 @pass_context
-def migrate(context: CliContext) -> None:
-    """Apply pending schema migrations (needs DATABASE_URL)."""
-    if storage_kind(context.settings) == "memory":
-        fail("picpaygo db migrate needs DATABASE_URL", EXIT_USAGE)
+def migrate(context: CliContext, as_json: bool) -> None:
+    """Apply pending schema migrations (needs DATABASE_URL); safe to run concurrently."""
+    context.require_database("db migrate")
+    applied = context.run(
+        lambda: apply_migrations(context.container.database()), check_schema=False
+    )
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    emit(
+        as_json,
+        {"applied": names},
+        "\n".join(f"applied {name}" for name in names) or "the schema is up to date",
+    )
+
+
+@cli.group()
+def users() -> None:
+    """Look at accounts."""
+
+
+@users.command("show")
+@click.argument("email")
+@json_option
+@pass_context
+def users_show(context: CliContext, email: str, as_json: bool) -> None:
+    """Show a user's account and paid balance."""
+    admin = context.admin()
+    account = context.run(lambda: admin.show(email))
+    user = account.user
+    payload = {
+        **account_payload(account),
+        "name": user.name,
+        "surname": user.surname,
+        "googleAccount": user.is_google_account,
+        "hasPassword": user.password_hash is not None,
+        "createdAt": user.created_at.isoformat(),
+        "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
+    }
+    last_login = f"{user.last_login_at:%Y-%m-%d %H:%M:%S}" if user.last_login_at else "never"
+    emit(
+        as_json,
+        payload,
+        f"{user.email} (id {user.id}): {account.balance} credits, "
+        f"{'Google' if user.is_google_account else 'password'} account, "
+        f"created {user.created_at:%Y-%m-%d}, last login {last_login}",
+    )
 
 
 @cli.group()
@@ -194,7 +299,8 @@ def credits() -> None:
 @pass_context
 def credits_show(context: CliContext, email: str, as_json: bool) -> None:
     """Show a user's paid balance."""
-    account = run(context.admin().show(email))
+    admin = context.admin()
+    account = context.run(lambda: admin.show(email))
     emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
 
 
@@ -214,7 +320,9 @@ def adjustment_command(
         context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
     ) -> None:
         adjust_balance = use_case(context.admin())
-        account = run(adjust_balance(email, amount, reason=reason, actor=_actor(actor)))
+        account = context.run(
+            lambda: adjust_balance(email, amount, reason=reason, actor=_actor(actor))
+        )
         emit(
             as_json,
             account_payload(account),
@@ -240,7 +348,8 @@ adjustment_command(
 @pass_context
 def credits_history(context: CliContext, email: str, limit: int, as_json: bool) -> None:
     """List a user's ledger entries, newest first."""
-    entries = run(context.admin().history(email, limit))
+    admin = context.admin()
+    entries = context.run(lambda: admin.history(email, limit))
     lines = [
         f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.amount:+d} {e.reason} ({e.actor})" for e in entries
     ]

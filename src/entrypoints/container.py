@@ -7,6 +7,8 @@ settings. Tests swap an adapter with ``container.<provider>.override(...)``.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from dependency_injector import containers, providers
@@ -22,8 +24,18 @@ from adapters.memory import (
 from adapters.memory.unit_of_work import MemoryHealthProbe
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
+from adapters.postgres import (
+    PostgresAttemptThrottle,
+    PostgresDatabase,
+    PostgresHealthProbe,
+    PostgresJobWakeup,
+    PostgresUnitOfWorkFactory,
+    migrate,
+    pending_migrations,
+)
 from adapters.system import SystemClock
 from entrypoints.settings import Settings
+from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.policy import Policy
 from picpaygo_core.services import (
     AdminService,
@@ -35,6 +47,7 @@ from picpaygo_core.services import (
     RetentionService,
     WorkerPool,
 )
+from picpaygo_core.services.workers import Chore
 
 logger = logging.getLogger("picpaygo")
 
@@ -75,22 +88,32 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
 
     memory_store = providers.Singleton(MemoryStore)
+    database = providers.Singleton(
+        PostgresDatabase,
+        url=settings.provided.database_url,
+        pool_size=settings.provided.database_pool_size,
+        timeout=settings.provided.database_timeout_seconds,
+    )
     uow_factory = providers.Selector(
         providers.Callable(storage_kind, settings),
         memory=providers.Singleton(MemoryUnitOfWorkFactory, memory_store),
+        postgres=providers.Singleton(PostgresUnitOfWorkFactory, database),
     )
     storage_probe = providers.Selector(
         providers.Callable(storage_kind, settings),
         memory=providers.Singleton(MemoryHealthProbe),
+        postgres=providers.Singleton(PostgresHealthProbe, database),
     )
     wakeup = providers.Selector(
         providers.Callable(storage_kind, settings),
         memory=providers.Singleton(MemoryJobWakeup),
+        postgres=providers.Singleton(PostgresJobWakeup, database),
     )
 
     throttle = providers.Selector(
         providers.Callable(storage_kind, settings),
         memory=providers.Singleton(MemoryAttemptThrottle, clock),
+        postgres=providers.Singleton(PostgresAttemptThrottle, database, clock),
     )
 
     hasher = providers.Singleton(Argon2PasswordHasher)
@@ -151,14 +174,75 @@ def build_container(settings: Settings) -> Container:
 
 def build_worker_pool(container: Container, size: int) -> WorkerPool:
     """Job workers plus the periodic chores (session purge, output retention)."""
+    settings: Settings = container.settings()
     auth: AuthService = container.auth_service()
     retention: RetentionService = container.retention_service()
+    chores: list[Chore] = [auth.purge_expired_sessions, retention.purge_old_outputs]
+    throttle = container.throttle()
+    if isinstance(throttle, PostgresAttemptThrottle):
+        chores.append(throttle.forget_expired)
     return WorkerPool(
         processor=container.job_processor(),
         wakeup=container.wakeup(),
         size=size,
-        chores=(auth.purge_expired_sessions, retention.purge_old_outputs),
+        poll_seconds=settings.job_poll_seconds,
+        chores=chores,
     )
+
+
+class SchemaOutOfDate(Exception):
+    """The database lacks migrations this build needs; the message says what to run."""
+
+
+@asynccontextmanager
+async def running_resources(
+    container: Container, *, listen: bool, check_schema: bool = True
+) -> AsyncIterator[None]:
+    """Open what the services need for the life of a process, and close it afterwards.
+
+    With PostgreSQL: the connection pool, migrations when ``DATABASE_MIGRATE_ON_START``
+    is on (else a check that none is pending), and, when ``listen`` is true, the
+    LISTEN connection that wakes this process's job workers. ``check_schema=False``
+    skips the schema step (for ``picpaygo db migrate`` itself).
+    """
+    settings: Settings = container.settings()
+    database: PostgresDatabase | None = None
+    wakeup = None
+    try:
+        if storage_kind(settings) == "postgres":
+            database = container.database()
+            await database.open()
+            if check_schema:
+                await _prepare_schema(database, migrate_now=settings.database_migrate_on_start)
+            wakeup = container.wakeup()
+            if listen and isinstance(wakeup, PostgresJobWakeup):
+                wakeup.start()
+        yield
+    finally:
+        if isinstance(wakeup, PostgresJobWakeup):
+            await wakeup.stop()
+        if database is not None:
+            await database.close()
+        container.google_verifier().close()
+
+
+async def _prepare_schema(database: PostgresDatabase, *, migrate_now: bool) -> None:
+    try:
+        if migrate_now:
+            for migration in await migrate(database):
+                logger.info("applied migration %04d_%s", migration.version, migration.name)
+            return
+        pending = await pending_migrations(database)
+    except StorageUnavailable:
+        # Start anyway: requests get 503 until the database answers, then all is well.
+        logger.error("the database is unreachable at start-up; serving 503s until it answers")
+        return
+    if pending:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+        raise SchemaOutOfDate(
+            f"the database schema is out of date (pending: {names}); "
+            "run `picpaygo db migrate` or set DATABASE_MIGRATE_ON_START=true"
+        )
 
 
 def announce_profile(settings: Settings) -> None:
@@ -166,6 +250,8 @@ def announce_profile(settings: Settings) -> None:
     logger.info("profile: %s", settings.env)
     if storage_kind(settings) == "memory":
         logger.warning("DATABASE_URL is not set: using in-memory storage (lost on restart)")
+    else:
+        logger.info("storage: PostgreSQL (pool of %d)", settings.database_pool_size)
     if generator_kind(settings) == "offline":
         logger.warning(
             "OPENROUTER_API_KEY is not set: using the offline image generator "

@@ -37,6 +37,9 @@ class Settings:
     port: int = 8081
     log_level: str = "INFO"
     database_url: str | None = None
+    database_pool_size: int = 10
+    database_timeout_seconds: float = 5.0
+    database_migrate_on_start: bool = False
     google_client_id: str | None = None
     openrouter_api_key: str | None = None
     openrouter_model: str = DEFAULT_OPENROUTER_MODEL
@@ -51,6 +54,7 @@ class Settings:
     job_timeout_seconds: float = 120.0
     job_max_attempts: int = 3
     job_lease_seconds: float = 60.0
+    job_poll_seconds: float = 2.0
     max_upload_bytes: int = 10 * MEGABYTE
     max_image_pixels: int = 50_000_000
     output_retention_hours: int = 168
@@ -76,6 +80,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
         ),
         database_url=read.database_url("DATABASE_URL"),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, minimum=1, maximum=500),
+        database_timeout_seconds=read.number("DATABASE_TIMEOUT_SECONDS", 5.0, minimum=0.5),
+        database_migrate_on_start=read.boolean("DATABASE_MIGRATE_ON_START", False),
         google_client_id=read.optional("GOOGLE_CLIENT_ID"),
         openrouter_api_key=read.optional("OPENROUTER_API_KEY"),
         openrouter_model=read.text("OPENROUTER_MODEL", DEFAULT_OPENROUTER_MODEL),
@@ -90,6 +97,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         job_timeout_seconds=read.number("JOB_TIMEOUT_SECONDS", 120.0, minimum=1.0),
         job_max_attempts=read.integer("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
         job_lease_seconds=read.number("JOB_LEASE_SECONDS", 60.0, minimum=3.0),
+        job_poll_seconds=read.number("JOB_POLL_SECONDS", 2.0, minimum=0.05),
         max_upload_bytes=read.integer(
             "MAX_UPLOAD_BYTES", 10 * MEGABYTE, minimum=1024, maximum=200 * MEGABYTE
         ),
@@ -114,11 +122,6 @@ def _check_supported(settings: Settings) -> None:
     if "*" in settings.cors_origins:
         raise SettingsError(
             "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
-        )
-    if settings.database_url:
-        raise SettingsError(
-            "DATABASE_URL is set, but this build has no PostgreSQL storage yet; "
-            "unset DATABASE_URL to use in-memory storage"
         )
     if settings.openrouter_api_key:
         raise SettingsError(

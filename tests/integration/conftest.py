@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from contextlib import AsyncExitStack
 
 import pytest
 
+from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
+from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
+from entrypoints.container import Container, running_resources
+from picpaygo_core.ports import UnitOfWorkFactory
+from support.postgres import (
+    ADMIN_URL,
+    UNREACHABLE,
+    empty_tables,
+    throwaway_database,
+    unreachable_reason,
+)
 from support.server import LIVE_SERVERS
+
+ContainerFactory = Callable[..., Container]
+AsyncContainerFactory = Callable[..., Awaitable[Container]]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -21,3 +37,86 @@ def pytest_runtest_makereport(
                 (f"picpaygo serve output ({server.base_url})", server.output() or "(nothing)")
             )
     return report
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway database for this test run, migrated; dropped when the run ends.
+
+    Unreachable PostgreSQL skips the tests that need it (one line), but fails them
+    under ``CI=true``, where a skip would hide that they never ran.
+    """
+    reason = unreachable_reason()
+    if reason is not None:
+        message = UNREACHABLE.format(url=ADMIN_URL, reason=reason)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    with throwaway_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The run's database URL, with every table emptied after the test."""
+    try:
+        yield postgres_server
+    finally:
+        empty_tables(postgres_server)
+
+
+@pytest.fixture
+async def database(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
+    """An open connection pool on the test database."""
+    database = PostgresDatabase(postgres_url, pool_size=10, timeout=5.0)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def storage(request: pytest.FixtureRequest) -> str:
+    """Which storage adapters a contract test runs on."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+async def uow_factory(
+    storage: str, request: pytest.FixtureRequest
+) -> AsyncIterator[UnitOfWorkFactory]:
+    """A unit-of-work factory on the storage under test (see ``storage``)."""
+    if storage == "memory":
+        yield MemoryUnitOfWorkFactory(MemoryStore())
+        return
+    database = PostgresDatabase(request.getfixturevalue("postgres_url"), pool_size=10)
+    await database.open()
+    try:
+        yield PostgresUnitOfWorkFactory(database)
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def make_storage_container(
+    storage: str, make_container: ContainerFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[AsyncContainerFactory]:
+    """Like ``make_container`` (but awaited), on the storage under test, resources open."""
+    opened: list[AsyncExitStack] = []
+
+    async def make(**environ: str) -> Container:
+        if storage == "postgres":
+            environ = {"DATABASE_URL": request.getfixturevalue("postgres_url"), **environ}
+        container = make_container(**environ)
+        stack = AsyncExitStack()
+        await stack.enter_async_context(running_resources(container, listen=False))
+        opened.append(stack)
+        return container
+
+    try:
+        yield make
+    finally:
+        for stack in reversed(opened):
+            await stack.aclose()

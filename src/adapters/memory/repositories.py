@@ -129,6 +129,10 @@ class MemoryJobRepository(_Repository):
     async def find(self, job_id: UUID) -> Job | None:
         return self._store.jobs.get(job_id)
 
+    async def find_for_update(self, job_id: UUID) -> Job | None:
+        """The store's lock already keeps every other unit of work out."""
+        return self._store.jobs.get(job_id)
+
     async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
         """The oldest due job, leased to ``worker_id``."""
         for job_id in self._store.pending_job_ids:

@@ -9,7 +9,7 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 
-from entrypoints.container import Container, build_worker_pool
+from entrypoints.container import Container, build_worker_pool, running_resources
 from entrypoints.http.controllers import (
     AuthController,
     CreditsController,
@@ -35,15 +35,15 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        pool = build_worker_pool(container, settings.job_workers) if start_workers else None
-        if pool:
-            pool.start()
-        try:
-            yield
-        finally:
+        async with running_resources(container, listen=start_workers):
+            pool = build_worker_pool(container, settings.job_workers) if start_workers else None
             if pool:
-                await pool.stop()
-            container.google_verifier().close()
+                pool.start()
+            try:
+                yield
+            finally:
+                if pool:
+                    await pool.stop()
 
     uploads = Router(
         path="/",

@@ -90,6 +90,10 @@ class JobRepository(Protocol):
 
     async def find(self, job_id: UUID) -> Job | None: ...
 
+    async def find_for_update(self, job_id: UUID) -> Job | None:
+        """Like ``find``, but no other unit of work may change the job until this one ends."""
+        ...
+
     async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
         """Take the oldest job that is due: queued and available, or running with a lapsed lease.
 
@@ -123,12 +127,23 @@ class UnitOfWork(Protocol):
     Leaving the block without ``commit()`` (or with an exception) rolls everything back.
     """
 
-    users: UserRepository
-    sessions: SessionRepository
-    credits: CreditRepository
-    free_credits: FreeCreditRepository
-    jobs: JobRepository
-    images: ImageRepository
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def credits(self) -> CreditRepository: ...
+
+    @property
+    def free_credits(self) -> FreeCreditRepository: ...
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def images(self) -> ImageRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -228,7 +228,7 @@ class JobProcessor:
         return min(backoff, self._policy.retry_max_seconds) * self._rng.uniform(0.5, 1.0)
 
     async def _still_ours(self, uow: UnitOfWork, job: Job, worker_id: str) -> Job | None:
-        current = await uow.jobs.find(job.id)
+        current = await uow.jobs.find_for_update(job.id)
         if current is None or current.status is not JobStatus.RUNNING:
             return None
         if current.lease_owner != worker_id:

@@ -1,0 +1,86 @@
+"""Waking idle workers in every process through PostgreSQL's LISTEN/NOTIFY.
+
+A job insert runs ``pg_notify`` in its transaction, so the notification goes out when
+the job is committed. Each process keeps one autocommit connection of its own LISTENing;
+it dies with a database restart, so it is reconnected (with backoff) and re-LISTENs.
+Workers still poll slowly, so a notification lost while reconnecting strands nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.repositories import JOBS_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+MAX_RECONNECT_DELAY_SECONDS = 10.0
+
+
+class PostgresJobWakeup:
+    """``JobWakeup`` for several processes: LISTEN in the background, wake local waiters."""
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._database = database
+        self._event = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def notify(self) -> None:
+        """Wake this process's waiting workers (others hear the job's own NOTIFY)."""
+        self._event.set()
+
+    async def wait(self, max_seconds: float) -> None:
+        """Return on the next notification, or after ``max_seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), max_seconds)
+        self._event.clear()
+
+    def start(self) -> None:
+        """Start listening in the running event loop."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever(), name="job-listener")
+
+    async def stop(self) -> None:
+        """Stop listening and close the listening connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.listening.clear()
+                logger.warning(
+                    "job listener lost its connection (%s); reconnecting in %.1fs",
+                    exc.__class__.__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
+            else:
+                delay = 0.5
+
+    async def _listen_once(self) -> None:
+        conn = await self._database.connect_directly(autocommit=True)
+        try:
+            await conn.execute(f"LISTEN {JOBS_CHANNEL}")
+            self.listening.set()
+            # Jobs queued while nobody was listening: let the workers look now.
+            self._event.set()
+            async for _ in conn.notifies():
+                self._event.set()
+        finally:
+            self.listening.clear()
+            with contextlib.suppress(Exception):
+                await conn.close()

@@ -128,7 +128,7 @@ def test_revoke_below_zero_is_refused_with_one_line_and_nothing_taken(invoke: In
     result = invoke("credits", "revoke", EMAIL, "10", "--reason", "x")
 
     assert result.exit_code != 0
-    assert one_line(result.stderr)
+    assert "has 5 credits" in one_line(result.stderr)
     assert result.stdout == ""
     assert balance(invoke) == 5
 
@@ -152,6 +152,30 @@ def test_history_lists_entries_newest_first_with_reason_and_actor(
     assert entries[0]["createdAt"] > entries[1]["createdAt"]
 
 
+def test_users_show_prints_the_account_as_json(invoke: Invoke) -> None:
+    invoke("credits", "grant", EMAIL, "4", "--reason", "support")
+
+    result = invoke("users", "show", EMAIL.upper(), "--json")
+
+    assert result.exit_code == 0, result.output
+    account = json.loads(result.stdout)
+    assert account["email"] == EMAIL
+    assert account["balance"] == 4
+    assert account["hasPassword"] is True
+    assert account["googleAccount"] is False
+    assert account["createdAt"]
+
+
+def test_users_show_prints_a_line_for_people(invoke: Invoke) -> None:
+    result = invoke("users", "show", EMAIL)
+
+    assert result.exit_code == 0, result.output
+    line = one_line(result.stdout)
+    assert EMAIL in line
+    assert "0 credits" in line
+    assert "password account" in line
+
+
 def test_history_of_a_user_without_entries_is_an_empty_list(invoke: Invoke) -> None:
     result = invoke("credits", "history", EMAIL, "--json")
 
@@ -166,8 +190,9 @@ def test_history_of_a_user_without_entries_is_an_empty_list(invoke: Invoke) -> N
         ["credits", "grant", "nobody@example.com", "5", "--reason", "support"],
         ["credits", "revoke", "nobody@example.com", "5", "--reason", "support"],
         ["credits", "history", "nobody@example.com"],
+        ["users", "show", "nobody@example.com"],
     ],
-    ids=["show", "grant", "revoke", "history"],
+    ids=["show", "grant", "revoke", "history", "users-show"],
 )
 def test_an_unknown_email_fails_with_one_line(invoke: Invoke, args: Sequence[str]) -> None:
     result = invoke(*args)

@@ -132,18 +132,55 @@ def test_production_without_a_database_is_refused_naming_database_url(
     assert "\n" not in message
 
 
+def test_a_backend_this_build_lacks_is_refused_rather_than_ignored() -> None:
+    message = refusal({"OPENROUTER_API_KEY": "sk-or-test"})
+
+    assert message.startswith("OPENROUTER_API_KEY")
+    assert "this build has no" in message
+    assert "\n" not in message
+
+
+def test_a_database_url_selects_postgresql_with_pool_settings() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://picpaygo@db/picpaygo",
+            "DATABASE_POOL_SIZE": "25",
+            "DATABASE_TIMEOUT_SECONDS": "2.5",
+            "DATABASE_MIGRATE_ON_START": "yes",
+            "JOB_POLL_SECONDS": "10",
+        }
+    )
+
+    assert settings.database_url == "postgresql://picpaygo@db/picpaygo"
+    assert settings.database_pool_size == 25
+    assert settings.database_timeout_seconds == 2.5
+    assert settings.database_migrate_on_start is True
+    assert settings.job_poll_seconds == 10.0
+
+
+def test_the_database_settings_have_safe_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings.database_pool_size == 10
+    assert settings.database_timeout_seconds == 5.0
+    assert settings.database_migrate_on_start is False
+    assert settings.job_poll_seconds == 2.0
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("DATABASE_URL", "postgresql://picpaygo@db/picpaygo"),
-        ("OPENROUTER_API_KEY", "sk-or-test"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("DATABASE_POOL_SIZE", "ten"),
+        ("DATABASE_TIMEOUT_SECONDS", "0.1"),
+        ("DATABASE_MIGRATE_ON_START", "maybe"),
+        ("JOB_POLL_SECONDS", "-1"),
     ],
 )
-def test_a_backend_this_build_lacks_is_refused_rather_than_ignored(name: str, value: str) -> None:
+def test_a_malformed_database_setting_is_refused_naming_it(name: str, value: str) -> None:
     message = refusal({name: value})
 
     assert message.startswith(name)
-    assert "this build has no" in message
     assert "\n" not in message
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 Connection = psycopg.AsyncConnection[TupleRow]
 
 UNAVAILABLE = "The database is unavailable right now; try again shortly."
+# During an outage every request fails the same way: warn once per interval, not each time.
+WARNING_INTERVAL_SECONDS = 10.0
+_last_warning = 0.0
 
 
 class PostgresDatabase:
@@ -94,11 +98,21 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except (psycopg.OperationalError, PoolTimeout) as exc:
-        logger.warning("database unavailable: %s", _one_line(exc))
+        _warn_unavailable(exc)
         raise StorageUnavailable(UNAVAILABLE) from exc
     except psycopg.errors.UndefinedTable as exc:
         logger.error("database schema is missing a table: run `picpaygo db migrate`")
         raise StorageUnavailable(UNAVAILABLE) from exc
+
+
+def _warn_unavailable(exc: BaseException) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARNING_INTERVAL_SECONDS:
+        _last_warning = now
+        logger.warning("database unavailable: %s", _one_line(exc))
+    else:
+        logger.debug("database unavailable: %s", _one_line(exc))
 
 
 def _one_line(exc: BaseException) -> str:

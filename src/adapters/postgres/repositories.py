@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from adapters.postgres.database import Connection, storage_errors
@@ -58,8 +59,20 @@ class PostgresUserRepository(_Repository):
     """Users; email uniqueness ignores letter case (a unique index on ``lower(email)``)."""
 
     async def add(self, user: User) -> None:
-        """Store a new user with an empty balance; ``EmailTaken`` if the email exists."""
-        row = await self._row(
+        """Store a new user with an empty balance; ``EmailTaken`` if the email exists.
+
+        A concurrent insert of the same Google id is refused by its unique index and
+        reported the same way (the account exists; signing in again finds it).
+        """
+        try:
+            row = await self._add(user)
+        except pg_errors.UniqueViolation:
+            raise EmailTaken from None
+        if not row or row["added"] == 0:
+            raise EmailTaken
+
+    async def _add(self, user: User) -> dict[str, Any] | None:
+        return await self._row(
             f"""
             WITH added AS (
                 INSERT INTO users ({USER_COLUMNS})
@@ -76,8 +89,6 @@ class PostgresUserRepository(_Repository):
             """,
             msgspec.structs.asdict(user),
         )
-        if not row or row["added"] == 0:
-            raise EmailTaken
 
     async def update(self, user: User) -> None:
         """Replace every column of the user with the same id."""
@@ -150,9 +161,21 @@ class PostgresCreditRepository(_Repository):
 
         The ledger row is written by the same statement, only if the balance moved; an
         idempotency key already in the ledger moves nothing (the unique index on the key
-        is the last word when two transactions race with the same key).
+        is the last word when two transactions race with the same key; the losing one
+        gets ``DuplicateLedgerEntry`` and its transaction can only roll back).
         """
-        row = await self._row(
+        try:
+            row = await self._record(entry)
+        except pg_errors.UniqueViolation:
+            raise DuplicateLedgerEntry from None
+        if row is None or row["balance"] is None:
+            if row is not None and row["duplicate"]:
+                raise DuplicateLedgerEntry
+            raise InsufficientCredits
+        return int(row["balance"])
+
+    async def _record(self, entry: LedgerEntry) -> dict[str, Any] | None:
+        return await self._row(
             f"""
             WITH moved AS (
                 UPDATE credits SET balance = balance + %(amount)s, updated_at = %(created_at)s
@@ -174,11 +197,6 @@ class PostgresCreditRepository(_Repository):
             """,
             msgspec.structs.asdict(entry),
         )
-        if row is None or row["balance"] is None:
-            if row is not None and row["duplicate"]:
-                raise DuplicateLedgerEntry
-            raise InsufficientCredits
-        return int(row["balance"])
 
     async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
         if limit <= 0:

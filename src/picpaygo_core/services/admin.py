@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from picpaygo_core.errors import InvalidInput, UserNotFound
+from picpaygo_core.errors import InsufficientCredits, InvalidInput, UserNotFound
 from picpaygo_core.models import LedgerEntry, User
 from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.ledger import ledger_entry
@@ -59,15 +59,21 @@ class AdminService:
             raise InvalidInput(f"The reason must be at most {MAX_REASON_LENGTH} characters long.")
         async with self._uow_factory() as uow:
             user = await _user(uow, email)
-            balance = await uow.credits.record(
-                ledger_entry(
-                    user_id=user.id,
-                    amount=amount,
-                    reason=f"{kind}: {reason}",
-                    actor=actor,
-                    now=self._clock.now(),
-                )
+            entry = ledger_entry(
+                user_id=user.id,
+                amount=amount,
+                reason=f"{kind}: {reason}",
+                actor=actor,
+                now=self._clock.now(),
             )
+            try:
+                balance = await uow.credits.record(entry)
+            except InsufficientCredits:
+                current = await uow.credits.balance(user.id)
+                raise InsufficientCredits(
+                    f"{user.email} has {current} credits; taking {-amount} would go below "
+                    "zero, so nothing was changed."
+                ) from None
             await uow.commit()
         return Account(user=user, balance=balance)
 

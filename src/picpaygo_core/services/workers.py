@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
+from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.ports import JobWakeup
 from picpaygo_core.services.processing import JobProcessor
 
@@ -41,6 +42,7 @@ class WorkerPool:
         self._chore_interval = chore_interval_seconds
         self._tasks: list[asyncio.Task[None]] = []
         self._prefix = uuid.uuid4().hex[:8]
+        self._storage_down = False
 
     @property
     def running(self) -> bool:
@@ -71,17 +73,32 @@ class WorkerPool:
         while True:
             try:
                 job = await self._processor.process_next(worker_id)
+            except StorageUnavailable:
+                self._note_storage(available=False)
+                job = None
             except Exception:
                 logger.exception("worker %s failed to process a job", worker_id)
                 job = None
+            else:
+                self._note_storage(available=True)
             if job is None:
                 await self._wakeup.wait(self._poll_seconds)
+
+    def _note_storage(self, *, available: bool) -> None:
+        """Log once when the storage goes away and once when it is back, not every poll."""
+        if available and self._storage_down:
+            logger.info("storage is reachable again; job workers resume")
+        elif not available and not self._storage_down:
+            logger.warning("storage is unreachable; job workers keep polling until it is back")
+        self._storage_down = not available
 
     async def _maintain(self) -> None:
         while True:
             for chore in self._chores:
                 try:
                     await chore()
+                except StorageUnavailable:
+                    logger.warning("maintenance skipped: storage is unreachable")
                 except Exception:
                     logger.exception("maintenance chore failed")
             await asyncio.sleep(self._chore_interval)

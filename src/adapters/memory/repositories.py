@@ -26,6 +26,8 @@ class MemoryUserRepository(_Repository):
         email_key = user.email.lower()
         if email_key in self._store.user_ids_by_email:
             raise EmailTaken
+        if user.google_id and user.google_id in self._store.user_ids_by_google_id:
+            raise EmailTaken  # as PostgreSQL's unique index on google_id would
         self._journal.put(self._store.users, user.id, user)
         self._journal.put(self._store.user_ids_by_email, email_key, user.id)
         if user.google_id:
@@ -36,6 +38,9 @@ class MemoryUserRepository(_Repository):
         previous = self._store.users.get(user.id)
         if previous and previous.google_id and previous.google_id != user.google_id:
             self._journal.pop(self._store.user_ids_by_google_id, previous.google_id)
+        if previous and previous.email.lower() != user.email.lower():
+            self._journal.pop(self._store.user_ids_by_email, previous.email.lower())
+            self._journal.put(self._store.user_ids_by_email, user.email.lower(), user.id)
         self._journal.put(self._store.users, user.id, user)
         if user.google_id:
             self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)
@@ -134,21 +139,25 @@ class MemoryJobRepository(_Repository):
         return self._store.jobs.get(job_id)
 
     async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
-        """The oldest due job, leased to ``worker_id``."""
-        for job_id in self._store.pending_job_ids:
-            job = self._store.jobs[job_id]
-            if _is_due(job, now):
-                claimed = msgspec.structs.replace(
-                    job,
-                    status=JobStatus.RUNNING,
-                    attempts=job.attempts + 1,
-                    lease_owner=worker_id,
-                    lease_expires_at=lease_until,
-                    updated_at=now,
-                )
-                self._journal.put(self._store.jobs, job_id, claimed)
-                return claimed
-        return None
+        """The oldest due job (by creation time), leased to ``worker_id``."""
+        due = [
+            job
+            for job in map(self._store.jobs.__getitem__, self._store.pending_job_ids)
+            if _is_due(job, now)
+        ]
+        if not due:
+            return None
+        job = min(due, key=lambda j: j.created_at)
+        claimed = msgspec.structs.replace(
+            job,
+            status=JobStatus.RUNNING,
+            attempts=job.attempts + 1,
+            lease_owner=worker_id,
+            lease_expires_at=lease_until,
+            updated_at=now,
+        )
+        self._journal.put(self._store.jobs, job.id, claimed)
+        return claimed
 
     async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
         job = self._store.jobs.get(job_id)

@@ -95,7 +95,7 @@ class PostgresUserRepository(_Repository):
         await self._rows(
             """
             UPDATE users SET email = %(email)s, password_hash = %(password_hash)s,
-                name = %(name)s, surname = %(surname)s,
+                name = %(name)s, surname = %(surname)s, created_at = %(created_at)s,
                 is_google_account = %(is_google_account)s, google_id = %(google_id)s,
                 last_login_at = %(last_login_at)s, last_login_location = %(last_login_location)s
             WHERE id = %(id)s
@@ -161,18 +161,30 @@ class PostgresCreditRepository(_Repository):
 
         The ledger row is written by the same statement, only if the balance moved; an
         idempotency key already in the ledger moves nothing (the unique index on the key
-        is the last word when two transactions race with the same key; the losing one
-        gets ``DuplicateLedgerEntry`` and its transaction can only roll back).
+        is the last word when two transactions race with the same key; the loser gets
+        ``DuplicateLedgerEntry`` too).
         """
-        try:
+        if entry.idempotency_key is None:
             row = await self._record(entry)
-        except pg_errors.UniqueViolation:
-            raise DuplicateLedgerEntry from None
+        else:
+            row = await self._record_in_savepoint(entry)
         if row is None or row["balance"] is None:
             if row is not None and row["duplicate"]:
                 raise DuplicateLedgerEntry
             raise InsufficientCredits
         return int(row["balance"])
+
+    async def _record_in_savepoint(self, entry: LedgerEntry) -> dict[str, Any] | None:
+        """``_record`` for an entry with a key: losing a race to the same key rolls back
+        only this statement, so the unit of work stays usable (as after any duplicate)."""
+        await self._rows("SAVEPOINT record_entry", ())
+        try:
+            row = await self._record(entry)
+        except pg_errors.UniqueViolation:
+            await self._rows("ROLLBACK TO SAVEPOINT record_entry", ())
+            raise DuplicateLedgerEntry from None
+        await self._rows("RELEASE SAVEPOINT record_entry", ())
+        return row
 
     async def _record(self, entry: LedgerEntry) -> dict[str, Any] | None:
         return await self._row(
@@ -276,7 +288,10 @@ class PostgresJobRepository(_Repository):
     async def update(self, job: Job) -> None:
         await self._rows(
             """
-            UPDATE jobs SET status = %(status)s, input_image_id = %(input_image_id)s,
+            UPDATE jobs SET category = %(category)s, status = %(status)s,
+                owner_id = %(owner_id)s, client_network = %(client_network)s,
+                credit_source = %(credit_source)s, created_at = %(created_at)s,
+                input_image_id = %(input_image_id)s,
                 output_image_id = %(output_image_id)s, error = %(error)s,
                 attempts = %(attempts)s, updated_at = %(updated_at)s,
                 available_at = %(available_at)s, lease_owner = %(lease_owner)s,
@@ -304,7 +319,8 @@ class PostgresJobRepository(_Repository):
             WHERE id = (
                 SELECT id FROM jobs
                 WHERE (status = 'queued' AND available_at <= %(now)s)
-                   OR (status = 'running' AND lease_expires_at <= %(now)s)
+                   OR (status = 'running'
+                       AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s))
                 ORDER BY created_at
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED

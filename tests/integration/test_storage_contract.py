@@ -1,0 +1,1251 @@
+"""The storage contract: every repository port and the unit of work, on every adapter.
+
+Each test runs twice, on a fresh in-memory store and on an emptied PostgreSQL database
+(the ``storage`` fixture, see ``tests/integration/conftest.py``), through the ports only.
+What the adapters keep is compared in two ways: through the ports (``view``), which also
+works inside an open unit of work, and, for "nothing else changed", through a dump of
+everything stored (``stored_state``: the ``MemoryStore``'s collections or every table).
+
+Tests about the in-memory adapter's own machinery live in
+``tests/unit/adapters/test_memory_store.py``; PostgreSQL races are in
+``test_postgres_concurrency.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import msgspec
+import psycopg
+import pytest
+from psycopg import sql
+
+from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
+from adapters.postgres import PostgresUnitOfWorkFactory
+from entrypoints.container import Container
+from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
+from picpaygo_core.models import (
+    Caller,
+    Category,
+    CreditSource,
+    Job,
+    JobStatus,
+    LedgerEntry,
+    Session,
+    StoredImage,
+    User,
+)
+from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
+from support.fakes import START
+from support.postgres import TABLES
+
+AsyncContainerFactory = Callable[..., Awaitable[Container]]
+
+NETWORK = "203.0.113.7"
+OTHER_NETWORK = "198.51.100.1"
+FREE = 3
+GOOGLE_SUB = "google-sub-1"
+LEASE = timedelta(minutes=1)
+
+
+class Boom(Exception):
+    """Something going wrong in the middle of a transaction."""
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def a_user(email: str = "ada@example.com", *, google_id: str | None = None) -> User:
+    return User(
+        id=uuid.uuid4(),
+        email=email,
+        password_hash="$argon2id$not-a-real-hash",
+        name="Ada",
+        surname=None,
+        is_google_account=google_id is not None,
+        google_id=google_id,
+        created_at=START,
+    )
+
+
+def a_session(user: User, *, expires_at: datetime = START + timedelta(days=7)) -> Session:
+    return Session(
+        token_hash=uuid.uuid4().hex, user_id=user.id, created_at=START, expires_at=expires_at
+    )
+
+
+def an_entry(
+    user: User,
+    amount: int,
+    key: str | None = None,
+    *,
+    job_id: uuid.UUID | None = None,
+    at: datetime = START,
+) -> LedgerEntry:
+    return LedgerEntry(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        amount=amount,
+        reason="test",
+        actor="test",
+        created_at=at,
+        job_id=job_id,
+        idempotency_key=key,
+    )
+
+
+def an_image(data: bytes = b"photo") -> StoredImage:
+    return StoredImage(id=uuid.uuid4(), data=data, content_type="image/jpeg", created_at=START)
+
+
+def a_job(
+    image: StoredImage | None = None, *, created_at: datetime = START, **changes: object
+) -> Job:
+    job = Job(
+        id=uuid.uuid4(),
+        category=Category.PORTRAITS,
+        status=JobStatus.QUEUED,
+        owner_id=None,
+        client_network=NETWORK,
+        credit_source=CreditSource.FREE,
+        input_image_id=image.id if image else None,
+        output_image_id=None,
+        error=None,
+        attempts=0,
+        created_at=created_at,
+        updated_at=created_at,
+        available_at=created_at,
+    )
+    return msgspec.structs.replace(job, **changes)
+
+
+# --- what is stored ----------------------------------------------------------------------
+
+
+def memory_snapshot(store: MemoryStore) -> dict[str, object]:
+    """A copy of everything in the store, to compare before and after."""
+    copied: dict[str, object] = {}
+    for field in dataclasses.fields(store):
+        value = getattr(store, field.name)
+        if isinstance(value, dict):
+            copied[field.name] = {
+                key: list(item) if isinstance(item, list) else item for key, item in value.items()
+            }
+        elif isinstance(value, set):
+            copied[field.name] = set(value)
+    return copied
+
+
+async def postgres_snapshot(url: str) -> dict[str, object]:
+    """Every committed row of every table the service writes, in primary-key order."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        tables: dict[str, object] = {}
+        for table in TABLES:
+            query = sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(table))
+            tables[table] = await (await conn.execute(query)).fetchall()
+    return tables
+
+
+async def stored_state(uow_factory: UnitOfWorkFactory) -> dict[str, object]:
+    """Everything the storage under test holds (committed, for PostgreSQL)."""
+    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
+        return memory_snapshot(uow_factory.store)
+    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
+    return await postgres_snapshot(uow_factory.database.url)
+
+
+def test_the_memory_snapshot_sees_every_collection_of_the_store() -> None:
+    collections = {f.name for f in dataclasses.fields(MemoryStore) if f.name != "lock"}
+
+    assert set(memory_snapshot(MemoryStore())) == collections
+
+
+async def test_the_postgres_snapshot_sees_every_table_of_the_schema(postgres_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+            )
+        ).fetchall()
+
+    assert {row[0] for row in rows} - {"schema_migrations"} == set(TABLES)
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def add(uow_factory: UnitOfWorkFactory, *users: User) -> None:
+    async with uow_factory() as uow:
+        for user in users:
+            await uow.users.add(user)
+        await uow.commit()
+
+
+async def test_an_added_user_is_found_by_id_email_and_google_id(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user(google_id=GOOGLE_SUB)
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(user.id) == user
+        assert await uow.users.find_by_email("ada@example.com") == user
+        assert await uow.users.find_by_google_id(GOOGLE_SUB) == user
+
+
+async def test_a_user_is_found_by_email_in_any_letter_case(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user("Ada.Lovelace@Example.com")
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        for spelling in ("ada.lovelace@example.com", "ADA.LOVELACE@EXAMPLE.COM"):
+            assert await uow.users.find_by_email(spelling) == user
+
+
+async def test_unknown_users_are_not_found(uow_factory: UnitOfWorkFactory) -> None:
+    await add(uow_factory, a_user(google_id=GOOGLE_SUB))
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(uuid.uuid4()) is None
+        assert await uow.users.find_by_email("grace@example.com") is None
+        assert await uow.users.find_by_google_id("someone-else") is None
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["ada@example.com", "ADA@example.com", "Ada@Example.COM"],
+    ids=["same-case", "upper-local-part", "mixed-case"],
+)
+async def test_an_email_taken_in_any_letter_case_is_refused_and_nothing_is_stored(
+    uow_factory: UnitOfWorkFactory, email: str
+) -> None:
+    first = a_user("ada@example.com")
+    await add(uow_factory, first)
+    before = await stored_state(uow_factory)
+
+    second = a_user(email)
+    async with uow_factory() as uow:
+        with pytest.raises(EmailTaken):
+            await uow.users.add(second)
+        await uow.commit()
+
+    assert await stored_state(uow_factory) == before
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(second.id) is None
+        assert await uow.users.find_by_email(email) == first
+
+
+async def test_a_refused_email_leaves_the_unit_of_work_usable(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    await add(uow_factory, a_user("ada@example.com"))
+    grace = a_user("grace@example.com")
+
+    async with uow_factory() as uow:
+        with pytest.raises(EmailTaken):
+            await uow.users.add(a_user("ADA@EXAMPLE.COM"))
+        await uow.users.add(grace)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(grace.id) == grace
+
+
+async def test_updating_a_user_replaces_it(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    updated = msgspec.structs.replace(
+        user,
+        password_hash="$argon2id$another",
+        name="Augusta",
+        surname="King",
+        last_login_at=START + timedelta(hours=1),
+        last_login_location=NETWORK,
+    )
+
+    async with uow_factory() as uow:
+        await uow.users.update(updated)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(user.id) == updated
+        assert await uow.users.find_by_email(user.email) == updated
+
+
+async def test_updating_a_users_google_id_moves_the_google_lookup(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user(google_id="old-sub")
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        await uow.users.update(msgspec.structs.replace(user, google_id="new-sub"))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_google_id("old-sub") is None
+        assert (await uow.users.find_by_google_id("new-sub")) == msgspec.structs.replace(
+            user, google_id="new-sub"
+        )
+
+
+async def test_linking_a_password_account_to_google_makes_it_findable_by_google_id(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    linked = msgspec.structs.replace(user, is_google_account=True, google_id=GOOGLE_SUB)
+
+    async with uow_factory() as uow:
+        await uow.users.update(linked)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_google_id(GOOGLE_SUB) == linked
+
+
+async def test_updating_a_users_email_moves_the_email_lookup(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user("ada@example.com")
+    await add(uow_factory, user)
+    moved = msgspec.structs.replace(user, email="augusta@example.com")
+
+    async with uow_factory() as uow:
+        await uow.users.update(moved)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_email("Augusta@example.com") == moved
+        assert await uow.users.find_by_email("ada@example.com") is None
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+async def test_an_added_session_is_found_by_its_token_hash(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.find(session.token_hash) == session
+        assert await uow.sessions.find("no-such-hash") is None
+
+
+async def test_deleting_a_session_forgets_it_and_is_idempotent(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    kept, deleted = a_session(user), a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(kept)
+        await uow.sessions.add(deleted)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        await uow.sessions.delete(deleted.token_hash)
+        await uow.sessions.delete(deleted.token_hash)
+        await uow.sessions.delete("never-existed")
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.find(deleted.token_hash) is None
+        assert await uow.sessions.find(kept.token_hash) == kept
+
+
+async def test_purging_deletes_exactly_the_expired_sessions_and_counts_them(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    now = START + timedelta(days=1)
+    user = a_user()
+    expired = [
+        a_session(user, expires_at=now - timedelta(hours=1)),
+        a_session(user, expires_at=now),  # expires at ``now``: gone
+    ]
+    alive = a_session(user, expires_at=now + timedelta(seconds=1))
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        for session in [*expired, alive]:
+            await uow.sessions.add(session)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        purged = await uow.sessions.purge_expired(now)
+        purged_again = await uow.sessions.purge_expired(now)
+        await uow.commit()
+
+    assert (purged, purged_again) == (2, 0)
+    async with uow_factory() as uow:
+        assert [await uow.sessions.find(s.token_hash) for s in expired] == [None, None]
+        assert await uow.sessions.find(alive.token_hash) == alive
+
+
+# --- paid credits ------------------------------------------------------------------------
+
+
+async def test_a_user_never_credited_has_a_zero_balance_and_no_history(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 0
+        assert await uow.credits.balance(uuid.uuid4()) == 0
+        assert await uow.credits.history(user.id, 10) == []
+
+
+async def test_recording_returns_the_new_balance_and_keeps_the_entry(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    job_id = uuid.uuid4()
+    grant, spend = an_entry(user, 5, "grant"), an_entry(user, -2, f"charge:{job_id}", job_id=job_id)
+
+    async with uow_factory() as uow:
+        balances = [await uow.credits.record(grant), await uow.credits.record(spend)]
+        await uow.commit()
+
+    assert balances == [5, 3]
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 3
+        assert await uow.credits.history(user.id, 10) == [spend, grant]
+
+
+async def test_a_balance_may_be_spent_down_to_exactly_zero(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 2))
+        assert await uow.credits.record(an_entry(user, -2)) == 0
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 0
+
+
+async def test_an_overdraft_is_refused_and_records_nothing(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 2, "grant"))
+        await uow.commit()
+    before = await stored_state(uow_factory)
+
+    async with uow_factory() as uow:
+        with pytest.raises(InsufficientCredits):
+            await uow.credits.record(an_entry(user, -3, "too-much"))
+        assert await uow.credits.balance(user.id) == 2
+        assert len(await uow.credits.history(user.id, 10)) == 1
+        await uow.commit()
+
+    assert await stored_state(uow_factory) == before
+    async with uow_factory() as uow:  # the refused key was not used up
+        assert await uow.credits.record(an_entry(user, -1, "too-much")) == 1
+
+
+async def test_a_repeated_idempotency_key_is_refused_and_records_nothing(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 5, "purchase:ref-1"))
+        await uow.commit()
+    before = await stored_state(uow_factory)
+
+    async with uow_factory() as uow:
+        with pytest.raises(DuplicateLedgerEntry):
+            await uow.credits.record(an_entry(user, 5, "purchase:ref-1"))
+        with pytest.raises(DuplicateLedgerEntry):  # whatever the amount
+            await uow.credits.record(an_entry(user, -1, "purchase:ref-1"))
+        await uow.commit()
+
+    assert await stored_state(uow_factory) == before
+
+
+async def test_a_repeated_key_in_the_same_unit_of_work_is_refused(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 1, "refund:job"))
+        with pytest.raises(DuplicateLedgerEntry):
+            await uow.credits.record(an_entry(user, 1, "refund:job"))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 1
+
+
+async def test_refused_entries_leave_the_unit_of_work_usable(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 1, "first"))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        with pytest.raises(DuplicateLedgerEntry):
+            await uow.credits.record(an_entry(user, 1, "first"))
+        with pytest.raises(InsufficientCredits):
+            await uow.credits.record(an_entry(user, -2))
+        assert await uow.credits.record(an_entry(user, 1, "second")) == 2
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 2
+
+
+async def test_entries_without_an_idempotency_key_may_repeat(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        for _ in range(3):
+            await uow.credits.record(an_entry(user, 1))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 3
+
+
+async def test_history_is_newest_first_limited_and_per_user(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    ada, grace = a_user("ada@example.com"), a_user("grace@example.com")
+    await add(uow_factory, ada, grace)
+    entries = [an_entry(ada, n + 1, at=START + timedelta(minutes=n)) for n in range(5)]
+    async with uow_factory() as uow:
+        for entry in entries:
+            await uow.credits.record(entry)
+            await uow.credits.record(an_entry(grace, 7))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.history(ada.id, 10) == entries[::-1]
+        assert await uow.credits.history(ada.id, 2) == [entries[4], entries[3]]
+        assert await uow.credits.history(ada.id, 0) == []
+        assert len(await uow.credits.history(grace.id, 10)) == 5
+
+
+async def test_history_keeps_the_order_of_recording_within_one_instant(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    entries = [an_entry(user, amount) for amount in (5, -1, 2, -3)]  # all at START
+    async with uow_factory() as uow:
+        for entry in entries:
+            await uow.credits.record(entry)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.history(user.id, 10) == entries[::-1]
+
+
+async def test_balances_are_per_user(uow_factory: UnitOfWorkFactory) -> None:
+    ada, grace = a_user("ada@example.com"), a_user("grace@example.com")
+    await add(uow_factory, ada, grace)
+
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(ada, 4))
+        with pytest.raises(InsufficientCredits):
+            await uow.credits.record(an_entry(grace, -1))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert (await uow.credits.balance(ada.id), await uow.credits.balance(grace.id)) == (4, 0)
+
+
+# --- free credits ------------------------------------------------------------------------
+
+
+async def test_a_network_never_seen_has_the_initial_free_credits(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        assert await uow.free_credits.remaining(NETWORK, FREE) == FREE
+        assert await uow.free_credits.remaining(NETWORK, 0) == 0
+
+
+async def test_taking_free_credits_takes_what_is_left_and_then_nothing(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        taken = [
+            await uow.free_credits.take(NETWORK, 2, FREE),
+            await uow.free_credits.take(NETWORK, 2, FREE),  # only one left: partial
+            await uow.free_credits.take(NETWORK, 1, FREE),
+        ]
+        await uow.commit()
+
+    assert taken == [2, 1, 0]
+    async with uow_factory() as uow:
+        assert await uow.free_credits.remaining(NETWORK, FREE) == 0
+        assert await uow.free_credits.remaining(OTHER_NETWORK, FREE) == FREE
+
+
+async def test_taking_zero_free_credits_takes_nothing(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.free_credits.take(NETWORK, 0, FREE) == 0
+        assert await uow.free_credits.take(OTHER_NETWORK, 1, 0) == 0
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.free_credits.remaining(NETWORK, FREE) == FREE
+        assert await uow.free_credits.remaining(OTHER_NETWORK, 0) == 0
+
+
+async def test_giving_free_credits_back_returns_them(uow_factory: UnitOfWorkFactory) -> None:
+    async with uow_factory() as uow:
+        await uow.free_credits.take(NETWORK, 3, FREE)
+        await uow.free_credits.give_back(NETWORK, 1, FREE)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.free_credits.remaining(NETWORK, FREE) == 1
+        assert await uow.free_credits.take(NETWORK, 3, FREE) == 1
+
+
+async def test_giving_back_to_a_network_never_seen_adds_to_the_initial_credits(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        await uow.free_credits.give_back(NETWORK, 2, FREE)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.free_credits.remaining(NETWORK, FREE) == FREE + 2
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+
+async def add_jobs(uow_factory: UnitOfWorkFactory, *jobs: Job) -> None:
+    async with uow_factory() as uow:
+        for job in jobs:
+            await uow.jobs.add(job)
+        await uow.commit()
+
+
+async def test_an_added_job_is_found(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    job = a_job(an_image(), owner_id=user.id, credit_source=CreditSource.PAID)
+    await add_jobs(uow_factory, job)
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.find(job.id) == job
+        assert await uow.jobs.find_for_update(job.id) == job
+        assert await uow.jobs.find(uuid.uuid4()) is None
+        assert await uow.jobs.find_for_update(uuid.uuid4()) is None
+
+
+async def test_updating_a_job_replaces_its_changing_fields(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job = a_job(an_image(), category=Category.EDITORIAL)
+    await add_jobs(uow_factory, job)
+    later = START + timedelta(minutes=5)
+    done = msgspec.structs.replace(
+        job,
+        status=JobStatus.FAILED,
+        input_image_id=None,
+        output_image_id=uuid.uuid4(),
+        error="No person in the photo.",
+        attempts=2,
+        updated_at=later,
+        available_at=later,
+        lease_owner="worker",
+        lease_expires_at=later + LEASE,
+        refunded=True,
+    )
+
+    async with uow_factory() as uow:
+        await uow.jobs.update(done)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.find(job.id) == done
+
+
+async def claim(
+    uow_factory: UnitOfWorkFactory, worker: str = "worker", now: datetime = START
+) -> Job | None:
+    async with uow_factory() as uow:
+        job = await uow.jobs.claim_next(worker, now, now + LEASE)
+        await uow.commit()
+    return job
+
+
+async def test_claiming_leases_the_job_and_counts_the_attempt(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job = a_job(an_image())
+    await add_jobs(uow_factory, job)
+    now = START + timedelta(seconds=5)
+
+    claimed = await claim(uow_factory, "worker-1", now)
+
+    expected = msgspec.structs.replace(
+        job,
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_owner="worker-1",
+        lease_expires_at=now + LEASE,
+        updated_at=now,
+    )
+    assert claimed == expected
+    async with uow_factory() as uow:
+        assert await uow.jobs.find(job.id) == expected
+
+
+async def test_claiming_takes_the_oldest_due_job_first(uow_factory: UnitOfWorkFactory) -> None:
+    jobs = [a_job(created_at=START + timedelta(seconds=n)) for n in range(3)]
+    await add_jobs(uow_factory, *jobs)
+    now = START + timedelta(minutes=1)
+
+    claimed = [await claim(uow_factory, now=now) for _ in range(4)]
+
+    assert [job.id if job else None for job in claimed] == [*(job.id for job in jobs), None]
+
+
+async def test_claiming_takes_the_oldest_job_even_if_it_was_added_later(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    newer = a_job(created_at=START + timedelta(seconds=10))
+    older = a_job(created_at=START)
+    await add_jobs(uow_factory, newer, older)
+
+    claimed = await claim(uow_factory, now=START + timedelta(minutes=1))
+
+    assert claimed is not None
+    assert claimed.id == older.id
+
+
+async def test_a_job_is_not_claimed_before_it_is_available(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    available_at = START + timedelta(minutes=5)
+    job = a_job(available_at=available_at)
+    await add_jobs(uow_factory, job)
+
+    early = await claim(uow_factory, now=available_at - timedelta(microseconds=1))
+    on_time = await claim(uow_factory, now=available_at)
+
+    assert early is None
+    assert on_time is not None
+    assert on_time.id == job.id
+
+
+async def test_a_running_job_with_a_live_lease_is_not_claimed(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    await add_jobs(uow_factory, a_job())
+    assert await claim(uow_factory, "first", START) is not None
+
+    assert await claim(uow_factory, "second", START) is None
+    assert await claim(uow_factory, "second", START + LEASE - timedelta(microseconds=1)) is None
+
+
+async def test_a_running_job_whose_lease_lapsed_is_claimed_again(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job = a_job()
+    await add_jobs(uow_factory, job)
+    await claim(uow_factory, "vanished", START)
+
+    reclaimed = await claim(uow_factory, "survivor", START + LEASE)
+
+    assert reclaimed is not None
+    assert reclaimed.id == job.id
+    assert reclaimed.attempts == 2
+    assert reclaimed.lease_owner == "survivor"
+    assert reclaimed.lease_expires_at == START + LEASE + LEASE
+
+
+async def test_finished_jobs_are_never_claimed(uow_factory: UnitOfWorkFactory) -> None:
+    await add_jobs(
+        uow_factory,
+        a_job(status=JobStatus.SUCCEEDED),
+        a_job(status=JobStatus.FAILED),
+    )
+    queued = a_job()
+    await add_jobs(uow_factory, queued)
+    async with uow_factory() as uow:
+        await uow.jobs.update(msgspec.structs.replace(queued, status=JobStatus.SUCCEEDED))
+        await uow.commit()
+
+    assert await claim(uow_factory, now=START + timedelta(days=1)) is None
+
+
+async def test_a_job_queued_again_for_a_retry_is_claimed_again_when_due(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job = a_job()
+    await add_jobs(uow_factory, job)
+    claimed = await claim(uow_factory, "worker", START)
+    assert claimed is not None
+    retry_at = START + timedelta(seconds=30)
+    async with uow_factory() as uow:
+        await uow.jobs.update(
+            msgspec.structs.replace(
+                claimed,
+                status=JobStatus.QUEUED,
+                available_at=retry_at,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        await uow.commit()
+
+    assert await claim(uow_factory, "worker", retry_at - timedelta(seconds=1)) is None
+    again = await claim(uow_factory, "worker", retry_at)
+    assert again is not None
+    assert again.attempts == 2
+
+
+async def test_only_the_lease_owner_may_extend_a_lease(uow_factory: UnitOfWorkFactory) -> None:
+    job = a_job()
+    await add_jobs(uow_factory, job)
+    await claim(uow_factory, "owner", START)
+    later = START + timedelta(minutes=10)
+
+    async with uow_factory() as uow:
+        by_owner = await uow.jobs.extend_lease(job.id, "owner", later)
+        by_other = await uow.jobs.extend_lease(job.id, "other", later + LEASE)
+        unknown = await uow.jobs.extend_lease(uuid.uuid4(), "owner", later)
+        await uow.commit()
+
+    assert (by_owner, by_other, unknown) == (True, False, False)
+    async with uow_factory() as uow:
+        stored = await uow.jobs.find(job.id)
+    assert stored is not None
+    assert (stored.lease_owner, stored.lease_expires_at) == ("owner", later)
+    assert await claim(uow_factory, "other", later - timedelta(seconds=1)) is None
+
+
+async def test_a_lease_cannot_be_extended_once_the_job_is_not_running(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    queued, finished = a_job(), a_job(status=JobStatus.SUCCEEDED, lease_owner="owner")
+    await add_jobs(uow_factory, queued, finished)
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.extend_lease(queued.id, "owner", START + LEASE) is False
+        assert await uow.jobs.extend_lease(finished.id, "owner", START + LEASE) is False
+
+
+async def test_finished_before_lists_old_finished_jobs_that_still_hold_an_output(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    cutoff = START + timedelta(days=7)
+    old = cutoff - timedelta(seconds=1)
+    expected = [
+        a_job(status=JobStatus.SUCCEEDED, output_image_id=uuid.uuid4(), updated_at=old),
+        a_job(status=JobStatus.FAILED, output_image_id=uuid.uuid4(), updated_at=START),
+    ]
+    others = [
+        a_job(status=JobStatus.SUCCEEDED, output_image_id=uuid.uuid4(), updated_at=cutoff),
+        a_job(status=JobStatus.SUCCEEDED, output_image_id=None, updated_at=START),
+        a_job(status=JobStatus.QUEUED, output_image_id=uuid.uuid4(), updated_at=START),
+        a_job(status=JobStatus.RUNNING, output_image_id=uuid.uuid4(), updated_at=START),
+    ]
+    await add_jobs(uow_factory, *expected, *others)
+
+    async with uow_factory() as uow:
+        found = await uow.jobs.finished_before(cutoff, 10)
+        limited = await uow.jobs.finished_before(cutoff, 1)
+        none = await uow.jobs.finished_before(cutoff, 0)
+
+    assert sorted(found, key=lambda j: j.id) == sorted(expected, key=lambda j: j.id)
+    assert len(limited) == 1
+    assert limited[0] in expected
+    assert none == []
+
+
+# --- images ------------------------------------------------------------------------------
+
+
+async def test_an_added_image_is_found_with_its_bytes(uow_factory: UnitOfWorkFactory) -> None:
+    image = an_image(bytes(range(256)) * 4)
+    async with uow_factory() as uow:
+        await uow.images.add(image)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.images.find(image.id) == image
+        assert await uow.images.find(uuid.uuid4()) is None
+
+
+async def test_deleting_an_image_forgets_it_and_is_idempotent(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    kept, deleted = an_image(b"kept"), an_image(b"deleted")
+    async with uow_factory() as uow:
+        await uow.images.add(kept)
+        await uow.images.add(deleted)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        await uow.images.delete(deleted.id)
+        await uow.images.delete(deleted.id)
+        await uow.images.delete(uuid.uuid4())
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.images.find(deleted.id) is None
+        assert await uow.images.find(kept.id) == kept
+
+
+# --- the unit of work: all or nothing ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """Committed state that the changes under test touch, and what they add."""
+
+    user: User
+    session: Session
+    job: Job
+    image: StoredImage
+    new_user: User
+    newcomer: User
+    new_session: Session
+    new_job: Job
+    new_image: StoredImage
+
+
+@pytest.fixture
+async def baseline(uow_factory: UnitOfWorkFactory) -> Baseline:
+    user = a_user()
+    session = a_session(user)
+    image = an_image()
+    job = a_job(image)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.credits.record(an_entry(user, 5, key="baseline"))
+        await uow.free_credits.take(NETWORK, 1, FREE)
+        await uow.images.add(image)
+        await uow.jobs.add(job)
+        await uow.commit()
+    new_image = an_image(b"new")
+    return Baseline(
+        user=user,
+        session=session,
+        job=job,
+        image=image,
+        new_user=a_user("grace@example.com"),
+        newcomer=a_user("newcomer@example.com"),
+        new_session=a_session(user),
+        new_job=a_job(new_image, created_at=START + timedelta(seconds=1)),
+        new_image=new_image,
+    )
+
+
+async def view(uow: UnitOfWork, base: Baseline) -> dict[str, object]:
+    """What the ports show of everything the changes below can touch."""
+    return {
+        "user": await uow.users.find_by_id(base.user.id),
+        "user by email": await uow.users.find_by_email(base.user.email),
+        "google user": await uow.users.find_by_google_id(GOOGLE_SUB),
+        "new user": await uow.users.find_by_email(base.new_user.email),
+        "newcomer": await uow.users.find_by_id(base.newcomer.id),
+        "session": await uow.sessions.find(base.session.token_hash),
+        "new session": await uow.sessions.find(base.new_session.token_hash),
+        "balance": await uow.credits.balance(base.user.id),
+        "history": await uow.credits.history(base.user.id, 100),
+        "newcomer balance": await uow.credits.balance(base.newcomer.id),
+        "newcomer history": await uow.credits.history(base.newcomer.id, 100),
+        "free credits": await uow.free_credits.remaining(NETWORK, FREE),
+        "other free credits": await uow.free_credits.remaining(OTHER_NETWORK, FREE),
+        "job": await uow.jobs.find(base.job.id),
+        "new job": await uow.jobs.find(base.new_job.id),
+        "image": await uow.images.find(base.image.id),
+        "new image": await uow.images.find(base.new_image.id),
+    }
+
+
+async def committed_view(uow_factory: UnitOfWorkFactory, base: Baseline) -> dict[str, object]:
+    async with uow_factory() as uow:
+        return await view(uow, base)
+
+
+Change = Callable[[UnitOfWork, Baseline], Awaitable[object]]
+
+
+async def add_user(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.users.add(base.new_user)
+
+
+async def update_user(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.users.update(msgspec.structs.replace(base.user, name="Augusta", google_id=GOOGLE_SUB))
+
+
+async def add_session(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.sessions.add(base.new_session)
+
+
+async def delete_session(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.sessions.delete(base.session.token_hash)
+
+
+async def purge_sessions(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.sessions.purge_expired(START + timedelta(days=30))
+
+
+async def record_ledger_entry(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.credits.record(an_entry(base.user, -2, key="spend"))
+
+
+async def record_first_entry_of_a_new_user(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.users.add(base.newcomer)
+    await uow.credits.record(an_entry(base.newcomer, 3, key="welcome"))
+
+
+async def take_free_credits(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.free_credits.take(NETWORK, 2, FREE)
+    await uow.free_credits.take(OTHER_NETWORK, 1, FREE)
+
+
+async def give_free_credits_back(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.free_credits.give_back(NETWORK, 1, FREE)
+
+
+async def add_job(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.jobs.add(base.new_job)
+
+
+async def claim_job(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.jobs.claim_next("worker", START, START + LEASE)
+
+
+async def finish_job(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.jobs.update(msgspec.structs.replace(base.job, status=JobStatus.SUCCEEDED))
+
+
+async def add_image(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.images.add(base.new_image)
+
+
+async def delete_image(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.images.delete(base.image.id)
+
+
+CHANGES: list[Change] = [
+    add_user,
+    update_user,
+    add_session,
+    delete_session,
+    purge_sessions,
+    record_ledger_entry,
+    record_first_entry_of_a_new_user,
+    take_free_credits,
+    give_free_credits_back,
+    add_job,
+    claim_job,
+    finish_job,
+    add_image,
+    delete_image,
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[change.__name__ for change in CHANGES])
+async def test_leaving_without_commit_undoes_the_change(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline, change: Change
+) -> None:
+    before = await committed_view(uow_factory, baseline)
+    stored_before = await stored_state(uow_factory)
+
+    async with uow_factory() as uow:
+        await change(uow, baseline)
+        assert await view(uow, baseline) != before  # seen inside the unit of work
+
+    assert await committed_view(uow_factory, baseline) == before
+    assert await stored_state(uow_factory) == stored_before
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[change.__name__ for change in CHANGES])
+async def test_committing_makes_the_change_visible_to_the_next_unit_of_work(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline, change: Change
+) -> None:
+    before = await committed_view(uow_factory, baseline)
+    stored_before = await stored_state(uow_factory)
+
+    async with uow_factory() as uow:
+        await change(uow, baseline)
+        changed = await view(uow, baseline)
+        await uow.commit()
+
+    assert changed != before
+    assert await committed_view(uow_factory, baseline) == changed
+    assert await stored_state(uow_factory) != stored_before
+
+
+async def test_an_exception_inside_rolls_back_every_change_and_propagates(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline
+) -> None:
+    before = await committed_view(uow_factory, baseline)
+    stored_before = await stored_state(uow_factory)
+
+    async def change_everything_then_fail() -> None:
+        async with uow_factory() as uow:
+            for change in CHANGES:
+                await change(uow, baseline)
+            raise Boom
+
+    with pytest.raises(Boom):
+        await change_everything_then_fail()
+
+    assert await committed_view(uow_factory, baseline) == before
+    assert await stored_state(uow_factory) == stored_before
+
+
+async def test_changes_committed_before_an_exception_are_kept(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    kept, lost = a_user("kept@example.com"), a_user("lost@example.com")
+
+    async def commit_one_then_fail() -> None:
+        async with uow_factory() as uow:
+            await uow.users.add(kept)
+            await uow.credits.record(an_entry(kept, 4))
+            await uow.commit()
+            await uow.users.add(lost)
+            await uow.credits.record(an_entry(kept, -1))
+            raise Boom
+
+    with pytest.raises(Boom):
+        await commit_one_then_fail()
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(kept.id) == kept
+        assert await uow.users.find_by_id(lost.id) is None
+        assert await uow.users.find_by_email(lost.email) is None
+        assert await uow.credits.balance(kept.id) == 4
+        assert [e.amount for e in await uow.credits.history(kept.id, 10)] == [4]
+
+
+async def test_an_explicit_rollback_undoes_only_what_was_not_committed(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    kept, undone = a_user("kept@example.com"), a_user("undone@example.com")
+
+    async with uow_factory() as uow:
+        await uow.users.add(kept)
+        await uow.commit()
+        await uow.users.add(undone)
+        await uow.rollback()
+        assert await uow.users.find_by_id(undone.id) is None
+        assert await uow.users.find_by_id(kept.id) == kept
+
+    async with uow_factory() as uow:
+        assert await uow.users.find_by_id(kept.id) == kept
+        assert await uow.users.find_by_id(undone.id) is None
+
+
+async def test_a_unit_of_work_can_go_on_after_a_commit_and_commit_again(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+        await uow.credits.record(an_entry(user, 2))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 2
+
+
+async def test_a_refused_overdraft_leaves_balance_and_ledger_unchanged(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline
+) -> None:
+    before = await committed_view(uow_factory, baseline)
+    stored_before = await stored_state(uow_factory)
+
+    async with uow_factory() as uow:
+        with pytest.raises(InsufficientCredits):
+            await uow.credits.record(an_entry(baseline.user, -6))
+        assert await view(uow, baseline) == before
+
+    assert await stored_state(uow_factory) == stored_before
+
+
+async def test_a_repeated_idempotency_key_is_refused(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline
+) -> None:
+    async with uow_factory() as uow:
+        with pytest.raises(DuplicateLedgerEntry):
+            await uow.credits.record(an_entry(baseline.user, 1, key="baseline"))
+
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(baseline.user.id) == 5
+
+
+async def test_a_rolled_back_idempotency_key_can_be_used_again(
+    uow_factory: UnitOfWorkFactory, baseline: Baseline
+) -> None:
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(baseline.user, 1, key="retry-me"))
+
+    async with uow_factory() as uow:
+        balance = await uow.credits.record(an_entry(baseline.user, 1, key="retry-me"))
+        await uow.commit()
+
+    assert balance == 6
+
+
+async def test_concurrent_spends_never_overdraw_the_balance(
+    make_storage_container: AsyncContainerFactory,
+) -> None:
+    container = await make_storage_container(DEFAULT_FREE_CREDITS="0")
+    user = (
+        await container.auth_service().register(email="ada@example.com", password="x" * 12)
+    ).user
+    await container.admin_service().grant(user.email, 100, reason="stock", actor="test")
+    caller = Caller(user=user, network=NETWORK)
+
+    results = await asyncio.gather(
+        *(container.credit_service().consume(caller, 1) for _ in range(200)),
+        return_exceptions=True,
+    )
+
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert len(results) - len(failures) == 100
+    assert len(failures) == 100
+    assert all(isinstance(f, InsufficientCredits) for f in failures)
+    assert (await container.admin_service().show(user.email)).balance == 0
+    history = await container.admin_service().history(user.email, limit=1000)
+    assert sorted((e.amount, e.reason) for e in history) == [(-1, "consume")] * 100 + [
+        (100, "admin_grant: stock")
+    ]

@@ -95,11 +95,23 @@ class CliContext:
         *,
         listen: bool = False,
         check_schema: bool = True,
+        long_running: bool = False,
     ) -> T:
-        """Run ``use_case`` with the database open, turning failures into one stderr line."""
+        """Run ``use_case`` with the database open, turning failures into one stderr line.
+
+        One-shot commands (``long_running`` false) keep library logging off stderr, so a
+        failure is exactly one line.
+        """
+        if not long_running:
+            silence_library_logging()
 
         async def within_resources() -> T:
-            async with running_resources(self.container, listen=listen, check_schema=check_schema):
+            async with running_resources(
+                self.container,
+                listen=listen,
+                check_schema=check_schema,
+                long_running=long_running,
+            ):
                 return await use_case()
 
         try:
@@ -171,7 +183,7 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     announce_profile(settings)
     if storage_kind(settings) == "postgres":
         # Migrate (or check the schema) once here, before the API processes start.
-        context.run(_nothing)
+        context.run(_nothing, long_running=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
     # process exit 0, as a supervisor expects after a requested stop.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -185,6 +197,16 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         server_header=False,
         log_level=settings.log_level.lower(),
     )
+
+
+def silence_library_logging() -> None:
+    """Keep log records (the pool's connection warnings, ...) off a one-shot command's stderr.
+
+    Without any handler, Python prints warnings through its last-resort handler.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
 
 
 def configure_logging(settings: Settings) -> None:
@@ -230,7 +252,7 @@ def worker(context: CliContext, concurrency: int | None) -> None:
             logging.getLogger("picpaygo").info("stopping job workers")
             await pool.stop()
 
-    context.run(work_until_stopped, listen=True)
+    context.run(work_until_stopped, listen=True, long_running=True)
 
 
 @cli.group()

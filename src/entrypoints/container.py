@@ -196,14 +196,20 @@ class SchemaOutOfDate(Exception):
 
 @asynccontextmanager
 async def running_resources(
-    container: Container, *, listen: bool, check_schema: bool = True
+    container: Container,
+    *,
+    listen: bool,
+    check_schema: bool = True,
+    long_running: bool = True,
 ) -> AsyncIterator[None]:
     """Open what the services need for the life of a process, and close it afterwards.
 
     With PostgreSQL: the connection pool, migrations when ``DATABASE_MIGRATE_ON_START``
     is on (else a check that none is pending), and, when ``listen`` is true, the
     LISTEN connection that wakes this process's job workers. ``check_schema=False``
-    skips the schema step (for ``picpaygo db migrate`` itself).
+    skips the schema step (for ``picpaygo db migrate`` itself). A ``long_running``
+    process (server, worker) starts even when the database is unreachable and serves
+    503s until it answers; a one-shot command fails at once with ``StorageUnavailable``.
     """
     settings: Settings = container.settings()
     database: PostgresDatabase | None = None
@@ -213,7 +219,11 @@ async def running_resources(
             database = container.database()
             await database.open()
             if check_schema:
-                await _prepare_schema(database, migrate_now=settings.database_migrate_on_start)
+                await _prepare_schema(
+                    database,
+                    migrate_now=settings.database_migrate_on_start,
+                    tolerate_outage=long_running,
+                )
             wakeup = container.wakeup()
             if listen and isinstance(wakeup, PostgresJobWakeup):
                 wakeup.start()
@@ -226,7 +236,9 @@ async def running_resources(
         container.google_verifier().close()
 
 
-async def _prepare_schema(database: PostgresDatabase, *, migrate_now: bool) -> None:
+async def _prepare_schema(
+    database: PostgresDatabase, *, migrate_now: bool, tolerate_outage: bool
+) -> None:
     try:
         if migrate_now:
             for migration in await migrate(database):
@@ -234,6 +246,8 @@ async def _prepare_schema(database: PostgresDatabase, *, migrate_now: bool) -> N
             return
         pending = await pending_migrations(database)
     except StorageUnavailable:
+        if not tolerate_outage:
+            raise
         # Start anyway: requests get 503 until the database answers, then all is well.
         logger.error("the database is unreachable at start-up; serving 503s until it answers")
         return

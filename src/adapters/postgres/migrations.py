@@ -79,12 +79,10 @@ async def migrate(database: PostgresDatabase) -> list[Migration]:
 async def pending_migrations(database: PostgresDatabase) -> list[Migration]:
     """Migrations shipped with the package that the database has not had yet."""
     async with database.connection() as conn:
-        with storage_errors():
-            exists = await (
-                await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
-            ).fetchone()
-            done = await _applied_versions(conn) if exists and exists[0] else set()
-            await conn.rollback()
+        table = await conn.execute(b"SELECT to_regclass('schema_migrations') IS NOT NULL")
+        rows = await conn.execute(b"SELECT version FROM schema_migrations") if table[0][0] else []
+        await conn.rollback()
+    done = {row[0] for row in rows}
     return [m for m in available_migrations() if m.version not in done]
 
 

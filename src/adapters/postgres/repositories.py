@@ -14,12 +14,11 @@ import msgspec
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
-from adapters.postgres.database import Connection, storage_errors
+from adapters.postgres.database import BorrowedConnection, Connection, Params
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
 from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
 
 T = TypeVar("T")
-Params = dict[str, Any] | tuple[Any, ...]
 
 USER_COLUMNS = (
     "id, email, password_hash, name, surname, is_google_account, google_id, "
@@ -34,14 +33,16 @@ LEDGER_COLUMNS = "id, user_id, amount, reason, actor, created_at, job_id, idempo
 
 
 class _Repository:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, connection: BorrowedConnection) -> None:
+        self._connection = connection
 
     async def _rows(self, query: str, params: Params) -> list[dict[str, Any]]:
-        with storage_errors():
-            async with self._conn.cursor(row_factory=dict_row) as cursor:
+        async def execute(conn: Connection) -> list[dict[str, Any]]:
+            async with conn.cursor(row_factory=dict_row) as cursor:
                 await cursor.execute(query.encode(), params)
                 return await cursor.fetchall() if cursor.description else []
+
+        return await self._connection.run(execute)
 
     async def _row(self, query: str, params: Params) -> dict[str, Any] | None:
         rows = await self._rows(query, params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adapters.postgres.database import PostgresDatabase, storage_errors
+from adapters.postgres.database import PostgresDatabase
 from picpaygo_core.ports import Clock
 
 # Counts older than this can no longer block anyone (windows last a minute or so).
@@ -21,16 +21,13 @@ class PostgresAttemptThrottle:
     async def blocked_for(self, key: str, *, limit: int, window_seconds: float) -> float | None:
         now = self._clock.now()
         async with self._database.connection() as conn:
-            with storage_errors():
-                row = await (
-                    await conn.execute(
-                        "SELECT window_started, attempts FROM auth_attempts WHERE key = %s",
-                        (key,),
-                    )
-                ).fetchone()
-                await conn.rollback()
-        if row is None:
+            rows = await conn.execute(
+                b"SELECT window_started, attempts FROM auth_attempts WHERE key = %s", (key,)
+            )
+            await conn.rollback()
+        if not rows:
             return None
+        row = rows[0]
         ends = row[0] + timedelta(seconds=window_seconds)
         if now >= ends or row[1] < limit:
             return None
@@ -40,9 +37,8 @@ class PostgresAttemptThrottle:
         now = self._clock.now()
         window = timedelta(seconds=window_seconds)
         async with self._database.connection() as conn:
-            with storage_errors():
-                await conn.execute(
-                    """
+            await conn.execute(
+                b"""
                     INSERT INTO auth_attempts AS a (key, window_started, attempts)
                     VALUES (%(key)s, %(now)s, 1)
                     ON CONFLICT (key) DO UPDATE SET
@@ -51,17 +47,18 @@ class PostgresAttemptThrottle:
                         attempts = CASE WHEN a.window_started + %(window)s <= %(now)s
                                         THEN 1 ELSE a.attempts + 1 END
                     """,
-                    {"key": key, "now": now, "window": window},
-                )
-                await conn.commit()
+                {"key": key, "now": now, "window": window},
+            )
+            await conn.commit()
 
     async def forget_expired(self) -> int:
         """Delete counts whose window ended long ago; returns how many went."""
         horizon = self._clock.now() - RETENTION
         async with self._database.connection() as conn:
-            with storage_errors():
-                cursor = await conn.execute(
-                    "DELETE FROM auth_attempts WHERE window_started < %s", (horizon,)
-                )
-                await conn.commit()
-                return cursor.rowcount
+            rows = await conn.execute(
+                b"WITH gone AS (DELETE FROM auth_attempts WHERE window_started < %s RETURNING 1) "
+                b"SELECT count(*) FROM gone",
+                (horizon,),
+            )
+            await conn.commit()
+        return int(rows[0][0])

@@ -6,7 +6,7 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
-from adapters.postgres.database import Connection, PostgresDatabase, storage_errors
+from adapters.postgres.database import BorrowedConnection, PostgresDatabase
 from adapters.postgres.repositories import (
     PostgresCreditRepository,
     PostgresFreeCreditRepository,
@@ -33,7 +33,7 @@ class PostgresUnitOfWork:
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
-        self._conn: Connection | None = None
+        self._conn: BorrowedConnection | None = None
         self._borrowed = database.connection()
 
     async def __aenter__(self) -> Self:
@@ -54,9 +54,9 @@ class PostgresUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            # A broken connection cannot roll back; the pool discards it on return.
+            # A broken or stuck connection cannot roll back; the pool discards it.
             with contextlib.suppress(Exception):
-                if self._conn is not None and not self._conn.closed:
+                if self._conn is not None and not self._conn.conn.closed:
                     await self._conn.rollback()
         finally:
             self._conn = None
@@ -65,14 +65,12 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         """Make the changes so far permanent."""
         if self._conn is not None:
-            with storage_errors():
-                await self._conn.commit()
+            await self._conn.commit()
 
     async def rollback(self) -> None:
         """Undo the changes since the last commit."""
         if self._conn is not None:
-            with storage_errors():
-                await self._conn.rollback()
+            await self._conn.rollback()
 
 
 class PostgresUnitOfWorkFactory:
@@ -96,9 +94,8 @@ class PostgresHealthProbe:
     async def check(self) -> str | None:
         try:
             async with self._database.connection() as conn:
-                with storage_errors():
-                    await conn.execute("SELECT 1")
-                    await conn.rollback()
+                await conn.execute(b"SELECT 1")
+                await conn.rollback()
         except Exception:
             return "the database is unreachable"
         return None

@@ -17,6 +17,7 @@ from adapters.postgres.repositories import JOBS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
+FIRST_RECONNECT_DELAY_SECONDS = 0.5
 MAX_RECONNECT_DELAY_SECONDS = 10.0
 
 
@@ -28,6 +29,7 @@ class PostgresJobWakeup:
         self._event = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
+        self._listened = False
 
     def notify(self) -> None:
         """Wake this process's waiting workers (others hear the job's own NOTIFY)."""
@@ -53,14 +55,17 @@ class PostgresJobWakeup:
                 await listener
 
     async def _listen_forever(self) -> None:
-        delay = 0.5
+        delay = FIRST_RECONNECT_DELAY_SECONDS
         while True:
             try:
                 await self._listen_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.listening.clear()
+                if self._listened:
+                    # The connection had been working: a new outage, so start over quickly.
+                    delay = FIRST_RECONNECT_DELAY_SECONDS
+                    self._listened = False
                 logger.warning(
                     "job listener lost its connection (%s); reconnecting in %.1fs",
                     exc.__class__.__name__,
@@ -68,13 +73,12 @@ class PostgresJobWakeup:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
-            else:
-                delay = 0.5
 
     async def _listen_once(self) -> None:
         conn = await self._database.connect_directly(autocommit=True)
         try:
             await conn.execute(f"LISTEN {JOBS_CHANNEL}")
+            self._listened = True
             self.listening.set()
             # Jobs queued while nobody was listening: let the workers look now.
             self._event.set()

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 Chore = Callable[[], Awaitable[object]]
 
+OUTAGE_RETRY_SECONDS = 1.0
+
 
 class WorkerPool:
     """Runs ``size`` job workers plus a maintenance loop until ``stop`` is called.
@@ -82,7 +84,11 @@ class WorkerPool:
             else:
                 self._note_storage(available=True)
             if job is None:
-                await self._wakeup.wait(self._poll_seconds)
+                # While the storage is away, look again soon: its return sends no wake-up.
+                wait = self._poll_seconds
+                if self._storage_down:
+                    wait = min(wait, OUTAGE_RETRY_SECONDS)
+                await self._wakeup.wait(wait)
 
     def _note_storage(self, *, available: bool) -> None:
         """Log once when the storage goes away and once when it is back, not every poll."""

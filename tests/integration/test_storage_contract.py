@@ -345,6 +345,24 @@ async def test_an_added_session_is_found_by_its_token_hash(
         assert await uow.sessions.find("no-such-hash") is None
 
 
+async def test_a_session_is_found_together_with_its_user(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    other = a_user("grace@example.com")
+    session = a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.users.add(other)
+        await uow.sessions.add(session)
+        await uow.sessions.add(a_session(other))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.sessions.find_with_user(session.token_hash) == (session, user)
+        assert await uow.sessions.find_with_user("no-such-hash") is None
+
+
 async def test_deleting_a_session_forgets_it_and_is_idempotent(
     uow_factory: UnitOfWorkFactory,
 ) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar, cast
 
@@ -31,6 +32,8 @@ UNAVAILABLE = "The database is unavailable right now; try again shortly."
 # During an outage every request fails the same way: warn once per interval, not each time.
 WARNING_INTERVAL_SECONDS = 10.0
 _last_warning = 0.0
+# A pooled connection idle for longer than this is checked before it is handed out.
+CHECK_IDLE_SECONDS = 1.0
 
 
 class PostgresDatabase:
@@ -51,12 +54,15 @@ class PostgresDatabase:
             open=False,
             timeout=timeout,
             reconnect_timeout=60.0,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_if_idle,
             kwargs=connection_options(timeout),
             name="picpaygo",
         )
         self._opened = False
         self._stragglers: set[asyncio.Task[Any]] = set()
+        self._returned_at: weakref.WeakKeyDictionary[Connection, float] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def open(self) -> None:
         """Start the pool; connections are made in the background, so this never waits."""
@@ -84,9 +90,22 @@ class PostgresDatabase:
             yield borrowed
         finally:
             if borrowed.stuck is None:
+                self._returned_at[conn] = time.monotonic()
                 await self._pool.putconn(conn)
             else:
                 self._keep(self._return_when_done(borrowed.stuck, conn))
+
+    async def _check_if_idle(self, conn: Connection) -> None:
+        """The pool's check before handing a connection out: a round trip to the server,
+        unless the connection was in use moments ago (then it is almost surely alive,
+        and an extra round trip per request would cost a third of the throughput)."""
+        returned_at = self._returned_at.get(conn)
+        if (
+            conn.broken
+            or returned_at is None
+            or time.monotonic() - returned_at > CHECK_IDLE_SECONDS
+        ):
+            await AsyncConnectionPool.check_connection(conn)
 
     async def connect_directly(self, *, autocommit: bool = True) -> Connection:
         """A connection of its own, outside the pool (for LISTEN and migrations)."""

@@ -138,6 +138,26 @@ class PostgresSessionRepository(_Repository):
             (token_hash,),
         )
 
+    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        row = await self._row(
+            f"""
+            SELECT s.token_hash, s.user_id, s.created_at AS session_created_at, s.expires_at,
+                   {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
+            FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = %s
+            """,
+            (token_hash,),
+        )
+        if row is None:
+            return None
+        session = Session(
+            token_hash=row.pop("token_hash"),
+            user_id=row.pop("user_id"),
+            created_at=row.pop("session_created_at"),
+            expires_at=row.pop("expires_at"),
+        )
+        return session, msgspec.convert(row, User)
+
     async def delete(self, token_hash: str) -> None:
         await self._rows("DELETE FROM sessions WHERE token_hash = %s", (token_hash,))
 

@@ -37,6 +37,10 @@ class SessionRepository(Protocol):
 
     async def find(self, token_hash: str) -> Session | None: ...
 
+    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        """The session and its user together (one lookup on every signed-in request)."""
+        ...
+
     async def delete(self, token_hash: str) -> None:
         """Forget a session; nothing happens if it does not exist."""
         ...

@@ -232,14 +232,15 @@ class AuthService:
             return None
         token_hash = hash_session_token(token)
         async with self._uow_factory() as uow:
-            session = await uow.sessions.find(token_hash)
-            if session is None:
+            found = await uow.sessions.find_with_user(token_hash)
+            if found is None:
                 return None
+            session, user = found
             if session.is_expired(self._clock.now()):
                 await uow.sessions.delete(token_hash)
                 await uow.commit()
                 return None
-            return await uow.users.find_by_id(session.user_id)
+            return user
 
     async def purge_expired_sessions(self) -> int:
         """Delete every expired session; returns how many."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 
 import argon2
 import pytest
@@ -41,16 +43,40 @@ async def test_new_hashes_are_argon2id(hasher: Argon2PasswordHasher) -> None:
     assert not hasher.needs_rehash(password_hash)
 
 
-async def test_the_default_hasher_uses_argon2id_with_strong_parameters() -> None:
+async def test_the_default_hasher_uses_argon2id_with_owasps_parameters() -> None:
     password_hash = await Argon2PasswordHasher().hash("secret-password")
 
     parameters = argon2.extract_parameters(password_hash)
     assert parameters.type is argon2.Type.ID
+    # OWASP Password Storage Cheat Sheet: at least 19 MiB, 2 iterations, 1 lane.
     assert (parameters.time_cost, parameters.memory_cost, parameters.parallelism) == (
-        3,
-        65536,
-        4,
+        2,
+        19456,
+        1,
     )
+
+
+async def test_concurrent_hashes_never_use_more_threads_than_configured() -> None:
+    hasher = Argon2PasswordHasher(
+        argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), threads=1
+    )
+    threads: set[str] = set()
+    original = hasher._verify_argon2
+
+    def recording(password_hash: str, password: str) -> bool:
+        threads.add(threading.current_thread().name)
+        return original(password_hash, password)
+
+    hasher._verify_argon2 = recording  # type: ignore[method-assign]
+    password_hash = await hasher.hash("secret-password")
+
+    results = await asyncio.gather(
+        *(hasher.verify(password_hash, "secret-password") for _ in range(20))
+    )
+
+    assert all(results)
+    assert len(threads) == 1
+    assert threading.current_thread().name not in threads
 
 
 async def test_the_same_password_hashes_differently_each_time(

@@ -8,15 +8,18 @@ mid-generation. Waiting is always for a condition, bounded by a timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
 import pytest
 
 from entrypoints.container import Container, build_worker_pool
+from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.models import Caller, Job, JobStatus
 from picpaygo_core.ports import JobWakeup
 from picpaygo_core.services import WorkerPool
+from picpaygo_core.services.workers import OUTAGE_RETRY_SECONDS
 from support.fakes import FakeClock, ScriptedGenerator
 from support.images import jpeg_bytes
 
@@ -230,3 +233,61 @@ async def test_a_job_interrupted_by_stop_is_claimed_again_after_its_lease(
     final = await job_status(container, job.id)
     assert final.status is JobStatus.SUCCEEDED
     assert final.refunded is False
+
+
+class RecordingWakeup:
+    """A wake-up that returns at once and records how long each idle wait would be."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.enough = asyncio.Event()
+
+    def notify(self) -> None:
+        return None
+
+    async def wait(self, max_seconds: float) -> None:
+        self.waits.append(max_seconds)
+        if len(self.waits) >= 6:
+            self.enough.set()
+        await asyncio.sleep(0)
+
+
+class FlakyStorageProcessor:
+    """Finds the storage away for its first ``outage`` calls, then an empty queue."""
+
+    def __init__(self, outage: int) -> None:
+        self.outage = outage
+        self.calls = 0
+
+    async def process_next(self, worker_id: str | None = None) -> Job | None:
+        self.calls += 1
+        if self.calls <= self.outage:
+            raise StorageUnavailable
+        return None
+
+
+async def test_during_a_storage_outage_workers_look_again_soon_then_go_back_to_the_poll(
+    stop_pools: list[WorkerPool], caplog: pytest.LogCaptureFixture
+) -> None:
+    wakeup = RecordingWakeup()
+    processor = FlakyStorageProcessor(outage=3)
+    pool = WorkerPool(
+        processor=processor,  # type: ignore[arg-type]
+        wakeup=wakeup,
+        size=1,
+        poll_seconds=30,
+    )
+    with caplog.at_level(logging.INFO, logger="picpaygo_core.services.workers"):
+        pool.start()
+        stop_pools.append(pool)
+        await asyncio.wait_for(wakeup.enough.wait(), DEADLINE_SECONDS)
+        await pool.stop()
+
+    # While the storage is away the worker retries within a second, not after 30 s.
+    assert wakeup.waits[:3] == [OUTAGE_RETRY_SECONDS] * 3
+    assert wakeup.waits[3:6] == [30, 30, 30]
+    # One line when it goes, one when it is back: not one per attempt.
+    messages = [r.getMessage() for r in caplog.records if "storage" in r.getMessage()]
+    assert len(messages) == 2, messages
+    assert "unreachable" in messages[0]
+    assert "reachable again" in messages[1]

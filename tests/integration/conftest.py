@@ -39,6 +39,21 @@ def pytest_runtest_makereport(
     return report
 
 
+# Why PostgreSQL tests were skipped, reported once at the end of the run.
+POSTGRES_PROBLEM: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line, not one per test, when PostgreSQL tests were skipped."""
+    if POSTGRES_PROBLEM:
+        skipped = [
+            r for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL" in str(r.longrepr)
+        ]
+        terminalreporter.write_line(
+            f"{POSTGRES_PROBLEM[0]}: {len(skipped)} PostgreSQL tests skipped", yellow=True
+        )
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A throwaway database for this test run, migrated; dropped when the run ends.
@@ -48,10 +63,11 @@ def postgres_server() -> Iterator[str]:
     """
     reason = unreachable_reason()
     if reason is not None:
-        message = UNREACHABLE.format(url=ADMIN_URL, reason=reason)
+        problem = UNREACHABLE.format(url=ADMIN_URL, reason=reason)
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+            pytest.fail(f"{problem}; under CI=true PostgreSQL tests fail", pytrace=False)
+        POSTGRES_PROBLEM.append(problem)
+        pytest.skip("PostgreSQL is not reachable (see the line at the end of the run)")
     with throwaway_database() as url:
         yield url
 

@@ -115,6 +115,7 @@ def account(server: ServerProcess, postgres_url: str) -> Iterator[Account]:
 # --- db migrate -------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("postgres_server")  # skips or fails when unreachable
 def test_db_migrate_applies_each_migration_once() -> None:
     with throwaway_database(migrated=False) as url:
         first = succeeded(picpaygo(url, "db", "migrate"))
@@ -127,6 +128,7 @@ def test_db_migrate_applies_each_migration_once() -> None:
         assert as_json(picpaygo(url, "db", "migrate", "--json")) == {"applied": MIGRATIONS}
 
 
+@pytest.mark.usefixtures("postgres_server")  # skips or fails when unreachable
 def test_concurrent_db_migrate_processes_apply_the_schema_once() -> None:
     with throwaway_database(migrated=False) as url:
         command = [*picpaygo_command(), "db", "migrate", "--json"]
@@ -151,6 +153,7 @@ def test_concurrent_db_migrate_processes_apply_the_schema_once() -> None:
             assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
 
 
+@pytest.mark.usefixtures("postgres_server")  # skips or fails when unreachable
 def test_commands_other_than_migrate_refuse_an_unmigrated_database() -> None:
     with throwaway_database(migrated=False) as url:
         line = refused(picpaygo(url, "credits", "show", "ada@example.com"))

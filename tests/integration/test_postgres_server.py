@@ -453,6 +453,7 @@ def test_a_new_job_wakes_an_idle_worker_at_once_through_notify(postgres_url: str
 # --- schema at start-up -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("postgres_server")  # skips or fails when unreachable
 def test_migrate_on_start_lets_several_servers_start_on_a_fresh_database() -> None:
     with throwaway_database(migrated=False) as url:
         env = {"DATABASE_URL": url, "DATABASE_MIGRATE_ON_START": "true", "JOB_WORKERS": "0"}
@@ -478,6 +479,7 @@ def test_migrate_on_start_lets_several_servers_start_on_a_fresh_database() -> No
         assert applied_versions(url) == [m.version for m in available_migrations()]
 
 
+@pytest.mark.usefixtures("postgres_server")  # skips or fails when unreachable
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_an_unmigrated_database_stops_start_up_with_one_line(command: str) -> None:
     args = [*picpaygo_command(), command]

@@ -25,7 +25,7 @@ T = TypeVar("T")
 ADMIN_URL = os.environ.get(
     "PICPAYGO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-UNREACHABLE = "PostgreSQL is not reachable at {url} ({reason}): PostgreSQL tests skipped"
+UNREACHABLE = "PostgreSQL is not reachable at {url} ({reason})"
 
 # Every table the service writes to.
 TABLES = (

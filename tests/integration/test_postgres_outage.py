@@ -407,7 +407,7 @@ def listener_failures(worker: WorkerProcess) -> int:
     return sum("listener" in line for line in worker.output().splitlines())
 
 
-def test_the_job_listener_reconnects_promptly_after_an_earlier_outage(
+def test_after_repeated_outages_a_new_job_still_starts_promptly(
     proxy: TcpProxy, postgres_url: str
 ) -> None:
     server_env = {"DATABASE_URL": postgres_url, "JOB_WORKERS": "0", "DEFAULT_FREE_CREDITS": "10"}
@@ -418,9 +418,10 @@ def test_the_job_listener_reconnects_promptly_after_an_earlier_outage(
         httpx.Client(base_url=server.base_url, timeout=30.0) as client,
     ):
         wait_until(lambda: listening(postgres_url), "the worker listens", RECOVERY_DEADLINE_SECONDS)
-        # A first outage, long enough for the listener to fail (and back off) three times.
+        # A first outage, long enough for the listener to fail (and back off) four times:
+        # without the reset its next delay would be 8 s.
         proxy.cut()
-        wait_until(lambda: listener_failures(worker) >= 3, "three listener failures", 15.0)
+        wait_until(lambda: listener_failures(worker) >= 4, "four listener failures", 20.0)
         proxy.restore()
         wait_until(lambda: listening(postgres_url), "listening again", RECOVERY_DEADLINE_SECONDS)
         failures = listener_failures(worker)
@@ -436,5 +437,6 @@ def test_the_job_listener_reconnects_promptly_after_an_earlier_outage(
         took = time.monotonic() - started
         assert job["status"] == "succeeded", job
         # With the backoff back at its 0.5 s start, the new LISTEN (and the look at the
-        # queue that comes with it) is well under this; with the grown delay it is ~4 s.
-        assert took < 2.5, f"the job waited {took:.1f} s\n{worker.output()}"
+        # queue that comes with it) is well under this, even with the pool's own reconnect
+        # backoff (about 1 s); with the grown delay it would be 8 s.
+        assert took < 5.0, f"the job waited {took:.1f} s\n{worker.output()}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.repositories import JOBS_CHANNEL
@@ -24,8 +25,14 @@ MAX_RECONNECT_DELAY_SECONDS = 10.0
 class PostgresJobWakeup:
     """``JobWakeup`` for several processes: LISTEN in the background, wake local waiters."""
 
-    def __init__(self, database: PostgresDatabase) -> None:
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._database = database
+        self._sleep = sleep
         self._event = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
@@ -71,7 +78,7 @@ class PostgresJobWakeup:
                     exc.__class__.__name__,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
 
     async def _listen_once(self) -> None:

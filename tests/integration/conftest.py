@@ -16,6 +16,7 @@ from support.postgres import (
     ADMIN_URL,
     UNREACHABLE,
     empty_tables,
+    opened,
     throwaway_database,
     unreachable_reason,
 )
@@ -84,12 +85,8 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 @pytest.fixture
 async def database(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
     """An open connection pool on the test database."""
-    database = PostgresDatabase(postgres_url, pool_size=10, timeout=5.0)
-    await database.open()
-    try:
+    async with opened(PostgresDatabase(postgres_url, pool_size=10, timeout=5.0)) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -107,12 +104,9 @@ async def uow_factory(
     if storage == "memory":
         yield MemoryUnitOfWorkFactory(MemoryStore())
         return
-    database = PostgresDatabase(request.getfixturevalue("postgres_url"), pool_size=10)
-    await database.open()
-    try:
+    url: str = request.getfixturevalue("postgres_url")
+    async with opened(PostgresDatabase(url, pool_size=10)) as database:
         yield PostgresUnitOfWorkFactory(database)
-    finally:
-        await database.close()
 
 
 @pytest.fixture

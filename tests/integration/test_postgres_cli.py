@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -21,10 +20,10 @@ import psycopg
 import pytest
 
 from adapters.postgres import available_migrations
-from support.postgres import database_url, throwaway_database
+from support.api import register, unique_email
+from support.postgres import applied_versions, database_url, throwaway_database
 from support.server import ServerProcess, clean_environment, free_port, picpaygo_command, serving
 
-PASSWORD = "correct horse battery staple"
 MIGRATIONS = [f"{m.version:04d}_{m.name}" for m in available_migrations()]
 COMMAND_TIMEOUT_SECONDS = 60
 
@@ -64,16 +63,6 @@ def refused(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def applied_versions(url: str) -> list[int]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    return [row[0] for row in rows]
-
-
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
 @pytest.fixture(scope="module")
 def server(postgres_server: str) -> Iterator[ServerProcess]:
     """One API process for the module, on the run's database, no free credits."""
@@ -104,12 +93,8 @@ class Account:
 def account(server: ServerProcess, postgres_url: str) -> Iterator[Account]:
     email = unique_email()
     with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
-        response = client.post(
-            "/api/auth/register",
-            json={"email": email, "password": PASSWORD, "name": "Ada", "surname": "Lovelace"},
-        )
-        assert response.status_code == 201, response.text
-        yield Account(client, email, response.json()["user"])
+        user = register(client, email, name="Ada", surname="Lovelace")
+        yield Account(client, email, user)
 
 
 # --- db migrate -------------------------------------------------------------------------

@@ -43,10 +43,10 @@ from picpaygo_core.models import (
 from picpaygo_core.policy import Policy
 from picpaygo_core.services import JobProcessor
 from picpaygo_core.services.ledger import ledger_entry, refund_job, spend
+from support.builders import NETWORK, a_job, a_user
 from support.fakes import START, FakeClock
-from support.postgres import blocking, empty_tables, throwaway_database
+from support.postgres import blocking, empty_tables, opened, throwaway_database
 
-NETWORK = "203.0.113.7"
 LEASE_SECONDS = 60
 LOCK_WAIT_DEADLINE = 10.0
 
@@ -54,30 +54,13 @@ LOCK_WAIT_DEADLINE = 10.0
 @pytest.fixture
 async def database(postgres_url: str) -> AsyncIterator[PostgresDatabase]:
     """A pool of 20 connections on the test database (a generous wait for a connection)."""
-    database = PostgresDatabase(postgres_url, pool_size=20, timeout=30.0)
-    await database.open()
-    try:
+    async with opened(PostgresDatabase(postgres_url, pool_size=20, timeout=30.0)) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture
 def uow_factory(database: PostgresDatabase) -> PostgresUnitOfWorkFactory:
     return PostgresUnitOfWorkFactory(database)
-
-
-def a_user(email: str = "ada@example.com") -> User:
-    return User(
-        id=uuid.uuid4(),
-        email=email,
-        password_hash=None,
-        name=None,
-        surname=None,
-        is_google_account=False,
-        google_id=None,
-        created_at=START,
-    )
 
 
 async def user_with_balance(uow_factory: PostgresUnitOfWorkFactory, amount: int) -> User:
@@ -338,25 +321,6 @@ async def test_the_ledger_is_append_only(
 
 
 # --- jobs --------------------------------------------------------------------------------
-
-
-def a_job(**changes: object) -> Job:
-    job = Job(
-        id=uuid.uuid4(),
-        category=Category.PORTRAITS,
-        status=JobStatus.QUEUED,
-        owner_id=None,
-        client_network=NETWORK,
-        credit_source=CreditSource.FREE,
-        input_image_id=None,
-        output_image_id=None,
-        error=None,
-        attempts=0,
-        created_at=START,
-        updated_at=START,
-        available_at=START,
-    )
-    return msgspec.structs.replace(job, **changes)
 
 
 async def queue_paid_job(uow_factory: PostgresUnitOfWorkFactory, caller: Caller) -> Job:

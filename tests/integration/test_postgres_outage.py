@@ -10,89 +10,29 @@ names the database, recovery without a restart, and no half-written credit chang
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from support.api import PASSWORD, unique_email, wait_for_job
 from support.images import jpeg_bytes
-from support.server import ServerProcess, clean_environment, picpaygo_command, serving
+from support.server import ServerProcess, serving
 from support.tcp_proxy import TcpProxy
+from support.worker import WorkerProcess, listening, running_worker
 
-PASSWORD = "correct horse battery staple"
 DATABASE_TIMEOUT = "1"
 # A request while the database is away must be answered well within this.
 ANSWER_WITHIN_SECONDS = 5.0
 RECOVERY_DEADLINE_SECONDS = 20.0
-JOB_DEADLINE_SECONDS = 30.0
 POLL_SECONDS = 0.05
-JOBS_CHANNEL = "picpaygo_jobs"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-class WorkerProcess:
-    """One ``picpaygo worker`` subprocess, its output in a temporary file."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script
-            [*picpaygo_command(), "worker"],
-            env=clean_environment(env),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        self._log.flush()
-        position = self._log.tell()
-        try:
-            self._log.seek(0)
-            return self._log.read().decode("utf-8", errors="replace")
-        finally:
-            self._log.seek(position)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        """SIGTERM and wait for the exit code (killed after 10 s)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def close(self) -> None:
-        self.stop()
-        self._log.close()
-
-
-@contextlib.contextmanager
-def running_worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    """A started ``picpaygo worker``; a failure in the block gets its output attached."""
-    worker = WorkerProcess(env)
-    try:
-        yield worker
-    except BaseException as exc:
-        exc.add_note(f"--- picpaygo worker output ---\n{worker.output()}")
-        raise
-    finally:
-        worker.close()
 
 
 @pytest.fixture
@@ -131,28 +71,12 @@ def healthy(base_url: str) -> bool:
         return False
 
 
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
 def upload(client: httpx.Client) -> httpx.Response:
     return client.post(
         "/api/generate",
         data={"category": "portraits"},
         files={"image": ("me.jpg", jpeg_bytes(), "image/jpeg")},
     )
-
-
-def wait_for_job(client: httpx.Client, job_id: str, deadline_seconds: float) -> dict[str, Any]:
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        response = client.get(f"/api/generate/{job_id}")
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} not finished: {job}"
-        time.sleep(POLL_SECONDS)
 
 
 def ledger_of(url: str, user_id: str) -> tuple[int, list[tuple[int, str]]]:
@@ -174,17 +98,6 @@ def job_count(url: str) -> int:
         row = conn.execute("SELECT count(*) FROM jobs").fetchone()
     assert row is not None
     return int(row[0])
-
-
-def listening(url: str) -> bool:
-    """Some PicPayGo process LISTENs for new jobs on the database of ``url``."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name = 'picpaygo' AND query = %s",
-            (f"LISTEN {JOBS_CHANNEL}",),
-        ).fetchone()
-    return bool(row and row[0])
 
 
 class Timed:
@@ -256,7 +169,7 @@ def test_a_cut_database_means_prompt_503s_and_everything_recovers_after(
         created = upload(client)
         assert created.status_code == 202, created.text
         first_job = created.json()["jobId"]
-        assert wait_for_job(client, first_job, JOB_DEADLINE_SECONDS)["status"] == "succeeded"
+        assert wait_for_job(client, first_job)["status"] == "succeeded"
         before_balance, before_ledger = ledger_of(postgres_url, user_id)
         assert before_balance == 18
         jobs_before = job_count(postgres_url)
@@ -329,7 +242,7 @@ def test_a_cut_database_means_prompt_503s_and_everything_recovers_after(
             # The worker lived through it and takes a job queued after the restore.
             queued = upload(signed_in)
             assert queued.status_code == 202, queued.text
-            job = wait_for_job(signed_in, queued.json()["jobId"], JOB_DEADLINE_SECONDS)
+            job = wait_for_job(signed_in, queued.json()["jobId"])
             assert job["status"] == "succeeded", job
             assert signed_in.get(job["outputUrl"]).status_code == 200
 
@@ -433,7 +346,7 @@ def test_after_repeated_outages_a_new_job_still_starts_promptly(
         started = time.monotonic()
         created = upload(client)
         assert created.status_code == 202, created.text
-        job = wait_for_job(client, created.json()["jobId"], JOB_DEADLINE_SECONDS)
+        job = wait_for_job(client, created.json()["jobId"])
         took = time.monotonic() - started
         assert job["status"] == "succeeded", job
         # With the backoff back at its 0.5 s start, the new LISTEN (and the look at the

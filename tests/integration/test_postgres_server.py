@@ -8,17 +8,12 @@ and start-up migrates a fresh database only when told to.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import signal
 import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
 
 import httpx
 import psycopg
@@ -26,8 +21,9 @@ import pytest
 from PIL import Image
 
 from adapters.postgres import available_migrations
+from support.api import PASSWORD, checkout, credits_of, register, unique_email, wait_for_job
 from support.images import jpeg_bytes
-from support.postgres import throwaway_database
+from support.postgres import applied_versions, throwaway_database
 from support.server import (
     HOST,
     ServerProcess,
@@ -36,71 +32,15 @@ from support.server import (
     picpaygo_command,
     serving,
 )
+from support.worker import WorkerProcess, listening, running_worker
 
-PASSWORD = "correct horse battery staple"
-JOB_DEADLINE_SECONDS = 30.0
 READY_DEADLINE_SECONDS = 20.0
 POLL_SECONDS = 0.05
 # With JOB_POLL_SECONDS=30, a job this quick can only have been started by a NOTIFY.
 WAKE_UP_DEADLINE_SECONDS = 5.0
-JOBS_CHANNEL = "picpaygo_jobs"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-class WorkerProcess:
-    """One ``picpaygo worker`` subprocess, its output in a temporary file."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(  # noqa: S603 - our own console script
-            [*picpaygo_command(), "worker"],
-            env=clean_environment(env),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        self._log.flush()
-        position = self._log.tell()
-        try:
-            self._log.seek(0)
-            return self._log.read().decode("utf-8", errors="replace")
-        finally:
-            self._log.seek(position)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> int:
-        """SIGTERM and wait for the exit code (killed, and -9, after 10 s)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def close(self) -> None:
-        self.stop()
-        self._log.close()
-
-
-@contextlib.contextmanager
-def running_worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    """A started ``picpaygo worker``; a failure in the block gets its output attached."""
-    worker = WorkerProcess(env)
-    try:
-        yield worker
-    except BaseException as exc:
-        exc.add_note(f"--- picpaygo worker output ---\n{worker.output()}")
-        raise
-    finally:
-        worker.close()
 
 
 def stop_worker(worker: WorkerProcess) -> str:
@@ -118,27 +58,6 @@ def assert_clean_log(server: ServerProcess) -> None:
     assert "Traceback" not in log, log
 
 
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def register(client: httpx.Client, email: str | None = None, **extra: str) -> dict[str, Any]:
-    response = client.post(
-        "/api/auth/register",
-        json={"email": email or unique_email(), "password": PASSWORD, **extra},
-    )
-    assert response.status_code == 201, response.text
-    user: dict[str, Any] = response.json()["user"]
-    return user
-
-
-def credits_of(client: httpx.Client) -> dict[str, Any]:
-    response = client.get("/api/credits")
-    assert response.status_code == 200, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
 def upload(client: httpx.Client, category: str = "portraits") -> str:
     """Queue a generation from a real JPEG; the job id."""
     response = client.post(
@@ -150,25 +69,6 @@ def upload(client: httpx.Client, category: str = "portraits") -> str:
     assert response.json()["status"] == "queued"
     job_id: str = response.json()["jobId"]
     return job_id
-
-
-def wait_for_job(
-    client: httpx.Client, job_id: str, deadline_seconds: float = JOB_DEADLINE_SECONDS
-) -> dict[str, Any]:
-    """Poll the job until it is finished, at most ``deadline_seconds``; its last state."""
-    deadline = time.monotonic() + deadline_seconds
-    statuses: list[str] = []
-    while True:
-        response = client.get(f"/api/generate/{job_id}")
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        statuses.append(job["status"])
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        assert time.monotonic() < deadline, (
-            f"job {job_id} not finished within {deadline_seconds:g} s; statuses {statuses[-5:]}"
-        )
-        time.sleep(POLL_SECONDS)
 
 
 def png_of(response: httpx.Response) -> tuple[int, int]:
@@ -199,19 +99,9 @@ def backend_states(url: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-def listening(url: str) -> bool:
-    return any(query == f"LISTEN {JOBS_CHANNEL}" for _, query in backend_states(url))
-
-
 def all_idle(url: str) -> bool:
     """No PicPayGo connection is running a query or holding a transaction open."""
     return all(state == "idle" for state, _ in backend_states(url))
-
-
-def applied_versions(url: str) -> list[int]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    return [row[0] for row in rows]
 
 
 # --- one API process: every endpoint, and a restart --------------------------------------
@@ -252,9 +142,7 @@ def test_every_endpoint_works_on_postgres_and_the_data_survives_a_restart(
         token = client.cookies.get("picpaygo_session")
         assert token
 
-        bought = client.post("/api/credits/checkout", json={"pack": 5})
-        assert bought.status_code == 200, bought.text
-        assert bought.json() == {
+        assert checkout(client, 5) == {
             "credits": 8,
             "balance": 5,
             "freeCredits": 3,
@@ -336,9 +224,8 @@ def test_a_job_made_on_one_api_process_is_done_by_a_worker_and_seen_on_another(
         on_b.cookies.set("picpaygo_session", on_a.cookies["picpaygo_session"])
         assert on_b.get("/api/auth/me").json()["user"] == user
 
-        bought = on_b.post("/api/credits/checkout", json={"pack": 10})
-        assert bought.status_code == 200, bought.text
-        assert credits_of(on_a) == credits_of(on_b) == bought.json()
+        bought = checkout(on_b, 10)
+        assert credits_of(on_a) == credits_of(on_b) == bought
 
         job_id = upload(on_a, "documentary")
         # Neither API process runs workers: without a worker process the job waits.

@@ -14,15 +14,22 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
+from support.api import (
+    PASSWORD,
+    checkout,
+    credits_of,
+    follow_job,
+    register,
+    unique_email,
+    wait_for_job,
+)
 from support.images import jpeg_bytes, pattern_png_bytes, png_bytes, text_bytes
 from support.server import (
     HOST,
@@ -35,11 +42,8 @@ from support.server import (
     serving,
 )
 
-PASSWORD = "correct horse battery staple"
 CATEGORIES = ("portraits", "editorial", "documentary")
 STATUS_ORDER = ("queued", "running", "succeeded")
-JOB_DEADLINE_SECONDS = 30.0
-POLL_SECONDS = 0.05
 UPLOAD_LIMIT = 100_000
 MODULE_ENV = {"DEFAULT_FREE_CREDITS": "200", "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
 DEFAULT_FREE_CREDITS = 3
@@ -80,26 +84,6 @@ def new_client(server: ServerProcess) -> Iterator[Callable[[], httpx.Client]]:
         http.close()
 
 
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def register(client: httpx.Client, email: str | None = None) -> dict[str, Any]:
-    response = client.post(
-        "/api/auth/register", json={"email": email or unique_email(), "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    user: dict[str, Any] = response.json()["user"]
-    return user
-
-
-def credits_of(client: httpx.Client) -> dict[str, Any]:
-    response = client.get("/api/credits")
-    assert response.status_code == 200, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
 def upload(
     client: httpx.Client,
     data: bytes,
@@ -113,21 +97,6 @@ def upload(
         data={"category": category},
         files={"image": (filename, data, content_type)},
     )
-
-
-def wait_for_job(client: httpx.Client, job_id: str) -> tuple[dict[str, Any], list[str]]:
-    """Poll the job until it is finished; returns its last state and every status seen."""
-    statuses: list[str] = []
-    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
-    while True:
-        response = client.get(f"/api/generate/{job_id}")
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        statuses.append(job["status"])
-        if job["status"] in ("succeeded", "failed"):
-            return job, statuses
-        assert time.monotonic() < deadline, f"job {job_id} not finished; statuses {statuses}"
-        time.sleep(POLL_SECONDS)
 
 
 def session_cookie_header(response: httpx.Response) -> str:
@@ -269,9 +238,7 @@ def test_anonymous_clients_get_the_free_credits_and_spend_them_first() -> None:
         }
 
         register(client)
-        bought = client.post("/api/credits/checkout", json={"pack": 5})
-        assert bought.status_code == 200, bought.text
-        assert bought.json() == {
+        assert checkout(client, 5) == {
             "credits": 8,
             "balance": 5,
             "freeCredits": 3,
@@ -326,10 +293,9 @@ def test_checkout_packs_add_to_the_balance(client: httpx.Client) -> None:
 
     balance = 0
     for pack in (5, 10, 20):
-        response = client.post("/api/credits/checkout", json={"pack": pack})
-        assert response.status_code == 200, response.text
+        bought = checkout(client, pack)
         balance += pack
-        assert response.json() == {
+        assert bought == {
             "credits": free + balance,
             "balance": balance,
             "freeCredits": free,
@@ -375,7 +341,7 @@ def test_an_upload_becomes_a_picture(
     job_id = created.json()["jobId"]
     assert credits_of(client)["freeCredits"] == before - 1  # charged with the upload
 
-    job, statuses = wait_for_job(client, job_id)
+    job, statuses = follow_job(client, job_id)
 
     assert job["status"] == "succeeded", job
     assert set(statuses) <= set(STATUS_ORDER), statuses
@@ -464,7 +430,7 @@ def test_another_users_job_is_404(
     created = upload(client, jpeg_bytes())
     assert created.status_code == 202, created.text
     job_id = created.json()["jobId"]
-    job, _ = wait_for_job(client, job_id)
+    job = wait_for_job(client, job_id)
     assert job["status"] == "succeeded"
     assert client.get(f"/api/generate/{job_id}/image").status_code == 200
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -85,3 +85,20 @@ def empty_tables(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES))))
+
+
+def applied_versions(url: str) -> list[int]:
+    """The versions in the database's ``schema_migrations``, lowest first."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    return [row[0] for row in rows]
+
+
+@contextlib.asynccontextmanager
+async def opened(database: PostgresDatabase) -> AsyncIterator[PostgresDatabase]:
+    """``database`` with its connection pool open; closed on exit."""
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from adapters.memory.wakeup import MemoryJobWakeup
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.repositories import JOBS_CHANNEL
 
@@ -33,20 +34,18 @@ class PostgresJobWakeup:
     ) -> None:
         self._database = database
         self._sleep = sleep
-        self._event = asyncio.Event()
+        self._local = MemoryJobWakeup()
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         self._listened = False
 
     def notify(self) -> None:
         """Wake this process's waiting workers (others hear the job's own NOTIFY)."""
-        self._event.set()
+        self._local.notify()
 
     async def wait(self, max_seconds: float) -> None:
         """Return on the next notification, or after ``max_seconds``."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), max_seconds)
-        self._event.clear()
+        await self._local.wait(max_seconds)
 
     def start(self) -> None:
         """Start listening in the running event loop."""
@@ -88,9 +87,9 @@ class PostgresJobWakeup:
             self._listened = True
             self.listening.set()
             # Jobs queued while nobody was listening: let the workers look now.
-            self._event.set()
+            self._local.notify()
             async for _ in conn.notifies():
-                self._event.set()
+                self._local.notify()
         finally:
             self.listening.clear()
             with contextlib.suppress(Exception):

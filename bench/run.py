@@ -707,7 +707,7 @@ ENDPOINTS = (
     ("me", "GET", "/api/auth/me", "", True, 1, 3, "me.sql"),
     ("credits", "GET", "/api/credits", "", True, 2, 7, "credits.sql"),
     ("job", "GET", "/api/generate/{job_id}", "", True, 2, 6, "job.sql"),
-    ("consume", "POST", "/api/credits/consume", '{"amount": 1}', True, 2, 11, "consume.sql"),
+    ("consume", "POST", "/api/credits/consume", '{"amount": 1}', True, 2, 10, "consume.sql"),
 )
 
 
@@ -1049,7 +1049,6 @@ def main() -> int:
             "reason": "consume",
             "amount": "-1",
             "n": "1",
-            "free": str(FREE_CREDITS),
             "now": started.isoformat(),
             "nokey": "-",
         }

@@ -12,11 +12,9 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = :token_hash;
 ROLLBACK;
 -- Unit of work 2, CreditService.consume -> spend -> PostgresFreeCreditRepository.take
--- (insert-if-missing, conditional UPDATE that finds nothing left, re-read of what is left),
+-- (a conditional UPDATE that finds nothing left, then a re-read of what is left),
 -- PostgresCreditRepository.record (one conditional statement), credits_view, COMMIT.
 BEGIN;
-INSERT INTO free_credits (network, remaining, updated_at)
-VALUES (:network, :free, now()) ON CONFLICT (network) DO NOTHING;
 UPDATE free_credits SET remaining = remaining - :n, updated_at = now()
 WHERE network = :network AND remaining >= :n
 RETURNING remaining;

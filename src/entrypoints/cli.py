@@ -231,10 +231,7 @@ async def _nothing() -> None:
 def worker(context: CliContext, concurrency: int | None) -> None:
     """Run job workers without the HTTP API until SIGTERM or Ctrl-C (needs DATABASE_URL)."""
     settings = context.settings
-    if storage_kind(settings) == "memory":
-        fail(
-            "picpaygo worker needs DATABASE_URL: in-memory jobs live in the API process", EXIT_USAGE
-        )
+    context.require_database("worker")
     configure_logging(settings)
     announce_profile(settings)
     size = concurrency or max(settings.job_workers, 1)

@@ -18,6 +18,7 @@ from adapters.postgres.database import Connection, PostgresDatabase, storage_err
 ADVISORY_LOCK_KEY = 0x5049_4350_4159  # "PICPAY"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
+_APPLIED_VERSIONS = b"SELECT version FROM schema_migrations"
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    integer PRIMARY KEY,
@@ -80,12 +81,12 @@ async def pending_migrations(database: PostgresDatabase) -> list[Migration]:
     """Migrations shipped with the package that the database has not had yet."""
     async with database.connection() as conn:
         table = await conn.execute(b"SELECT to_regclass('schema_migrations') IS NOT NULL")
-        rows = await conn.execute(b"SELECT version FROM schema_migrations") if table[0][0] else []
+        rows = await conn.execute(_APPLIED_VERSIONS) if table[0][0] else []
         await conn.rollback()
     done = {row[0] for row in rows}
     return [m for m in available_migrations() if m.version not in done]
 
 
 async def _applied_versions(conn: Connection) -> set[int]:
-    rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
+    rows = await (await conn.execute(_APPLIED_VERSIONS)).fetchall()
     return {row[0] for row in rows}

@@ -246,20 +246,16 @@ class PostgresFreeCreditRepository(_Repository):
     """Free credits left per client network; a network without a row has the initial amount."""
 
     async def remaining(self, network: str, initial: int) -> int:
-        row = await self._row("SELECT remaining FROM free_credits WHERE network = %s", (network,))
-        return int(row["remaining"]) if row else initial
+        stored = await self._stored(network)
+        return initial if stored is None else stored
 
     async def take(self, network: str, amount: int, initial: int) -> int:
         """Take up to ``amount`` with a conditional ``UPDATE … WHERE remaining >= n``.
 
         The amount is lowered to what is left and tried again when another transaction
-        got there first; each try is a single statement, never read-then-write.
+        got there first; each try is a single statement, never read-then-write. A
+        network's row is made (with ``initial``) only the first time it spends.
         """
-        await self._rows(
-            "INSERT INTO free_credits (network, remaining, updated_at) "
-            "VALUES (%s, %s, now()) ON CONFLICT (network) DO NOTHING",
-            (network, initial),
-        )
         wanted = amount
         while wanted > 0:
             row = await self._row(
@@ -272,10 +268,22 @@ class PostgresFreeCreditRepository(_Repository):
             )
             if row is not None:
                 return wanted
+            left = await self._stored(network)
+            if left is None:
+                await self._rows(
+                    "INSERT INTO free_credits (network, remaining, updated_at) "
+                    "VALUES (%s, %s, now()) ON CONFLICT (network) DO NOTHING",
+                    (network, initial),
+                )
+                continue
             # Under Read Committed the failed UPDATE saw the latest row, so what is left
             # now is below ``wanted``: this loop always ends.
-            wanted = min(wanted - 1, await self.remaining(network, initial))
+            wanted = min(wanted - 1, left)
         return 0
+
+    async def _stored(self, network: str) -> int | None:
+        row = await self._row("SELECT remaining FROM free_credits WHERE network = %s", (network,))
+        return int(row["remaining"]) if row else None
 
     async def give_back(self, network: str, amount: int, initial: int) -> None:
         await self._rows(

@@ -32,7 +32,6 @@ class PostgresUnitOfWork:
     images: PostgresImageRepository
 
     def __init__(self, database: PostgresDatabase) -> None:
-        self._database = database
         self._conn: BorrowedConnection | None = None
         self._borrowed = database.connection()
 

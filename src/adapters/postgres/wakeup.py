@@ -36,7 +36,6 @@ class PostgresJobWakeup:
         self._sleep = sleep
         self._local = MemoryJobWakeup()
         self._listener: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
         self._listened = False
 
     def notify(self) -> None:
@@ -85,12 +84,10 @@ class PostgresJobWakeup:
         try:
             await conn.execute(f"LISTEN {JOBS_CHANNEL}")
             self._listened = True
-            self.listening.set()
             # Jobs queued while nobody was listening: let the workers look now.
             self._local.notify()
             async for _ in conn.notifies():
                 self._local.notify()
         finally:
-            self.listening.clear()
             with contextlib.suppress(Exception):
                 await conn.close()

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import httpx
 from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
@@ -22,6 +23,7 @@ from adapters.memory import (
     MemoryUnitOfWorkFactory,
 )
 from adapters.memory.unit_of_work import MemoryHealthProbe
+from adapters.openrouter import OpenRouterImageGenerator, build_http_client
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
 from adapters.postgres import (
@@ -47,6 +49,7 @@ from picpaygo_core.services import (
     RetentionService,
     WorkerPool,
 )
+from picpaygo_core.services.processing import GENERATOR_INCIDENT
 from picpaygo_core.services.workers import Chore
 
 logger = logging.getLogger("picpaygo")
@@ -61,6 +64,9 @@ def policy_from(settings: Settings) -> Policy:
         job_timeout_seconds=settings.job_timeout_seconds,
         job_max_attempts=settings.job_max_attempts,
         job_lease_seconds=settings.job_lease_seconds,
+        retry_base_seconds=settings.job_retry_base_seconds,
+        retry_max_seconds=settings.job_retry_max_seconds,
+        generator_concurrency=settings.generator_max_concurrency,
         output_retention=timedelta(hours=settings.output_retention_hours),
         auth_attempts_per_minute=settings.auth_attempts_per_minute,
     )
@@ -127,9 +133,24 @@ class Container(containers.DeclarativeContainer):
     inspector = providers.Singleton(
         PillowImageInspector, max_pixels=settings.provided.max_image_pixels
     )
+    openrouter_client = providers.Singleton(
+        build_http_client,
+        connect_timeout=settings.provided.openrouter_connect_timeout_seconds,
+        read_timeout=settings.provided.openrouter_read_timeout_seconds,
+    )
     generator = providers.Selector(
         providers.Callable(generator_kind, settings),
         offline=providers.Singleton(OfflineImageGenerator),
+        openrouter=providers.Singleton(
+            OpenRouterImageGenerator,
+            client=openrouter_client,
+            api_key=settings.provided.openrouter_api_key,
+            model=settings.provided.openrouter_model,
+            base_url=settings.provided.openrouter_url,
+            inspector=inspector,
+            site_url=settings.provided.openrouter_site_url,
+            app_title=settings.provided.openrouter_app_title,
+        ),
     )
     payments = providers.Selector(
         settings.provided.payments_mode,
@@ -158,7 +179,12 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
     )
     admin_service = providers.Singleton(AdminService, uow_factory=uow_factory, clock=clock)
-    health_service = providers.Singleton(HealthService, probes=providers.List(storage_probe))
+    health_service = providers.Singleton(
+        HealthService,
+        probes=providers.List(storage_probe),
+        uow_factory=uow_factory,
+        incident_sources=providers.List(GENERATOR_INCIDENT),
+    )
     job_processor = providers.Singleton(
         JobProcessor, uow_factory=uow_factory, generator=generator, clock=clock, policy=policy
     )
@@ -214,7 +240,11 @@ async def running_resources(
     settings: Settings = container.settings()
     database: PostgresDatabase | None = None
     wakeup = None
+    http_client: httpx.AsyncClient | None = None
     try:
+        if generator_kind(settings) == "openrouter":
+            http_client = container.openrouter_client()
+            await http_client.__aenter__()
         if storage_kind(settings) == "postgres":
             database = container.database()
             await database.open()
@@ -233,6 +263,8 @@ async def running_resources(
             await wakeup.stop()
         if database is not None:
             await database.close()
+        if http_client is not None:
+            await http_client.aclose()
         container.google_verifier().close()
 
 
@@ -270,6 +302,13 @@ def announce_profile(settings: Settings) -> None:
         logger.warning(
             "OPENROUTER_API_KEY is not set: using the offline image generator "
             "(local Pillow filters, no AI model)"
+        )
+    else:
+        logger.info(
+            "image generator: OpenRouter model %s at %s (at most %d calls at once)",
+            settings.openrouter_model,
+            settings.openrouter_url,
+            settings.generator_max_concurrency,
         )
     if not settings.session_cookie_secure:
         logger.warning("SESSION_COOKIE_SECURE is off: session cookies work over plain HTTP")

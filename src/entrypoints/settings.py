@@ -44,6 +44,11 @@ class Settings:
     openrouter_api_key: str | None = None
     openrouter_model: str = DEFAULT_OPENROUTER_MODEL
     openrouter_url: str = DEFAULT_OPENROUTER_URL
+    openrouter_connect_timeout_seconds: float = 10.0
+    openrouter_read_timeout_seconds: float = 110.0
+    openrouter_site_url: str | None = None
+    openrouter_app_title: str | None = None
+    generator_max_concurrency: int = 4
     session_ttl_hours: int = 168
     session_cookie: str = "picpaygo_session"
     session_cookie_secure: bool = False
@@ -55,6 +60,8 @@ class Settings:
     job_max_attempts: int = 3
     job_lease_seconds: float = 60.0
     job_poll_seconds: float = 2.0
+    job_retry_base_seconds: float = 2.0
+    job_retry_max_seconds: float = 300.0
     max_upload_bytes: int = 10 * MEGABYTE
     max_image_pixels: int = 50_000_000
     output_retention_hours: int = 168
@@ -87,6 +94,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         openrouter_api_key=read.optional("OPENROUTER_API_KEY"),
         openrouter_model=read.text("OPENROUTER_MODEL", DEFAULT_OPENROUTER_MODEL),
         openrouter_url=read.http_url("OPENROUTER_URL", DEFAULT_OPENROUTER_URL),
+        openrouter_connect_timeout_seconds=read.number(
+            "OPENROUTER_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1
+        ),
+        openrouter_read_timeout_seconds=read.number(
+            "OPENROUTER_READ_TIMEOUT_SECONDS", 110.0, minimum=0.1
+        ),
+        openrouter_site_url=read.optional_http_url("OPENROUTER_SITE_URL"),
+        openrouter_app_title=read.optional("OPENROUTER_APP_TITLE"),
+        generator_max_concurrency=read.integer(
+            "GENERATOR_MAX_CONCURRENCY", 4, minimum=1, maximum=1000
+        ),
         session_ttl_hours=read.integer("SESSION_TTL_HOURS", 168, minimum=1, maximum=24 * 365),
         session_cookie=read.cookie_name("SESSION_COOKIE", "picpaygo_session"),
         session_cookie_secure=read.boolean("SESSION_COOKIE_SECURE", production),
@@ -98,6 +116,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         job_max_attempts=read.integer("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
         job_lease_seconds=read.number("JOB_LEASE_SECONDS", 60.0, minimum=3.0),
         job_poll_seconds=read.number("JOB_POLL_SECONDS", 2.0, minimum=0.05),
+        job_retry_base_seconds=read.number("JOB_RETRY_BASE_SECONDS", 2.0, minimum=0.0),
+        job_retry_max_seconds=read.number("JOB_RETRY_MAX_SECONDS", 300.0, minimum=0.0),
         max_upload_bytes=read.integer(
             "MAX_UPLOAD_BYTES", 10 * MEGABYTE, minimum=1024, maximum=200 * MEGABYTE
         ),
@@ -123,10 +143,10 @@ def _check_supported(settings: Settings) -> None:
         raise SettingsError(
             "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
         )
-    if settings.openrouter_api_key:
+    if settings.job_retry_max_seconds < settings.job_retry_base_seconds:
         raise SettingsError(
-            "OPENROUTER_API_KEY is set, but this build has no OpenRouter generator yet; "
-            "unset OPENROUTER_API_KEY to use the offline generator"
+            "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
+            f"{settings.job_retry_max_seconds:g} < {settings.job_retry_base_seconds:g}"
         )
 
 
@@ -233,6 +253,11 @@ class _Reader:
             return raw.rstrip("/")
 
         return self._parse(name, default, parse, "an http:// or https:// URL")
+
+    def optional_http_url(self, name: str) -> str | None:
+        if self.optional(name) is None:
+            return None
+        return self.http_url(name, "")
 
     def cookie_name(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

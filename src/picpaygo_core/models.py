@@ -175,6 +175,17 @@ class OperatorFailure(msgspec.Struct, frozen=True, kw_only=True, tag="operator")
 GenerationOutcome = Generated | TransientFailure | PermanentFailure | OperatorFailure
 
 
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    """An ongoing problem an operator must fix (say, the image model's key was refused).
+
+    At most one is open per ``source``; it stays open until that source works again.
+    """
+
+    source: str
+    message: str
+    started_at: datetime
+
+
 class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """Who is asking: a signed-in user or an anonymous client, and the client's network."""
 

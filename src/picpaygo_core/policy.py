@@ -20,5 +20,6 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     job_lease_seconds: float = 60.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
+    generator_concurrency: int = 4
     output_retention: timedelta = timedelta(days=7)
     auth_attempts_per_minute: int = 20

@@ -36,6 +36,7 @@ TABLES = (
     "jobs",
     "images",
     "auth_attempts",
+    "incidents",
     "users",
 )
 

@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from entrypoints.container import generator_kind, policy_from
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 
@@ -132,11 +133,58 @@ def test_production_without_a_database_is_refused_naming_database_url(
     assert "\n" not in message
 
 
-def test_a_backend_this_build_lacks_is_refused_rather_than_ignored() -> None:
-    message = refusal({"OPENROUTER_API_KEY": "sk-or-test"})
+def test_an_openrouter_key_selects_openrouter_with_its_settings() -> None:
+    settings = load_settings(
+        {
+            "OPENROUTER_API_KEY": "sk-or-test",
+            "OPENROUTER_URL": "http://127.0.0.1:9999/api/v1/",
+            "OPENROUTER_CONNECT_TIMEOUT_SECONDS": "2.5",
+            "OPENROUTER_READ_TIMEOUT_SECONDS": "30",
+            "OPENROUTER_SITE_URL": "https://picpaygo.example",
+            "OPENROUTER_APP_TITLE": "PicPayGo",
+            "GENERATOR_MAX_CONCURRENCY": "7",
+            "JOB_RETRY_BASE_SECONDS": "0.5",
+            "JOB_RETRY_MAX_SECONDS": "20",
+        }
+    )
 
-    assert message.startswith("OPENROUTER_API_KEY")
-    assert "this build has no" in message
+    assert generator_kind(settings) == "openrouter"
+    assert settings.openrouter_url == "http://127.0.0.1:9999/api/v1"
+    assert settings.openrouter_connect_timeout_seconds == 2.5
+    assert settings.openrouter_read_timeout_seconds == 30.0
+    assert settings.openrouter_site_url == "https://picpaygo.example"
+    assert settings.openrouter_app_title == "PicPayGo"
+    assert settings.generator_max_concurrency == 7
+    policy = policy_from(settings)
+    assert (policy.retry_base_seconds, policy.retry_max_seconds) == (0.5, 20.0)
+    assert policy.generator_concurrency == 7
+
+
+def test_without_an_openrouter_key_the_offline_generator_is_used() -> None:
+    settings = load_settings({})
+
+    assert generator_kind(settings) == "offline"
+    assert settings.openrouter_site_url is None
+    assert settings.generator_max_concurrency == 4
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"GENERATOR_MAX_CONCURRENCY": "0"}, "GENERATOR_MAX_CONCURRENCY"),
+        ({"OPENROUTER_READ_TIMEOUT_SECONDS": "soon"}, "OPENROUTER_READ_TIMEOUT_SECONDS"),
+        ({"OPENROUTER_CONNECT_TIMEOUT_SECONDS": "0"}, "OPENROUTER_CONNECT_TIMEOUT_SECONDS"),
+        ({"OPENROUTER_SITE_URL": "picpaygo.example"}, "OPENROUTER_SITE_URL"),
+        ({"JOB_RETRY_BASE_SECONDS": "-1"}, "JOB_RETRY_BASE_SECONDS"),
+        ({"JOB_RETRY_BASE_SECONDS": "10", "JOB_RETRY_MAX_SECONDS": "5"}, "JOB_RETRY_MAX_SECONDS"),
+    ],
+)
+def test_malformed_generator_settings_are_refused_naming_the_variable(
+    environ: dict[str, str], variable: str
+) -> None:
+    message = refusal(environ)
+
+    assert message.startswith(variable)
     assert "\n" not in message
 
 

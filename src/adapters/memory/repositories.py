@@ -9,7 +9,7 @@ import msgspec
 
 from adapters.memory.store import Journal, MemoryStore
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
-from picpaygo_core.models import Job, JobStatus, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import Incident, Job, JobStatus, LedgerEntry, Session, StoredImage, User
 
 
 class _Repository:
@@ -208,3 +208,21 @@ class MemoryImageRepository(_Repository):
 
     async def delete(self, image_id: UUID) -> None:
         self._journal.pop(self._store.images, image_id)
+
+
+class MemoryIncidentRepository(_Repository):
+    """Open incidents by source."""
+
+    async def open(self, incident: Incident) -> bool:
+        if incident.source in self._store.incidents:
+            return False
+        self._journal.put(self._store.incidents, incident.source, incident)
+        return True
+
+    async def close(self, source: str) -> Incident | None:
+        incident = self._store.incidents.get(source)
+        self._journal.pop(self._store.incidents, source)
+        return incident
+
+    async def list_open(self) -> list[Incident]:
+        return sorted(self._store.incidents.values(), key=lambda incident: incident.started_at)

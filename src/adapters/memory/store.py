@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
-from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -33,6 +33,7 @@ class MemoryStore:
     jobs: dict[UUID, Job] = field(default_factory=dict)
     pending_job_ids: dict[UUID, None] = field(default_factory=dict)
     images: dict[UUID, StoredImage] = field(default_factory=dict)
+    incidents: dict[str, Incident] = field(default_factory=dict)
 
 
 class Journal:

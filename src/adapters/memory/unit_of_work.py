@@ -9,6 +9,7 @@ from adapters.memory.repositories import (
     MemoryCreditRepository,
     MemoryFreeCreditRepository,
     MemoryImageRepository,
+    MemoryIncidentRepository,
     MemoryJobRepository,
     MemorySessionRepository,
     MemoryUserRepository,
@@ -32,6 +33,7 @@ class MemoryUnitOfWork:
         self.free_credits = MemoryFreeCreditRepository(store, self._journal)
         self.jobs = MemoryJobRepository(store, self._journal)
         self.images = MemoryImageRepository(store, self._journal)
+        self.incidents = MemoryIncidentRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from adapters.postgres.database import BorrowedConnection, Connection, Params
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
-from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
 
 T = TypeVar("T")
 
@@ -400,6 +400,31 @@ class PostgresImageRepository(_Repository):
 
     async def delete(self, image_id: UUID) -> None:
         await self._rows("DELETE FROM images WHERE id = %s", (image_id,))
+
+
+class PostgresIncidentRepository(_Repository):
+    """Open incidents, one row per source (the primary key keeps it to one)."""
+
+    async def open(self, incident: Incident) -> bool:
+        row = await self._row(
+            "INSERT INTO incidents (source, message, started_at) "
+            "VALUES (%(source)s, %(message)s, %(started_at)s) "
+            "ON CONFLICT (source) DO NOTHING RETURNING source",
+            msgspec.structs.asdict(incident),
+        )
+        return row is not None
+
+    async def close(self, source: str) -> Incident | None:
+        return await self._one(
+            Incident,
+            "DELETE FROM incidents WHERE source = %s RETURNING source, message, started_at",
+            (source,),
+        )
+
+    async def list_open(self) -> list[Incident]:
+        return await self._all(
+            Incident, "SELECT source, message, started_at FROM incidents ORDER BY started_at", ()
+        )
 
 
 JOBS_CHANNEL = "picpaygo_jobs"

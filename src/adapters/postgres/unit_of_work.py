@@ -11,6 +11,7 @@ from adapters.postgres.repositories import (
     PostgresCreditRepository,
     PostgresFreeCreditRepository,
     PostgresImageRepository,
+    PostgresIncidentRepository,
     PostgresJobRepository,
     PostgresSessionRepository,
     PostgresUserRepository,
@@ -30,6 +31,7 @@ class PostgresUnitOfWork:
     free_credits: PostgresFreeCreditRepository
     jobs: PostgresJobRepository
     images: PostgresImageRepository
+    incidents: PostgresIncidentRepository
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._conn: BorrowedConnection | None = None
@@ -44,6 +46,7 @@ class PostgresUnitOfWork:
         self.free_credits = PostgresFreeCreditRepository(conn)
         self.jobs = PostgresJobRepository(conn)
         self.images = PostgresImageRepository(conn)
+        self.incidents = PostgresIncidentRepository(conn)
         return self
 
     async def __aexit__(

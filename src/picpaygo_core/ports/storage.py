@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from picpaygo_core.models import Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
 
 
 class UserRepository(Protocol):
@@ -125,6 +125,25 @@ class ImageRepository(Protocol):
         ...
 
 
+class IncidentRepository(Protocol):
+    """Open operator incidents, shared by every process of the deployment."""
+
+    async def open(self, incident: Incident) -> bool:
+        """Record ``incident`` unless one is already open for its source.
+
+        True when this call opened it: the first report of a new incident.
+        """
+        ...
+
+    async def close(self, source: str) -> Incident | None:
+        """End the open incident of ``source``; returns it, or None if there was none."""
+        ...
+
+    async def list_open(self) -> list[Incident]:
+        """Every open incident, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """A transaction over every repository: ``async with uow: ...; await uow.commit()``.
 
@@ -148,6 +167,9 @@ class UnitOfWork(Protocol):
 
     @property
     def images(self) -> ImageRepository: ...
+
+    @property
+    def incidents(self) -> IncidentRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

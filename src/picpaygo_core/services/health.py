@@ -6,24 +6,45 @@ from collections.abc import Sequence
 
 import msgspec
 
-from picpaygo_core.ports import HealthProbe
+from picpaygo_core.errors import StorageUnavailable
+from picpaygo_core.ports import HealthProbe, UnitOfWorkFactory
+
+UNKNOWN_WHILE_STORAGE_DOWN = "unknown while the storage is unreachable"
 
 
 class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
-    """``ok`` when every check passed; ``problems`` names what failed and why."""
+    """``ok`` when every probe passed; ``degraded`` when an operator incident is open.
+
+    ``checks`` has one entry per probe and per watched incident source: ``"ok"`` or the
+    sentence saying what is wrong.
+    """
 
     ok: bool
+    degraded: bool
     checks: dict[str, str]
 
 
 class HealthService:
-    """Runs every health probe and reports them together."""
+    """Runs every health probe, and looks up open operator incidents, and reports both.
 
-    def __init__(self, *, probes: Sequence[HealthProbe]) -> None:
+    A failed probe means the service cannot work (503). An open incident (say, the image
+    model refused the API key) means part of it does not: the report says so, but the
+    process still serves everything else, so a load balancer should keep it.
+    """
+
+    def __init__(
+        self,
+        *,
+        probes: Sequence[HealthProbe],
+        uow_factory: UnitOfWorkFactory | None = None,
+        incident_sources: Sequence[str] = (),
+    ) -> None:
         self._probes = probes
+        self._uow_factory = uow_factory
+        self._incident_sources = incident_sources
 
     async def report(self) -> HealthReport:
-        """One entry per probe: ``"ok"`` or the sentence saying what is wrong."""
+        """One entry per probe and per watched incident source."""
         checks: dict[str, str] = {}
         for probe in self._probes:
             try:
@@ -31,4 +52,21 @@ class HealthService:
             except Exception as exc:  # a probe must never take the health endpoint down
                 problem = f"check failed: {exc.__class__.__name__}"
             checks[probe.name] = problem or "ok"
-        return HealthReport(ok=all(v == "ok" for v in checks.values()), checks=checks)
+        ok = all(v == "ok" for v in checks.values())
+        incidents = await self._incident_checks(storage_ok=ok)
+        checks.update(incidents)
+        degraded = any(v not in ("ok", UNKNOWN_WHILE_STORAGE_DOWN) for v in incidents.values())
+        return HealthReport(ok=ok, degraded=degraded, checks=checks)
+
+    async def _incident_checks(self, *, storage_ok: bool) -> dict[str, str]:
+        if not self._incident_sources or self._uow_factory is None:
+            return {}
+        unknown = dict.fromkeys(self._incident_sources, UNKNOWN_WHILE_STORAGE_DOWN)
+        if not storage_ok:
+            return unknown
+        try:
+            async with self._uow_factory() as uow:
+                open_incidents = {i.source: i.message for i in await uow.incidents.list_open()}
+        except StorageUnavailable:
+            return unknown
+        return {source: open_incidents.get(source, "ok") for source in self._incident_sources}

@@ -20,6 +20,7 @@ import msgspec
 from picpaygo_core.models import (
     Generated,
     GenerationOutcome,
+    Incident,
     Job,
     JobStatus,
     OperatorFailure,
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 FAILED_AFTER_RETRIES = "The picture could not be generated. Your credit was refunded."
 SERVICE_UNAVAILABLE = "The image service is unavailable right now. Your credit was refunded."
 PHOTO_MISSING = "The uploaded photo is no longer available. Your credit was refunded."
+REFUNDED = "Your credit was refunded."
+
+# The incident source (and /api/health check name) for image-model problems.
+GENERATOR_INCIDENT = "imageGenerator"
 
 
 class JobProcessor:
@@ -56,6 +61,9 @@ class JobProcessor:
         self._clock = clock
         self._policy = policy
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        # A worker takes a slot before claiming a job, so one waiting for a slot holds no
+        # lease and spends none of the job's timeout.
+        self._generator_slots = asyncio.Semaphore(policy.generator_concurrency)
 
     async def process_next(self, worker_id: str | None = None) -> Job | None:
         """Claim the next due job and take it as far as it goes; None when none is due.
@@ -64,15 +72,16 @@ class JobProcessor:
         still running when the lease was lost to another worker.
         """
         worker_id = worker_id or f"worker-{uuid.uuid4()}"
-        claimed = await self._claim(worker_id)
-        if claimed is None:
-            return None
-        job, photo = claimed
-        if job.attempts > self._policy.job_max_attempts:
-            return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
-        if photo is None:
-            return await self._fail(job, worker_id, PHOTO_MISSING)
-        outcome = await self._generate_keeping_lease(job, photo, worker_id)
+        async with self._generator_slots:
+            claimed = await self._claim(worker_id)
+            if claimed is None:
+                return None
+            job, photo = claimed
+            if job.attempts > self._policy.job_max_attempts:
+                return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
+            if photo is None:
+                return await self._fail(job, worker_id, PHOTO_MISSING)
+            outcome = await self._generate_keeping_lease(job, photo, worker_id)
         return await self._settle(job, worker_id, outcome)
 
     async def _claim(self, worker_id: str) -> tuple[Job, StoredImage | None] | None:
@@ -139,10 +148,13 @@ class JobProcessor:
                 )
                 return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
             case PermanentFailure():
-                return await self._fail(job, worker_id, outcome.message)
+                logger.info("job %s refused by the image model: %s", job.id, outcome.message)
+                refused = f"{outcome.message.rstrip('.')}. {REFUNDED}"
+                return await self._fail(job, worker_id, refused)
             case OperatorFailure():
-                logger.error("image generator %s: %s", self._generator.name, outcome.message)
-                return await self._fail(job, worker_id, SERVICE_UNAVAILABLE)
+                return await self._fail(
+                    job, worker_id, SERVICE_UNAVAILABLE, operator_problem=outcome.message
+                )
 
     async def _succeed(self, job: Job, worker_id: str, result: Generated) -> Job:
         now = self._clock.now()
@@ -167,7 +179,14 @@ class JobProcessor:
                 lease_expires_at=None,
             )
             await uow.jobs.update(done)
+            ended = await uow.incidents.close(GENERATOR_INCIDENT)
             await uow.commit()
+        if ended is not None:
+            logger.info(
+                "image generator %s works again; the incident open since %s is over",
+                self._generator.name,
+                ended.started_at.isoformat(timespec="seconds"),
+            )
         return done
 
     async def _retry_later(self, job: Job, worker_id: str, failure: TransientFailure) -> Job:
@@ -196,12 +215,22 @@ class JobProcessor:
             await uow.commit()
         return queued
 
-    async def _fail(self, job: Job, worker_id: str, message: str) -> Job:
+    async def _fail(
+        self, job: Job, worker_id: str, message: str, *, operator_problem: str | None = None
+    ) -> Job:
+        """Fail the job and refund its credit in one transaction. An ``operator_problem``
+        also opens an incident (logged at error level once, when it opens)."""
         now = self._clock.now()
+        opened = False
         async with self._uow_factory() as uow:
             current = await self._still_ours(uow, job, worker_id)
             if current is None:
                 return job
+            if operator_problem is not None:
+                incident = Incident(
+                    source=GENERATOR_INCIDENT, message=operator_problem, started_at=now
+                )
+                opened = await uow.incidents.open(incident)
             await refund_job(uow, current, free_credits=self._policy.free_credits, now=now)
             if current.input_image_id:
                 await uow.images.delete(current.input_image_id)
@@ -217,6 +246,14 @@ class JobProcessor:
             )
             await uow.jobs.update(failed)
             await uow.commit()
+        if opened:
+            logger.error(
+                "image generator %s: %s; jobs fail (and are refunded) until this is fixed",
+                self._generator.name,
+                operator_problem,
+            )
+        elif operator_problem is not None:
+            logger.info("job %s failed: %s (incident already reported)", job.id, operator_problem)
         return failed
 
     def retry_delay(self, attempt: int, retry_after: float | None) -> float:

@@ -297,7 +297,7 @@ async def test_a_permanent_failure_fails_the_job_at_once_with_its_message(
 
     assert settled is not None
     assert settled.status is JobStatus.FAILED
-    assert settled.error == "The photo shows no person."
+    assert settled.error == "The photo shows no person. Your credit was refunded."
     assert settled.attempts == 1
     assert stored(container, job) == settled
 

@@ -128,7 +128,10 @@ async def test_health_says_ok_with_its_checks(client: Client) -> None:
     response = await client.get("/api/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"storage": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"storage": "ok", "imageGenerator": "ok"},
+    }
 
 
 class BrokenGenerationService:

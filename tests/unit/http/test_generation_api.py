@@ -353,7 +353,7 @@ async def test_a_failed_job_says_why_and_refunds_the_credit(
 
     job = await status(client, job_id)
     assert job["status"] == "failed"
-    assert job["error"] == "nope"
+    assert job["error"] == "nope. Your credit was refunded."
     assert job["outputUrl"] is None
     assert await free_credits(client) == 3
     assert_error(await client.get(f"/api/generate/{job_id}/image"), 404)

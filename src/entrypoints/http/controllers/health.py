@@ -17,9 +17,14 @@ class HealthController(Controller):
     async def health(
         self, health_service: NamedDependency[HealthService]
     ) -> Response[HealthResponse]:
-        """200 when every dependency answers, 503 (with what is wrong) otherwise."""
+        """200 when every dependency answers, 503 (with what is wrong) otherwise.
+
+        An open operator incident (the image model refuses the API key or is out of
+        credits) keeps the 200, with status ``degraded`` and the problem in ``checks``.
+        """
         report = await health_service.report()
+        status = "unavailable" if not report.ok else "degraded" if report.degraded else "ok"
         return Response(
-            HealthResponse(status="ok" if report.ok else "unavailable", checks=report.checks),
+            HealthResponse(status=status, checks=report.checks),
             status_code=200 if report.ok else 503,
         )

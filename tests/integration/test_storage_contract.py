@@ -32,6 +32,7 @@ from picpaygo_core.models import (
     Caller,
     Category,
     CreditSource,
+    Incident,
     Job,
     JobStatus,
     Session,
@@ -875,6 +876,62 @@ async def test_deleting_an_image_forgets_it_and_is_idempotent(
         assert await uow.images.find(kept.id) == kept
 
 
+# --- incidents ---------------------------------------------------------------------------
+
+
+def an_incident(source: str = "imageGenerator", message: str = "key refused") -> Incident:
+    return Incident(source=source, message=message, started_at=START)
+
+
+async def test_an_incident_opens_once_per_source_and_keeps_its_first_message(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        first = await uow.incidents.open(an_incident(message="key refused"))
+        again = await uow.incidents.open(an_incident(message="out of credits"))
+        other = await uow.incidents.open(an_incident(source="payments", message="down"))
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert (first, again, other) == (True, False, True)
+        assert await uow.incidents.list_open() == [
+            an_incident(message="key refused"),
+            an_incident(source="payments", message="down"),
+        ]
+
+
+async def test_closing_an_incident_returns_it_once_and_lets_a_new_one_open(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        await uow.incidents.open(an_incident())
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        closed = await uow.incidents.close("imageGenerator")
+        closed_again = await uow.incidents.close("imageGenerator")
+        reopened = await uow.incidents.open(an_incident(message="out of credits"))
+        await uow.commit()
+
+    assert closed == an_incident()
+    assert closed_again is None
+    assert reopened is True
+    async with uow_factory() as uow:
+        assert await uow.incidents.list_open() == [an_incident(message="out of credits")]
+
+
+async def test_open_incidents_are_listed_oldest_first(uow_factory: UnitOfWorkFactory) -> None:
+    newer = Incident(source="a", message="newer", started_at=START + timedelta(minutes=1))
+    older = Incident(source="b", message="older", started_at=START)
+    async with uow_factory() as uow:
+        await uow.incidents.open(newer)
+        await uow.incidents.open(older)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.incidents.list_open() == [older, newer]
+
+
 # --- the unit of work: all or nothing ----------------------------------------------------
 
 
@@ -906,6 +963,7 @@ async def baseline(uow_factory: UnitOfWorkFactory) -> Baseline:
         await uow.free_credits.take(NETWORK, 1, FREE)
         await uow.images.add(image)
         await uow.jobs.add(job)
+        await uow.incidents.open(an_incident())
         await uow.commit()
     new_image = an_image(b"new")
     return Baseline(
@@ -941,6 +999,7 @@ async def view(uow: UnitOfWork, base: Baseline) -> dict[str, object]:
         "new job": await uow.jobs.find(base.new_job.id),
         "image": await uow.images.find(base.image.id),
         "new image": await uow.images.find(base.new_image.id),
+        "incidents": await uow.incidents.list_open(),
     }
 
 
@@ -1010,6 +1069,14 @@ async def delete_image(uow: UnitOfWork, base: Baseline) -> None:
     await uow.images.delete(base.image.id)
 
 
+async def open_incident(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.incidents.open(an_incident(source="payments"))
+
+
+async def close_incident(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.incidents.close("imageGenerator")
+
+
 CHANGES: list[Change] = [
     add_user,
     update_user,
@@ -1025,6 +1092,8 @@ CHANGES: list[Change] = [
     finish_job,
     add_image,
     delete_image,
+    open_incident,
+    close_incident,
 ]
 
 

@@ -10,7 +10,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from entrypoints.container import Container
-from picpaygo_core.models import Caller, Job
+from picpaygo_core.models import Caller, Job, OperatorFailure
+from support.fakes import ScriptedGenerator
+from support.images import jpeg_bytes
 
 Client = AsyncTestClient[Litestar]
 OpenClient = Callable[[Container], Awaitable[Client]]
@@ -131,6 +133,49 @@ async def test_health_says_ok_with_its_checks(client: Client) -> None:
     assert response.json() == {
         "status": "ok",
         "checks": {"storage": "ok", "imageGenerator": "ok"},
+    }
+
+
+async def test_health_is_degraded_but_200_while_the_image_model_refuses_the_key(
+    client: Client, container: Container, generator: ScriptedGenerator
+) -> None:
+    generator.outcomes.append(OperatorFailure(message="OpenRouter refused the API key (401)"))
+    await container.generation_service().create_job(
+        Caller(user=None, network="192.0.2.1"), category="portraits", image=jpeg_bytes()
+    )
+    await container.job_processor().process_next()
+
+    response = await client.get("/api/health")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"storage": "ok", "imageGenerator": "OpenRouter refused the API key (401)"},
+    }
+
+
+class DownStorageProbe:
+    name = "database"
+
+    async def check(self) -> str | None:
+        return "the database is unreachable"
+
+
+async def test_health_is_503_when_storage_is_down_and_the_generator_state_unknown(
+    container: Container, open_client: OpenClient
+) -> None:
+    container.storage_probe.override(DownStorageProbe())
+    client = await open_client(container)
+
+    response = await client.get("/api/health")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "checks": {
+            "database": "the database is unreachable",
+            "imageGenerator": "unknown while the storage is unreachable",
+        },
     }
 
 

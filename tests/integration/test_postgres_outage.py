@@ -216,7 +216,8 @@ def test_a_cut_database_means_prompt_503s_and_everything_recovers_after(
         assert health.seconds < ANSWER_WITHIN_SECONDS, health
         assert health.response.json()["status"] != "ok"
         checks = health.response.json()["checks"]
-        assert list(checks) == ["database"], checks
+        assert list(checks) == ["database", "imageGenerator"], checks
+        assert checks["imageGenerator"] == "unknown while the storage is unreachable"
         assert checks["database"] != "ok"
         assert "database" in checks["database"]
         # What needs no database still works.

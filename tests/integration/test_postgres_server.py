@@ -116,7 +116,10 @@ def test_every_endpoint_works_on_postgres_and_the_data_survives_a_restart(
     with serving(env) as first, httpx.Client(base_url=first.base_url, timeout=30.0) as client:
         health = client.get("/api/health")
         assert health.status_code == 200, health.text
-        assert health.json() == {"status": "ok", "checks": {"database": "ok"}}
+        assert health.json() == {
+            "status": "ok",
+            "checks": {"database": "ok", "imageGenerator": "ok"},
+        }
         google = client.get("/api/auth/google/config")
         assert google.status_code == 200, google.text
         assert google.json() == {"enabled": True, "clientId": "picpaygo-test.example.com"}

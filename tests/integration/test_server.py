@@ -574,7 +574,7 @@ def test_a_well_formed_raw_request_works(server: ServerProcess) -> None:
         server.port, b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert raw_status(answer) == 200
-    assert answer.endswith(b'"ok","checks":{"storage":"ok"}}')
+    assert answer.endswith(b'"ok","checks":{"storage":"ok","imageGenerator":"ok"}}')
 
 
 def multipart_category(part_headers: bytes, value: bytes) -> bytes:
@@ -724,4 +724,4 @@ def test_the_health_check_says_ok(client: httpx.Client) -> None:
     response = client.get("/api/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert response.json()["checks"] == {"storage": "ok"}
+    assert response.json()["checks"] == {"storage": "ok", "imageGenerator": "ok"}

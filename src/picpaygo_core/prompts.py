@@ -13,8 +13,9 @@ _KEEP_THE_PERSON = (
 PROMPTS: dict[Category, str] = {
     Category.PORTRAITS: _KEEP_THE_PERSON
     + "Make it a professional studio portrait: soft, flattering key light with gentle fill, "
-    "warm natural skin tones, shallow depth of field with a smooth, softly blurred "
-    "background, and a subtle vignette. Photorealistic, high detail.",
+    "a warm, natural colour grading of the skin tones, a classic head-and-shoulders "
+    "composition with the eyes on the upper third, shallow depth of field with a smooth, "
+    "softly blurred background, and a subtle vignette. Photorealistic, high detail.",
     Category.EDITORIAL: _KEEP_THE_PERSON
     + "Make it a fashion-magazine editorial photograph: bold directional lighting with "
     "crisp shadows, high contrast, rich saturated colour grading, a confident vertical "

@@ -18,7 +18,7 @@ from adapters.openrouter.wire import (
     UnreadableImage,
     decode_data_url,
     error_of,
-    first_image_url,
+    image_urls,
     request_body,
 )
 from picpaygo_core.errors import ImageTooLarge, UnsupportedImage
@@ -82,12 +82,14 @@ class OpenRouterImageGenerator:
             return TransientFailure(reason=f"OpenRouter timed out ({exc.__class__.__name__})")
         except httpx.TransportError as exc:
             return TransientFailure(reason=f"could not reach OpenRouter ({exc.__class__.__name__})")
+        except httpx.HTTPError as exc:  # say, a body that does not match its Content-Encoding
+            return TransientFailure(reason=f"unreadable answer from OpenRouter ({exc!r})")
         return await self._outcome(response)
 
     async def _outcome(self, response: httpx.Response) -> GenerationOutcome:
         try:
             body: Any = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # not JSON, or absurdly deeply nested
             body = None
         code, message, metadata = error_of(body)
         if response.status_code != 200:
@@ -108,7 +110,8 @@ class OpenRouterImageGenerator:
         return await self._from_choice(choices[0])
 
     async def _from_choice(self, choice: dict[str, Any]) -> GenerationOutcome:
-        reasons = {choice.get("finish_reason"), choice.get("native_finish_reason")}
+        reasons = [choice.get("finish_reason"), choice.get("native_finish_reason")]
+        reasons = [reason.lower() for reason in reasons if isinstance(reason, str)]
         if "content_filter" in reasons:
             return PermanentFailure(message=CONTENT_POLICY)
         if "error" in reasons or isinstance(choice.get("error"), dict):
@@ -116,17 +119,21 @@ class OpenRouterImageGenerator:
             return TransientFailure(
                 reason="the model stopped with an error" + (f": {message}" if message else "")
             )
-        url = first_image_url(choice)
-        if url is None:
+        urls = image_urls(choice)
+        if not urls:
             return TransientFailure(reason="OpenRouter answered 200 without an image")
-        return await asyncio.to_thread(self._checked_image, url)
+        return await asyncio.to_thread(self._first_usable_image, urls)
 
-    def _checked_image(self, url: str) -> GenerationOutcome:
-        """Decode and check the image off the event loop (it can be megabytes)."""
-        try:
-            data = decode_data_url(url)
-            info = self._inspector.inspect(data)
-        except (UnreadableImage, UnsupportedImage, ImageTooLarge) as exc:
-            problem = exc.__class__.__name__
-            return TransientFailure(reason=f"the model's image is unusable ({problem})")
-        return Generated(data=data, content_type=info.content_type)
+    def _first_usable_image(self, urls: list[str]) -> GenerationOutcome:
+        """Decode and check the images in order, off the event loop (they can be
+        megabytes); the first real image wins."""
+        problems = []
+        for url in urls:
+            try:
+                data = decode_data_url(url)
+                info = self._inspector.inspect(data)
+            except (UnreadableImage, UnsupportedImage, ImageTooLarge) as exc:
+                problems.append(exc.__class__.__name__)
+                continue
+            return Generated(data=data, content_type=info.content_type)
+        return TransientFailure(reason=f"the model's images are unusable ({', '.join(problems)})")

@@ -50,19 +50,19 @@ def decode_data_url(url: str) -> bytes:
         raise UnreadableImage("the image's base64 is malformed") from exc
 
 
-def first_image_url(choice: dict[str, Any]) -> str | None:
-    """``choice.message.images[0].image_url.url``, or None when the answer holds no image."""
+def image_urls(choice: dict[str, Any]) -> list[str]:
+    """Every ``choice.message.images[].image_url.url``, in order; empty when none."""
     message = choice.get("message")
-    if not isinstance(message, dict):
-        return None
-    images = message.get("images")
+    images = message.get("images") if isinstance(message, dict) else None
     if not isinstance(images, list):
-        return None
+        return []
+    urls = []
     for image in images:
-        url = image.get("image_url", {}).get("url") if isinstance(image, dict) else None
+        image_url = image.get("image_url") if isinstance(image, dict) else None
+        url = image_url.get("url") if isinstance(image_url, dict) else None
         if isinstance(url, str) and url:
-            return url
-    return None
+            urls.append(url)
+    return urls
 
 
 def error_of(body: object) -> tuple[int | None, str, dict[str, Any]]:
@@ -71,7 +71,7 @@ def error_of(body: object) -> tuple[int | None, str, dict[str, Any]]:
     if not isinstance(error, dict):
         return None, "", {}
     code = error.get("code")
-    if isinstance(code, str) and code.isdigit():
+    if isinstance(code, str) and code.isascii() and code.isdecimal():
         code = int(code)
     message = error.get("message")
     metadata = error.get("metadata")

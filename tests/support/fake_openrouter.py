@@ -251,7 +251,9 @@ class FakeOpenRouter:
         return f"http://{host!s}:{port}{API_PATH}"
 
     def start(self) -> FakeOpenRouter:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

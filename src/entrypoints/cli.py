@@ -214,6 +214,10 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request at INFO: one line per generated picture says nothing new.
+    logging.getLogger("httpx").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.log_level))
+    )
 
 
 async def _nothing() -> None:

@@ -84,8 +84,8 @@ class PostgresJobWakeup:
         try:
             await conn.execute(f"LISTEN {JOBS_CHANNEL}")
             self._listened = True
-            # Jobs queued while nobody was listening: let the workers look now.
-            self._local.notify()
+            # Jobs queued while nobody was listening: let every worker look now.
+            self._local.notify_all()
             async for _ in conn.notifies():
                 self._local.notify()
         finally:

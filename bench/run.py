@@ -20,7 +20,8 @@ In one run, on one server configuration, it:
 5. measures ``GET /api/credits`` without and with a concurrent, fixed-rate load of
    logins (a light rate, then the rate asked for);
 6. samples the API process's RSS and thread count from /proc throughout;
-7. writes BENCHMARKS.md; raw reports go to bench/last-run/;
+7. writes BENCHMARKS.md, keeping the job-queue section bench/jobs.py wrote there;
+   raw reports go to bench/last-run/;
 8. stops the server and drops the database, also when something fails.
 """
 
@@ -65,6 +66,11 @@ GRANT = 1_000_000
 FREE_CREDITS = 3  # DEFAULT_FREE_CREDITS, set explicitly for the server
 NETWORK = "127.0.0.1"  # every client here connects over IPv4 loopback
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PGPASSWORD", "PGPASSFILE")
+
+
+# BENCHMARKS.md's section from bench/jobs.py sits between these; this script keeps it.
+JOBS_BEGIN = "<!-- jobs:begin -->"
+JOBS_END = "<!-- jobs:end -->"
 
 
 class BenchError(Exception):
@@ -923,8 +929,27 @@ def write_report(
         "",
     ]
     text = "\n".join(lines)
+    with contextlib.suppress(FileNotFoundError):
+        kept = jobs_block(args.output.read_text())  # written by bench/jobs.py: keep it
+        if kept is not None:
+            text = with_jobs_block(text, kept)
     args.output.write_text(text)
     return text
+
+
+def jobs_block(text: str) -> str | None:
+    """The job-queue section of ``text``, markers included, or None when there is none."""
+    begin = text.find(JOBS_BEGIN)
+    end = text.find(JOBS_END, begin + 1) if begin >= 0 else -1
+    return text[begin : end + len(JOBS_END)] if end >= 0 else None
+
+
+def with_jobs_block(text: str, block: str) -> str:
+    """``text`` with its job-queue section replaced by ``block`` (appended if it has none)."""
+    current = jobs_block(text)
+    if current is not None:
+        return text.replace(current, block, 1)
+    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 # --------------------------------------------------------------------------- main

@@ -304,6 +304,9 @@ class FakeOpenRouter:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm on, the body
+            # would wait for the client's delayed ACK (about 40 ms per answer).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: tests read ``fake.requests`` instead."""

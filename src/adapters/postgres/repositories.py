@@ -31,6 +31,35 @@ JOB_COLUMNS = (
 )
 LEDGER_COLUMNS = "id, user_id, amount, reason, actor, created_at, job_id, idempotency_key"
 
+# Leases the oldest due job. Each kind of due job (queued and available, or running with
+# a lapsed lease) is looked up on its own partial index, oldest first, so a claim reads a
+# row or two however long the queue is; one query over both kinds could use neither
+# index, and would read and sort every due job.
+CLAIM_NEXT_SQL = """
+WITH queued AS (
+    SELECT id, created_at FROM jobs
+    WHERE status = 'queued' AND available_at <= %(now)s
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), lapsed AS (
+    SELECT id, created_at FROM jobs
+    WHERE status = 'running'
+      AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), oldest AS (
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM lapsed) AS due
+    ORDER BY created_at
+    LIMIT 1
+)
+UPDATE jobs SET status = 'running', attempts = attempts + 1,
+    lease_owner = %(worker)s, lease_expires_at = %(lease_until)s, updated_at = %(now)s
+WHERE id = (SELECT id FROM oldest)
+RETURNING {columns}
+"""
+
 
 class _Repository:
     def __init__(self, connection: BorrowedConnection) -> None:
@@ -339,38 +368,10 @@ class PostgresJobRepository(_Repository):
         )
 
     async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Lease the oldest due job: queued and available, or running with a lapsed lease.
-
-        Each kind is looked up on its own partial index, oldest first, so a claim reads a
-        row or two however long the queue is (one query over both kinds could use
-        neither index, and read and sort every due job).
-        """
+        """Lease the oldest due job: queued and available, or running with a lapsed lease."""
         return await self._one(
             Job,
-            f"""
-            WITH queued AS (
-                SELECT id, created_at FROM jobs
-                WHERE status = 'queued' AND available_at <= %(now)s
-                ORDER BY created_at
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            ), lapsed AS (
-                SELECT id, created_at FROM jobs
-                WHERE status = 'running'
-                  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
-                ORDER BY created_at
-                LIMIT 1
-                FOR UPDATE SKIP LOCKED
-            ), oldest AS (
-                SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM lapsed) AS due
-                ORDER BY created_at
-                LIMIT 1
-            )
-            UPDATE jobs SET status = 'running', attempts = attempts + 1,
-                lease_owner = %(worker)s, lease_expires_at = %(lease_until)s, updated_at = %(now)s
-            WHERE id = (SELECT id FROM oldest)
-            RETURNING {JOB_COLUMNS}
-            """,
+            CLAIM_NEXT_SQL.format(columns=JOB_COLUMNS),
             {"worker": worker_id, "now": now, "lease_until": lease_until},
         )
 

@@ -668,7 +668,8 @@ def where_time_goes(drains: list[Drain]) -> str:
     how = "sorted them, " if plan.sorted and plan.rows_read > 2 else ""
     text += (
         f"One claim, run with EXPLAIN ANALYZE just before the first drain, read "
-        f"{plan.rows_read:,} rows of the {first.jobs:,} queued jobs, {how}and took "
+        f"{plan.rows_read:,} row{'' if plan.rows_read == 1 else 's'} of the "
+        f"{first.jobs:,} queued jobs, {how}and took "
         f"{plan.ms:.2f} ms"
     )
     if plan.rows_read >= first.jobs / 2:

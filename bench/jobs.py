@@ -75,6 +75,7 @@ from run import (  # noqa: E402 - bench/ is put on sys.path just above
     load_average,
     log,
     percentile,
+    run_as_script,
     with_jobs_block,
 )
 
@@ -977,17 +978,5 @@ def main() -> int:
                 log(f"could not drop {db.name}: {exc}")
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # runs main()'s clean-up
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("bench interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_as_script(main)

@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1128,7 +1128,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # runs main()'s clean-up: server stopped, database dropped
 
 
-if __name__ == "__main__":
+def run_as_script(main: Callable[[], int]) -> None:
+    """Run a benchmark's ``main`` and exit with its code; SIGTERM and Ctrl-C still let
+    its clean-up run, and a ``BenchError`` ends it with one line."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         sys.exit(main())
@@ -1138,3 +1140,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("bench interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_as_script(main)

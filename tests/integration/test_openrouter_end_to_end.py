@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 
 from picpaygo_core.models import Category
 from picpaygo_core.prompts import build_prompt
-from support.api import checkout, credits_of, follow_job, register
+from support.api import checkout, credits_of, register, wait_for_job
 from support.fake_openrouter import FAKE_PNG, Answer, FakeOpenRouter
 from support.images import jpeg_bytes
 from support.server import ServerProcess, serving
@@ -150,11 +150,6 @@ def upload(client: httpx.Client, category: str = "editorial") -> str:
     return job_id
 
 
-def finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    job, _ = follow_job(client, job_id, JOB_DEADLINE_SECONDS)
-    return job
-
-
 def health(client: httpx.Client) -> dict[str, Any]:
     response = client.get("/api/health")
     assert response.status_code == 200, response.text
@@ -176,7 +171,7 @@ def error_lines(server: ServerProcess) -> list[str]:
 
 def assert_failed_and_refunded(stack: Stack, client: httpx.Client, job_id: str, before: int) -> str:
     """The job failed with a human message and its one charge was refunded; the message."""
-    job = finished(client, job_id)
+    job = wait_for_job(client, job_id)
     assert job["status"] == "failed", job
     assert job["outputUrl"] is None, job
     error: str = job["error"]
@@ -197,7 +192,7 @@ def test_a_paid_editorial_job_sends_the_photo_to_the_model_and_serves_its_png(
     with stack.api() as (_, client):
         before = paying_user(client)
         job_id = upload(client, "editorial")
-        job = finished(client, job_id)
+        job = wait_for_job(client, job_id)
 
         assert job["status"] == "succeeded", job
         assert job["error"] is None
@@ -227,7 +222,7 @@ def test_a_rate_limited_job_is_retried_after_retry_after_and_charged_once(stack:
     with stack.api() as (_, client):
         before = paying_user(client)
         job_id = upload(client)
-        job = finished(client, job_id)
+        job = wait_for_job(client, job_id)
 
         assert job["status"] == "succeeded", job
         assert client.get(job["outputUrl"]).content == FAKE_PNG
@@ -255,7 +250,7 @@ def test_a_model_slower_than_the_timeout_is_abandoned_and_retried(
         before = paying_user(client)
         started = time.monotonic()
         job_id = upload(client)
-        job = finished(client, job_id)
+        job = wait_for_job(client, job_id)
         took = time.monotonic() - started
 
         assert job["status"] == "succeeded", job
@@ -301,7 +296,7 @@ def test_an_anonymous_failed_job_gives_the_free_credit_back(stack: Stack) -> Non
         assert (start["authenticated"], start["freeCredits"]) == (False, 3), start
         job_id = upload(client)
         assert credits_of(client)["freeCredits"] == 2  # charged with the upload
-        job = finished(client, job_id)
+        job = wait_for_job(client, job_id)
 
         assert job["status"] == "failed", job
         assert "refunded" in job["error"]
@@ -347,7 +342,7 @@ def test_a_refused_api_key_degrades_health_logs_once_and_clears_after_the_fix(
         assert health(client)["status"] == "degraded"
         register(client)
         checkout(client, PACK)
-        job = finished(client, upload(client))
+        job = wait_for_job(client, upload(client))
         assert job["status"] == "succeeded", job
         assert health(client) == {
             "status": "ok",
@@ -392,7 +387,7 @@ def test_a_job_of_a_killed_worker_is_finished_by_another_and_charged_once(
         assert client.get(f"/api/generate/{job_id}").json()["status"] == "running"
 
         with running_worker(worker_env) as b:
-            job = finished(client, job_id)
+            job = wait_for_job(client, job_id)
             assert job["status"] == "succeeded", (job, b.output())
         assert client.get(job["outputUrl"]).content == FAKE_PNG
         assert credits_of(client)["balance"] == before - 1

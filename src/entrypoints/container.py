@@ -62,6 +62,7 @@ def policy_from(settings: Settings) -> Policy:
         session_ttl=timedelta(hours=settings.session_ttl_hours),
         max_upload_bytes=settings.max_upload_bytes,
         job_timeout_seconds=settings.job_timeout_seconds,
+        job_deadline_seconds=settings.job_deadline_seconds,
         job_max_attempts=settings.job_max_attempts,
         job_lease_seconds=settings.job_lease_seconds,
         retry_base_seconds=settings.job_retry_base_seconds,

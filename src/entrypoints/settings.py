@@ -57,6 +57,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     job_workers: int = 2
     job_timeout_seconds: float = 120.0
+    job_deadline_seconds: float = 900.0
     job_max_attempts: int = 3
     job_lease_seconds: float = 60.0
     job_poll_seconds: float = 2.0
@@ -113,6 +114,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         trusted_proxies=read.networks("TRUSTED_PROXIES"),
         job_workers=read.integer("JOB_WORKERS", 2, minimum=0, maximum=256),
         job_timeout_seconds=read.number("JOB_TIMEOUT_SECONDS", 120.0, minimum=1.0),
+        job_deadline_seconds=read.number("JOB_DEADLINE_SECONDS", 900.0, minimum=1.0),
         job_max_attempts=read.integer("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
         job_lease_seconds=read.number("JOB_LEASE_SECONDS", 60.0, minimum=3.0),
         job_poll_seconds=read.number("JOB_POLL_SECONDS", 2.0, minimum=0.05),
@@ -142,6 +144,11 @@ def _check_supported(settings: Settings) -> None:
     if "*" in settings.cors_origins:
         raise SettingsError(
             "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
+        )
+    if settings.job_deadline_seconds < settings.job_timeout_seconds:
+        raise SettingsError(
+            "JOB_DEADLINE_SECONDS must be at least JOB_TIMEOUT_SECONDS, got "
+            f"{settings.job_deadline_seconds:g} < {settings.job_timeout_seconds:g}"
         )
     if settings.job_retry_max_seconds < settings.job_retry_base_seconds:
         raise SettingsError(

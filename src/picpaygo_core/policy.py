@@ -16,6 +16,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     session_ttl: timedelta = timedelta(hours=168)
     max_upload_bytes: int = 10 * 1024 * 1024
     job_timeout_seconds: float = 120.0
+    job_deadline_seconds: float = 900.0
     job_max_attempts: int = 3
     job_lease_seconds: float = 60.0
     retry_base_seconds: float = 2.0

@@ -177,6 +177,7 @@ def test_without_an_openrouter_key_the_offline_generator_is_used() -> None:
         ({"OPENROUTER_SITE_URL": "picpaygo.example"}, "OPENROUTER_SITE_URL"),
         ({"JOB_RETRY_BASE_SECONDS": "-1"}, "JOB_RETRY_BASE_SECONDS"),
         ({"JOB_RETRY_BASE_SECONDS": "10", "JOB_RETRY_MAX_SECONDS": "5"}, "JOB_RETRY_MAX_SECONDS"),
+        ({"JOB_DEADLINE_SECONDS": "60", "JOB_TIMEOUT_SECONDS": "90"}, "JOB_DEADLINE_SECONDS"),
     ],
 )
 def test_malformed_generator_settings_are_refused_naming_the_variable(

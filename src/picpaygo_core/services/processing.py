@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 FAILED_AFTER_RETRIES = "The picture could not be generated. Your credit was refunded."
 SERVICE_UNAVAILABLE = "The image service is unavailable right now. Your credit was refunded."
 PHOTO_MISSING = "The uploaded photo is no longer available. Your credit was refunded."
+TOO_LATE = "The picture could not be made in time. Your credit was refunded."
 REFUNDED = "Your credit was refunded."
 
 # The incident source (and /api/health check name) for image-model problems.
@@ -81,8 +82,16 @@ class JobProcessor:
                 return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
             if photo is None:
                 return await self._fail(job, worker_id, PHOTO_MISSING)
-            outcome = await self._generate_keeping_lease(job, photo, worker_id)
+            time_left = (self._deadline(job) - self._clock.now()).total_seconds()
+            if time_left <= 0:
+                return await self._fail(job, worker_id, TOO_LATE)
+            timeout = min(self._policy.job_timeout_seconds, time_left)
+            outcome = await self._generate_keeping_lease(job, photo, worker_id, timeout)
         return await self._settle(job, worker_id, outcome)
+
+    def _deadline(self, job: Job) -> datetime:
+        """When the job must be finished: no attempt runs, and no retry starts, after it."""
+        return job.created_at + timedelta(seconds=self._policy.job_deadline_seconds)
 
     async def _claim(self, worker_id: str) -> tuple[Job, StoredImage | None] | None:
         now = self._clock.now()
@@ -96,7 +105,7 @@ class JobProcessor:
         return job, photo
 
     async def _generate_keeping_lease(
-        self, job: Job, photo: StoredImage, worker_id: str
+        self, job: Job, photo: StoredImage, worker_id: str, time_limit: float
     ) -> GenerationOutcome:
         renewal = asyncio.create_task(self._renew_lease(job, worker_id))
         try:
@@ -107,7 +116,7 @@ class JobProcessor:
                     image=photo.data,
                     content_type=photo.content_type,
                 ),
-                timeout=self._policy.job_timeout_seconds,
+                timeout=time_limit,
             )
         except TimeoutError:
             return TransientFailure(reason="the image model did not answer in time")
@@ -140,9 +149,11 @@ class JobProcessor:
         match outcome:
             case Generated():
                 return await self._succeed(job, worker_id, outcome)
-            case TransientFailure() if job.attempts < self._policy.job_max_attempts:
-                return await self._retry_later(job, worker_id, outcome)
             case TransientFailure():
+                delay = self.retry_delay(job.attempts, outcome.retry_after)
+                retry_at = self._clock.now() + timedelta(seconds=delay)
+                if job.attempts < self._policy.job_max_attempts and retry_at < self._deadline(job):
+                    return await self._retry_later(job, worker_id, outcome, delay)
                 logger.warning(
                     "job %s failed after %d attempts: %s", job.id, job.attempts, outcome.reason
                 )
@@ -189,9 +200,10 @@ class JobProcessor:
             )
         return done
 
-    async def _retry_later(self, job: Job, worker_id: str, failure: TransientFailure) -> Job:
+    async def _retry_later(
+        self, job: Job, worker_id: str, failure: TransientFailure, delay: float
+    ) -> Job:
         now = self._clock.now()
-        delay = self.retry_delay(job.attempts, failure.retry_after)
         logger.info(
             "job %s attempt %d failed (%s); retrying in %.1fs",
             job.id,

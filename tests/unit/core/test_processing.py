@@ -37,6 +37,7 @@ PHOTO = jpeg_bytes()
 SCRIPTED_OUTPUT = b"\x89PNG\r\n\x1a\nscripted"
 LEASE_SECONDS = 60
 RETENTION_HOURS = 168
+RETRY_MAX_SECONDS = 300  # JOB_RETRY_MAX_SECONDS: no retry waits longer
 
 
 def anonymous() -> Caller:
@@ -80,7 +81,7 @@ async def process_until_finished(container: Container, clock: FakeClock) -> Job 
     for _ in range(20):
         settled = await container.job_processor().process_next()
         if settled is None:
-            clock.advance(minutes=10)
+            clock.advance(seconds=RETRY_MAX_SECONDS)
             settled = await container.job_processor().process_next()
             if settled is None:
                 return last
@@ -549,3 +550,68 @@ async def test_the_output_retention_hours_setting_sets_the_retention_period(
 
     with pytest.raises(ImageNotFound):
         await container.generation_service().output_image(anonymous(), job.id)
+
+
+# --- the job's deadline ------------------------------------------------------------------
+
+
+async def test_a_job_still_queued_past_its_deadline_fails_and_is_refunded_untried(
+    make_container: ContainerFactory, generator: ScriptedGenerator, clock: FakeClock
+) -> None:
+    container, caller = await paying_user(make_container)
+    job = await queue(container, caller)
+    clock.advance(seconds=900)  # JOB_DEADLINE_SECONDS, e.g. every worker was down
+
+    settled = await container.job_processor().process_next()
+
+    assert settled is not None
+    assert settled.status is JobStatus.FAILED
+    assert settled.error == "The picture could not be made in time. Your credit was refunded."
+    assert generator.calls == []
+    assert [e.reason for e in await entries_for(container, job.id)] == ["generation", "refund"]
+    assert await balance(container) == 1
+
+
+async def test_no_retry_is_scheduled_past_the_deadline(
+    make_container: ContainerFactory, generator: ScriptedGenerator, clock: FakeClock
+) -> None:
+    container = make_container(JOB_DEADLINE_SECONDS="200", JOB_TIMEOUT_SECONDS="100")
+    generator.outcomes.append(TransientFailure(reason="429", retry_after=250))
+    await queue(container, anonymous())
+
+    settled = await container.job_processor().process_next()
+
+    assert settled is not None
+    assert (settled.status, settled.attempts) == (JobStatus.FAILED, 1)
+    assert settled.refunded is True
+
+
+async def test_a_retry_within_the_deadline_is_scheduled(
+    make_container: ContainerFactory, generator: ScriptedGenerator, clock: FakeClock
+) -> None:
+    container = make_container(JOB_DEADLINE_SECONDS="200", JOB_TIMEOUT_SECONDS="100")
+    generator.outcomes.append(TransientFailure(reason="429", retry_after=150))
+    await queue(container, anonymous())
+
+    settled = await container.job_processor().process_next()
+
+    assert settled is not None
+    assert settled.status is JobStatus.QUEUED
+    assert settled.available_at == clock.now() + timedelta(seconds=150)
+
+
+async def test_an_attempt_gets_only_the_time_left_before_the_deadline(
+    make_container: ContainerFactory, clock: FakeClock
+) -> None:
+    container = make_container(JOB_DEADLINE_SECONDS="60", JOB_TIMEOUT_SECONDS="60")
+    silent = ScriptedGenerator(hold=True)  # never released
+    container.generator.override(silent)
+    job = await queue(container, anonymous())
+    clock.advance(seconds=59.9)  # 0.1 s of the job's 60 s left
+
+    settled = await asyncio.wait_for(container.job_processor().process_next(), 30)
+
+    assert settled is not None
+    assert settled.status is JobStatus.FAILED  # timed out, and a retry would be too late
+    assert len(silent.calls) == 1
+    assert stored(container, job).refunded is True

@@ -275,7 +275,7 @@ async def test_a_job_failing_on_every_attempt_is_charged_once_and_refunded_once(
         outcome = await container.job_processor().process_next()
         assert outcome is not None
         settled.append(outcome.status)
-        clock.advance(minutes=10)
+        clock.advance(minutes=5)  # JOB_RETRY_MAX_SECONDS: every retry is due
     assert await container.job_processor().process_next() is None
 
     assert settled == [JobStatus.QUEUED, JobStatus.QUEUED, JobStatus.FAILED]

@@ -68,6 +68,7 @@ from run import (  # noqa: E402 - bench/ is put on sys.path just above
     code_version,
     cpu_model,
     cpu_seconds,
+    empty_log_dir,
     expect,
     fmt,
     free_port,
@@ -851,10 +852,7 @@ def main() -> int:
     run_started = time.monotonic()
     command = shlex.join(["python", "bench/jobs.py", *sys.argv[1:]])
     picpaygo = picpaygo_command()
-    args.log_dir.mkdir(parents=True, exist_ok=True)
-    for old in args.log_dir.iterdir():
-        if old.is_file():
-            old.unlink()
+    empty_log_dir(args.log_dir)
     db = Database(args.pg_host, args.pg_port, args.pg_user, args.database)
     info = {
         "cores": str(os.cpu_count()),

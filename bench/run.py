@@ -952,6 +952,14 @@ def with_jobs_block(text: str, block: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
+def empty_log_dir(path: Path) -> None:
+    """Make ``path`` and delete the files an earlier run left there."""
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.iterdir():
+        if old.is_file():
+            old.unlink()
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -961,10 +969,7 @@ def main() -> int:
     run_started = time.monotonic()
     command = shlex.join(["python", "bench/run.py", *sys.argv[1:]])
     tools = require_tools()
-    args.log_dir.mkdir(parents=True, exist_ok=True)
-    for old in args.log_dir.iterdir():
-        if old.is_file():
-            old.unlink()
+    empty_log_dir(args.log_dir)
     db = Database(args.pg_host, args.pg_port, args.pg_user, args.database)
     env_info = {
         "cores": str(os.cpu_count()),

@@ -91,19 +91,18 @@ class OpenRouterImageGenerator:
             body: Any = msgspec.json.decode(response.content)
         except (msgspec.DecodeError, RecursionError):  # not JSON, or absurdly deeply nested
             body = None
-        code, message, metadata = error_of(body)
+        code, message = error_of(body)
         if response.status_code != 200:
             return failure_for_status(
                 response.status_code,
                 message,
-                metadata,
                 model=self._model,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if not isinstance(body, dict):
             return TransientFailure(reason="OpenRouter answered 200 with malformed JSON")
         if code is not None:  # the model failed after OpenRouter had accepted the request
-            return failure_for_status(code, message, metadata, model=self._model)
+            return failure_for_status(code, message, model=self._model)
         choices = body.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             return TransientFailure(reason="OpenRouter answered 200 without choices")
@@ -115,7 +114,7 @@ class OpenRouterImageGenerator:
         if "content_filter" in reasons:
             return PermanentFailure(message=CONTENT_POLICY)
         if "error" in reasons or isinstance(choice.get("error"), dict):
-            _, message, _ = error_of(choice)
+            _, message = error_of(choice)
             return TransientFailure(
                 reason="the model stopped with an error" + (f": {message}" if message else "")
             )

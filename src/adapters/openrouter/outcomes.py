@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
+from typing import Final
 
 from picpaygo_core.models import OperatorFailure, PermanentFailure, TransientFailure
 
@@ -22,13 +22,12 @@ ProviderFailure = TransientFailure | PermanentFailure | OperatorFailure
 def failure_for_status(
     status: int,
     message: str,
-    metadata: dict[str, Any],
     *,
     model: str,
     retry_after: float | None = None,
 ) -> ProviderFailure:
     """The outcome of an OpenRouter error, from its status (or the ``error.code`` of a
-    200 answer), its message and metadata."""
+    200 answer) and its message."""
     said = f"OpenRouter answered {status}" + (f": {message}" if message else "")
     if status == 401:
         return OperatorFailure(

@@ -65,18 +65,16 @@ def image_urls(choice: dict[str, Any]) -> list[str]:
     return urls
 
 
-def error_of(body: object) -> tuple[int | None, str, dict[str, Any]]:
-    """``(code, message, metadata)`` of an ``{"error": {...}}`` body; blanks if absent."""
+def error_of(body: object) -> tuple[int | None, str]:
+    """``(code, message)`` of an ``{"error": {...}}`` body; blanks if absent."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return None, "", {}
+        return None, ""
     code = error.get("code")
     if isinstance(code, str) and code.isascii() and code.isdecimal():
         code = int(code)
     message = error.get("message")
-    metadata = error.get("metadata")
     return (
         code if isinstance(code, int) and not isinstance(code, bool) else None,
         message if isinstance(message, str) else "",
-        metadata if isinstance(metadata, dict) else {},
     )

@@ -35,11 +35,11 @@ from picpaygo_core.services.ledger import refund_job
 
 logger = logging.getLogger(__name__)
 
-FAILED_AFTER_RETRIES = "The picture could not be generated. Your credit was refunded."
-SERVICE_UNAVAILABLE = "The image service is unavailable right now. Your credit was refunded."
-PHOTO_MISSING = "The uploaded photo is no longer available. Your credit was refunded."
-TOO_LATE = "The picture could not be made in time. Your credit was refunded."
 REFUNDED = "Your credit was refunded."
+FAILED_AFTER_RETRIES = f"The picture could not be generated. {REFUNDED}"
+SERVICE_UNAVAILABLE = f"The image service is unavailable right now. {REFUNDED}"
+PHOTO_MISSING = f"The uploaded photo is no longer available. {REFUNDED}"
+TOO_LATE = f"The picture could not be made in time. {REFUNDED}"
 
 # The incident source (and /api/health check name) for image-model problems.
 GENERATOR_INCIDENT = "imageGenerator"

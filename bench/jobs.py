@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import io
 import os
 import platform
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -63,6 +61,7 @@ from run import (  # noqa: E402 - bench/ is put on sys.path just above
     COOKIE_NAME,
     PASSED_ENV,
     BenchError,
+    ChildProcess,
     Database,
     Server,
     code_version,
@@ -232,26 +231,13 @@ class CpuUse:
 # --------------------------------------------------------------------------- processes
 
 
-class Worker:
-    """``picpaygo worker --concurrency N`` in a child process; output to a log file."""
+class Worker(ChildProcess):
+    """``picpaygo worker --concurrency N`` in a child process."""
 
     def __init__(self, env: dict[str, str], concurrency: int, log_path: Path) -> None:
-        self.command = [*picpaygo_command(), "worker", "--concurrency", str(concurrency)]
-        self.env = env
+        command = [*picpaygo_command(), "worker", "--concurrency", str(concurrency)]
+        super().__init__(command, env, log_path)
         self.concurrency = concurrency
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> int:
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                self.command,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        return self.process.pid
 
     @property
     def pid(self) -> int:
@@ -262,21 +248,6 @@ class Worker:
     def check_alive(self) -> None:
         if self.process is None or self.process.poll() is not None:
             raise BenchError(f"the worker exited:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 @dataclass(frozen=True)

@@ -314,32 +314,50 @@ class Database:
 # --------------------------------------------------------------------------- server
 
 
-class Server:
-    """``picpaygo serve`` in a child process; its output goes to a log file."""
+class ChildProcess:
+    """A ``picpaygo`` command in a child process; its output goes to a log file."""
 
-    def __init__(self, picpaygo: str, env: dict[str, str], port: int, log_path: Path) -> None:
-        self.command = [
-            picpaygo,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.command = command
         self.env = env
-        self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> int:
-        log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-        log_file.close()
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         return self.process.pid
+
+    def stop(self) -> None:
+        """SIGTERM and wait (killed after 15 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+class Server(ChildProcess):
+    """``picpaygo serve`` (one uvicorn process) in a child process."""
+
+    def __init__(self, picpaygo: str, env: dict[str, str], port: int, log_path: Path) -> None:
+        command = [picpaygo, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        super().__init__(command, env, log_path)
+        self.base_url = f"http://127.0.0.1:{port}"
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -364,21 +382,6 @@ class Server:
         with contextlib.suppress(OSError):
             return [int(pid) for pid in path.read_text().split()]
         return []
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 # --------------------------------------------------------------------------- data

@@ -647,6 +647,42 @@ async def test_updating_a_job_replaces_its_changing_fields(
         assert await uow.jobs.find(job.id) == done
 
 
+async def test_an_owners_jobs_are_listed_newest_first_page_by_page(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    owner, other = a_user(), a_user("bob@example.com")
+    await add(uow_factory, owner)
+    await add(uow_factory, other)
+    # Five jobs, two of them created in the same instant (the id breaks the tie).
+    times = [START, START + timedelta(seconds=1), START + timedelta(seconds=1)]
+    times += [START + timedelta(seconds=2), START + timedelta(seconds=3)]
+    mine = [a_job(owner_id=owner.id, created_at=at) for at in times]
+    theirs = a_job(owner_id=other.id, created_at=START + timedelta(seconds=9))
+    anonymous = a_job(created_at=START + timedelta(seconds=9))
+    await add_jobs(uow_factory, *mine, theirs, anonymous)
+    newest_first = sorted(mine, key=lambda j: (j.created_at, j.id.bytes), reverse=True)
+
+    async with uow_factory() as uow:
+        everything = await uow.jobs.list_for_owner(owner.id, limit=10, before=None)
+        first = await uow.jobs.list_for_owner(owner.id, limit=2, before=None)
+        second = await uow.jobs.list_for_owner(owner.id, limit=2, before=first[-1])
+        third = await uow.jobs.list_for_owner(owner.id, limit=2, before=second[-1])
+        past_the_end = await uow.jobs.list_for_owner(owner.id, limit=2, before=third[-1])
+
+    assert everything == newest_first
+    assert [*first, *second, *third] == newest_first
+    assert (len(first), len(second), len(third), past_the_end) == (2, 2, 1, [])
+
+
+async def test_a_user_without_jobs_has_an_empty_list(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    await add_jobs(uow_factory, a_job())
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.list_for_owner(user.id, limit=20, before=None) == []
+
+
 async def claim(
     uow_factory: UnitOfWorkFactory, worker: str = "worker", now: datetime = START
 ) -> Job | None:

@@ -182,11 +182,26 @@ class MemoryJobRepository(_Repository):
                 found.append(job)
         return found
 
+    async def list_for_owner(self, owner_id: UUID, *, limit: int, before: Job | None) -> list[Job]:
+        mine = sorted(
+            (job for job in self._store.jobs.values() if job.owner_id == owner_id),
+            key=_order,
+            reverse=True,
+        )
+        if before is not None:
+            mine = [job for job in mine if _order(job) < _order(before)]
+        return mine[: max(limit, 0)]
+
     def _index(self, job: Job) -> None:
         if job.status.is_finished:
             self._journal.pop(self._store.pending_job_ids, job.id)
         elif job.id not in self._store.pending_job_ids:
             self._journal.put(self._store.pending_job_ids, job.id, None)
+
+
+def _order(job: Job) -> tuple[datetime, bytes]:
+    """Jobs in creation order, ties broken by id as PostgreSQL compares uuids (bytewise)."""
+    return (job.created_at, job.id.bytes)
 
 
 def _is_due(job: Job, now: datetime) -> bool:

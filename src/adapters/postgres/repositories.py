@@ -396,6 +396,23 @@ class PostgresJobRepository(_Repository):
             (cutoff, limit),
         )
 
+    async def list_for_owner(self, owner_id: UUID, *, limit: int, before: Job | None) -> list[Job]:
+        if limit <= 0:
+            return []
+        if before is None:
+            return await self._all(
+                Job,
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner_id = %s "
+                "ORDER BY created_at DESC, id DESC LIMIT %s",
+                (owner_id, limit),
+            )
+        return await self._all(
+            Job,
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner_id = %s AND (created_at, id) < (%s, %s) "
+            "ORDER BY created_at DESC, id DESC LIMIT %s",
+            (owner_id, before.created_at, before.id, limit),
+        )
+
 
 class PostgresImageRepository(_Repository):
     """Image bytes in a ``bytea`` column."""

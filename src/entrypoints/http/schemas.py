@@ -128,6 +128,14 @@ class JobStatusResponse(Response):
         )
 
 
+class JobListResponse(Response):
+    jobs: list[JobStatusResponse]
+
+    @classmethod
+    def of(cls, jobs: list[Job]) -> JobListResponse:
+        return cls(jobs=[JobStatusResponse.of(job) for job in jobs])
+
+
 class HealthResponse(Response):
     status: str
     checks: dict[str, str]

@@ -114,6 +114,13 @@ class JobRepository(Protocol):
         """Finished jobs last updated before ``cutoff`` that still hold an output image."""
         ...
 
+    async def list_for_owner(self, owner_id: UUID, *, limit: int, before: Job | None) -> list[Job]:
+        """Up to ``limit`` jobs of ``owner_id``, newest first (creation time, then id).
+
+        With ``before``, only the jobs that come after it in that order: the next page.
+        """
+        ...
+
 
 class ImageRepository(Protocol):
     async def add(self, image: StoredImage) -> None: ...

@@ -6,12 +6,20 @@ import asyncio
 import uuid
 from uuid import UUID
 
-from picpaygo_core.errors import ImageNotFound, ImageTooLarge, JobNotFound, UnsupportedImage
+from picpaygo_core.errors import (
+    ImageNotFound,
+    ImageTooLarge,
+    JobNotFound,
+    NotAuthenticated,
+    UnsupportedImage,
+)
 from picpaygo_core.models import Caller, CreditSource, Job, JobStatus, StoredImage
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.ledger import spend
 from picpaygo_core.validation import parse_category
+
+MAX_JOBS_PER_PAGE = 100
 
 
 class GenerationService:
@@ -86,6 +94,20 @@ class GenerationService:
         """A job the caller may see: its own, or an anonymous one reached by its id."""
         async with self._uow_factory() as uow:
             return await _visible_job(uow, caller, job_id)
+
+    async def jobs(self, caller: Caller, *, limit: int, before: UUID | None = None) -> list[Job]:
+        """The signed-in caller's jobs, newest first, at most ``limit`` (1 to 100).
+
+        ``before`` is the id of the last job of the previous page; the page after it
+        follows. Anonymous callers have no list (``NotAuthenticated``): their jobs are
+        reached by id only. An unknown ``before``, or another user's, is ``JobNotFound``.
+        """
+        if caller.user is None:
+            raise NotAuthenticated("Sign in to list your jobs.")
+        limit = min(max(limit, 1), MAX_JOBS_PER_PAGE)
+        async with self._uow_factory() as uow:
+            after = await _visible_job(uow, caller, before) if before else None
+            return await uow.jobs.list_for_owner(caller.user.id, limit=limit, before=after)
 
     async def output_image(self, caller: Caller, job_id: UUID) -> StoredImage:
         """The generated picture of a finished job the caller may see."""

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, MultipartBody
+from litestar.params import FromPath, MultipartBody, Parameter
 
-from entrypoints.http.schemas import GenerateForm, JobCreateResponse, JobStatusResponse
+from entrypoints.http.schemas import (
+    GenerateForm,
+    JobCreateResponse,
+    JobListResponse,
+    JobStatusResponse,
+)
 from picpaygo_core.errors import JobNotFound
 from picpaygo_core.models import Caller
 from picpaygo_core.services import GenerationService
+from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
 
 
 class GenerationController(Controller):
@@ -33,6 +40,23 @@ class GenerationController(Controller):
             await data.image.close()
         job = await generation_service.create_job(caller, category=data.category, image=image)
         return JobCreateResponse(job_id=job.id, status=job.status.value)
+
+    @get("/", operation_id="listJobs")
+    async def list_jobs(
+        self,
+        caller: NamedDependency[Caller],
+        generation_service: NamedDependency[GenerationService],
+        limit: Annotated[
+            int, Parameter(ge=1, le=MAX_JOBS_PER_PAGE, description="Jobs per page.")
+        ] = 20,
+        before: Annotated[
+            str | None,
+            Parameter(description="The last job id of the previous page: the page after it."),
+        ] = None,
+    ) -> JobListResponse:
+        """The signed-in caller's jobs, newest first (401 when anonymous)."""
+        after = _parse_id(before) if before is not None else None
+        return JobListResponse.of(await generation_service.jobs(caller, limit=limit, before=after))
 
     @get("/{job_id:str}", operation_id="getJob")
     async def status(

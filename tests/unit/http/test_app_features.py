@@ -29,6 +29,7 @@ SPEC_ENDPOINTS = {
     ("post", "/api/credits/consume"),
     ("post", "/api/credits/checkout"),
     ("post", "/api/generate"),
+    ("get", "/api/generate"),
     ("get", "/api/generate/{}"),
     ("get", "/api/generate/{}/image"),
     ("get", "/api/health"),

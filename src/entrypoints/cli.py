@@ -151,6 +151,7 @@ def entry_payload(entry: LedgerEntry) -> dict[str, object]:
         "reason": entry.reason,
         "actor": entry.actor,
         "jobId": str(entry.job_id) if entry.job_id else None,
+        "purchaseId": str(entry.purchase_id) if entry.purchase_id else None,
         "createdAt": entry.created_at.isoformat(),
     }
 

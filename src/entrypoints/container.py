@@ -46,6 +46,7 @@ from picpaygo_core.services import (
     GenerationService,
     HealthService,
     JobProcessor,
+    PurchaseService,
     RetentionService,
     WorkerPool,
 )
@@ -70,6 +71,8 @@ def policy_from(settings: Settings) -> Policy:
         generator_concurrency=settings.generator_max_concurrency,
         output_retention=timedelta(hours=settings.output_retention_hours),
         auth_attempts_per_minute=settings.auth_attempts_per_minute,
+        pack_prices=dict(settings.credit_pack_prices),
+        currency=settings.payments_currency,
     )
 
 
@@ -179,6 +182,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         policy=policy,
     )
+    purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
     admin_service = providers.Singleton(AdminService, uow_factory=uow_factory, clock=clock)
     health_service = providers.Singleton(
         HealthService,

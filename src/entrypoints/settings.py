@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from picpaygo_core.policy import CREDIT_PACKS
+
 T = TypeVar("T")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -22,6 +24,7 @@ DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
 MEGABYTE = 1024 * 1024
 PROFILES: tuple[Profile, ...] = ("development", "production")
 PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled")
+DEFAULT_PACK_PRICES: tuple[tuple[int, int], ...] = ((5, 500), (10, 900), (20, 1600))
 
 
 class SettingsError(Exception):
@@ -67,6 +70,8 @@ class Settings:
     max_image_pixels: int = 50_000_000
     output_retention_hours: int = 168
     payments_mode: PaymentsMode = "instant"
+    credit_pack_prices: tuple[tuple[int, int], ...] = DEFAULT_PACK_PRICES
+    payments_currency: str = "usd"
     auth_attempts_per_minute: int = 20
     max_json_body_bytes: int = 64 * 1024
 
@@ -133,6 +138,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         payments_mode=read.choice(
             "PAYMENTS_MODE", PAYMENTS_MODES, "disabled" if production else "instant"
         ),
+        credit_pack_prices=read.pack_prices("CREDIT_PACK_PRICES", DEFAULT_PACK_PRICES),
+        payments_currency=read.currency("PAYMENTS_CURRENCY", "usd"),
     )
     _check_supported(settings)
     if production:
@@ -265,6 +272,34 @@ class _Reader:
         if self.optional(name) is None:
             return None
         return self.http_url(name, "")
+
+    def pack_prices(
+        self, name: str, default: tuple[tuple[int, int], ...]
+    ) -> tuple[tuple[int, int], ...]:
+        """``pack:price`` pairs, one for each of the packs 5, 10 and 20, in minor units."""
+
+        def parse(raw: str) -> tuple[tuple[int, int], ...]:
+            prices: dict[int, int] = {}
+            for part in raw.split(","):
+                pack, sep, price = part.strip().partition(":")
+                if not sep or int(pack) in prices or int(price) < 1 or int(price) > 10**9:
+                    raise ValueError
+                prices[int(pack)] = int(price)
+            if sorted(prices) != sorted(CREDIT_PACKS):
+                raise ValueError
+            return tuple(sorted(prices.items()))
+
+        return self._parse(
+            name, default, parse, "a price in minor units for each pack, like 5:500,10:900,20:1600"
+        )
+
+    def currency(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            if len(raw) != 3 or not raw.isascii() or not raw.isalpha():
+                raise ValueError
+            return raw.lower()
+
+        return self._parse(name, default, parse, "a three-letter ISO currency code such as usd")
 
     def cookie_name(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

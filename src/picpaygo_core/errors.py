@@ -73,6 +73,30 @@ class PaymentsNotConfigured(DomainError):
     default_message = "Payments are not configured on this server."
 
 
+class PaymentProviderRefused(DomainError):
+    """The payment provider refused our request (bad key, invalid request): an operator issue."""
+
+    default_message = "The payment provider refused the request; no money was taken."
+
+
+class PaymentProviderUnavailable(DomainError):
+    """The payment provider could not be reached, timed out or is overloaded: try again."""
+
+    default_message = (
+        "The payment provider is not answering right now; no money was taken. Try again shortly."
+    )
+
+
+class InvalidPaymentEvent(DomainError):
+    """A payment notification without a valid signature, or one that is not an event."""
+
+    default_message = "The payment event could not be verified."
+
+
+class PurchaseNotFound(DomainError):
+    default_message = "No such purchase."
+
+
 class JobNotFound(DomainError):
     default_message = "No such generation job."
 

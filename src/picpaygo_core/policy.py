@@ -7,6 +7,8 @@ from datetime import timedelta
 import msgspec
 
 CREDIT_PACKS: frozenset[int] = frozenset({5, 10, 20})
+# What each pack costs, in minor units of the currency (cents for usd).
+DEFAULT_PACK_PRICES: dict[int, int] = {5: 500, 10: 900, 20: 1600}
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,3 +26,5 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     generator_concurrency: int = 4
     output_retention: timedelta = timedelta(days=7)
     auth_attempts_per_minute: int = 20
+    pack_prices: dict[int, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_PACK_PRICES))
+    currency: str = "usd"

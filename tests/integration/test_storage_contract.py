@@ -35,12 +35,23 @@ from picpaygo_core.models import (
     Incident,
     Job,
     JobStatus,
+    PaymentReversal,
+    Purchase,
+    PurchaseStatus,
     Session,
     StoredImage,
     User,
 )
 from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
-from support.builders import NETWORK, a_job, a_session, a_user, an_entry, an_image
+from support.builders import (
+    NETWORK,
+    a_job,
+    a_purchase,
+    a_session,
+    a_user,
+    an_entry,
+    an_image,
+)
 from support.fakes import START
 from support.postgres import TABLES
 
@@ -968,6 +979,102 @@ async def test_open_incidents_are_listed_oldest_first(uow_factory: UnitOfWorkFac
         assert await uow.incidents.list_open() == [older, newer]
 
 
+# --- purchases ---------------------------------------------------------------------------
+
+
+async def test_an_added_purchase_is_found_and_updated(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    purchase = a_purchase(user, 10)
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.purchases.add(purchase)
+        await uow.commit()
+
+    paid = msgspec.structs.replace(
+        purchase,
+        status=PurchaseStatus.PAID,
+        checkout_session_id="cs_test_1",
+        payment_intent_id="pi_test_1",
+        updated_at=START + timedelta(minutes=1),
+    )
+    async with uow_factory() as uow:
+        assert await uow.purchases.find(purchase.id) == purchase
+        assert await uow.purchases.find_for_update(purchase.id) == purchase
+        await uow.purchases.update(paid)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.purchases.find(purchase.id) == paid
+        assert await uow.purchases.find_by_payment_for_update("pi_test_1") == paid
+        assert await uow.purchases.find_by_payment_for_update("pi_other") is None
+        assert await uow.purchases.find(uuid.uuid4()) is None
+
+
+async def test_purchases_are_listed_newest_first_per_user_and_limited(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    ada, grace = a_user(), a_user("grace@example.com")
+    await add(uow_factory, ada, grace)
+    bought = [
+        a_purchase(ada if i % 2 else grace, created_at=START + timedelta(seconds=i))
+        for i in range(5)
+    ]
+    async with uow_factory() as uow:
+        for purchase in bought:
+            await uow.purchases.add(purchase)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.purchases.list_recent(ada.id, 10) == [bought[3], bought[1]]
+        assert await uow.purchases.list_recent(grace.id, 2) == [bought[4], bought[2]]
+        assert await uow.purchases.list_recent(None, 3) == bought[:1:-1]
+        assert await uow.purchases.list_recent(ada.id, 0) == []
+
+
+async def test_a_reversal_is_remembered_once_per_payment(uow_factory: UnitOfWorkFactory) -> None:
+    first = PaymentReversal(
+        payment_intent_id="pi_1", kind="refund", reference="ch_1", created_at=START
+    )
+    again = msgspec.structs.replace(first, kind="dispute", reference="dp_1")
+    async with uow_factory() as uow:
+        await uow.purchases.lock_payment("pi_1")
+        assert await uow.purchases.add_reversal(first)
+        assert not await uow.purchases.add_reversal(again)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.purchases.find_reversal("pi_1") == first
+        assert await uow.purchases.find_reversal("pi_2") is None
+
+
+async def test_a_users_payment_customer_is_kept_once(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+
+    async with uow_factory() as uow:
+        assert await uow.users.payment_customer(user.id) is None
+        assert await uow.users.set_payment_customer(user.id, "cus_1") == "cus_1"
+        assert await uow.users.set_payment_customer(user.id, "cus_2") == "cus_1"
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.users.payment_customer(user.id) == "cus_1"
+
+
+async def test_ledger_entries_name_their_purchase(uow_factory: UnitOfWorkFactory) -> None:
+    user = a_user()
+    purchase = a_purchase(user)
+    await add(uow_factory, user)
+    entry = msgspec.structs.replace(an_entry(user, 5, key="checkout:cs_1"), purchase_id=purchase.id)
+    async with uow_factory() as uow:
+        await uow.purchases.add(purchase)
+        await uow.credits.record(entry)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.credits.history(user.id, 10) == [entry]
+
+
 # --- the unit of work: all or nothing ----------------------------------------------------
 
 
@@ -984,6 +1091,8 @@ class Baseline:
     new_session: Session
     new_job: Job
     new_image: StoredImage
+    purchase: Purchase
+    new_purchase: Purchase
 
 
 @pytest.fixture
@@ -1000,6 +1109,8 @@ async def baseline(uow_factory: UnitOfWorkFactory) -> Baseline:
         await uow.images.add(image)
         await uow.jobs.add(job)
         await uow.incidents.open(an_incident())
+        purchase = a_purchase(user)
+        await uow.purchases.add(purchase)
         await uow.commit()
     new_image = an_image(b"new")
     return Baseline(
@@ -1012,6 +1123,8 @@ async def baseline(uow_factory: UnitOfWorkFactory) -> Baseline:
         new_session=a_session(user),
         new_job=a_job(new_image, created_at=START + timedelta(seconds=1)),
         new_image=new_image,
+        purchase=purchase,
+        new_purchase=a_purchase(user, 20, created_at=START + timedelta(seconds=1)),
     )
 
 
@@ -1036,6 +1149,9 @@ async def view(uow: UnitOfWork, base: Baseline) -> dict[str, object]:
         "image": await uow.images.find(base.image.id),
         "new image": await uow.images.find(base.new_image.id),
         "incidents": await uow.incidents.list_open(),
+        "purchases": await uow.purchases.list_recent(base.user.id, 10),
+        "reversal": await uow.purchases.find_reversal("pi_baseline"),
+        "customer": await uow.users.payment_customer(base.user.id),
     }
 
 
@@ -1113,6 +1229,30 @@ async def close_incident(uow: UnitOfWork, base: Baseline) -> None:
     await uow.incidents.close("imageGenerator")
 
 
+async def add_purchase(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.purchases.add(base.new_purchase)
+
+
+async def pay_purchase(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.purchases.update(
+        msgspec.structs.replace(
+            base.purchase, status=PurchaseStatus.PAID, payment_intent_id="pi_baseline"
+        )
+    )
+
+
+async def add_reversal(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.purchases.add_reversal(
+        PaymentReversal(
+            payment_intent_id="pi_baseline", kind="refund", reference="ch_1", created_at=START
+        )
+    )
+
+
+async def set_payment_customer(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.users.set_payment_customer(base.user.id, "cus_baseline")
+
+
 CHANGES: list[Change] = [
     add_user,
     update_user,
@@ -1130,6 +1270,10 @@ CHANGES: list[Change] = [
     delete_image,
     open_incident,
     close_incident,
+    add_purchase,
+    pay_purchase,
+    add_reversal,
+    set_payment_customer,
 ]
 
 

@@ -165,9 +165,9 @@ async def test_a_purchase_adds_its_pack_once(
     container = await make_storage_container(DEFAULT_FREE_CREDITS="0")
     caller = await paying_user(container, 1)
 
-    view = await container.credit_service().checkout(caller, 5)
+    outcome = await container.credit_service().checkout(caller, 5)
 
-    assert view.balance == 6
+    assert outcome.credits.balance == 6
     purchases = [e for e in await ledger(container) if e.reason == "purchase"]
     assert len(purchases) == 1
     assert purchases[0].idempotency_key is not None

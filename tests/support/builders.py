@@ -16,6 +16,8 @@ from picpaygo_core.models import (
     Job,
     JobStatus,
     LedgerEntry,
+    Purchase,
+    PurchaseStatus,
     Session,
     StoredImage,
     User,
@@ -89,3 +91,20 @@ def a_job(
         available_at=created_at,
     )
     return msgspec.structs.replace(job, **changes)
+
+
+def a_purchase(
+    user: User, pack: int = 5, *, created_at: datetime = START, **changes: object
+) -> Purchase:
+    """A pending purchase of ``pack`` credits by ``user`` at 100 cents a credit."""
+    purchase = Purchase(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        pack=pack,
+        amount=pack * 100,
+        currency="usd",
+        status=PurchaseStatus.PENDING,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    return msgspec.structs.replace(purchase, **changes)

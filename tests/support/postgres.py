@@ -31,6 +31,8 @@ UNREACHABLE = "PostgreSQL is not reachable at {url} ({reason})"
 TABLES = (
     "sessions",
     "credit_ledger",
+    "purchases",
+    "payment_reversals",
     "credits",
     "free_credits",
     "jobs",

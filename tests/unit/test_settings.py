@@ -238,3 +238,39 @@ def test_a_wildcard_cors_origin_is_refused_because_the_api_uses_cookies() -> Non
 
     assert "CORS_ORIGINS" in message
     assert "\n" not in message
+
+
+def test_pack_prices_and_currency_have_the_documented_defaults() -> None:
+    policy = policy_from(load_settings({}))
+
+    assert policy.pack_prices == {5: 500, 10: 900, 20: 1600}
+    assert policy.currency == "usd"
+
+
+def test_pack_prices_and_currency_are_read_from_the_environment() -> None:
+    policy = policy_from(
+        load_settings({"CREDIT_PACK_PRICES": " 20:1500, 5:499,10:990 ", "PAYMENTS_CURRENCY": "EUR"})
+    )
+
+    assert policy.pack_prices == {5: 499, 10: 990, 20: 1500}
+    assert policy.currency == "eur"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CREDIT_PACK_PRICES", "5:500,10:900"),
+        ("CREDIT_PACK_PRICES", "5:500,10:900,20:1600,50:3000"),
+        ("CREDIT_PACK_PRICES", "5:500,5:400,10:900,20:1600"),
+        ("CREDIT_PACK_PRICES", "5:0,10:900,20:1600"),
+        ("CREDIT_PACK_PRICES", "5=500,10=900,20=1600"),
+        ("CREDIT_PACK_PRICES", "five:500"),
+        ("PAYMENTS_CURRENCY", "dollars"),
+        ("PAYMENTS_CURRENCY", "u$d"),
+    ],
+)
+def test_malformed_payment_settings_are_refused_naming_the_variable(name: str, value: str) -> None:
+    message = refusal({name: value})
+
+    assert message.startswith(name)
+    assert "\n" not in message

@@ -9,7 +9,17 @@ import msgspec
 
 from adapters.memory.store import Journal, MemoryStore
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
-from picpaygo_core.models import Incident, Job, JobStatus, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import (
+    Incident,
+    Job,
+    JobStatus,
+    LedgerEntry,
+    PaymentReversal,
+    Purchase,
+    Session,
+    StoredImage,
+    User,
+)
 
 
 class _Repository:
@@ -55,6 +65,17 @@ class MemoryUserRepository(_Repository):
     async def find_by_google_id(self, google_id: str) -> User | None:
         user_id = self._store.user_ids_by_google_id.get(google_id)
         return self._store.users.get(user_id) if user_id else None
+
+    async def payment_customer(self, user_id: UUID) -> str | None:
+        return self._store.payment_customers.get(user_id)
+
+    async def set_payment_customer(self, user_id: UUID, customer_id: str) -> str:
+        """Keep the first customer id a user gets."""
+        kept = self._store.payment_customers.get(user_id)
+        if kept is not None:
+            return kept
+        self._journal.put(self._store.payment_customers, user_id, customer_id)
+        return customer_id
 
 
 class MemorySessionRepository(_Repository):
@@ -241,3 +262,53 @@ class MemoryIncidentRepository(_Repository):
 
     async def list_open(self) -> list[Incident]:
         return sorted(self._store.incidents.values(), key=lambda incident: incident.started_at)
+
+
+class MemoryPurchaseRepository(_Repository):
+    """Purchases in creation order, indexed by their payment; reversals by payment."""
+
+    async def add(self, purchase: Purchase) -> None:
+        self._journal.put(self._store.purchases, purchase.id, purchase)
+        self._index(purchase)
+
+    async def update(self, purchase: Purchase) -> None:
+        self._journal.put(self._store.purchases, purchase.id, purchase)
+        self._index(purchase)
+
+    async def find(self, purchase_id: UUID) -> Purchase | None:
+        return self._store.purchases.get(purchase_id)
+
+    async def find_for_update(self, purchase_id: UUID) -> Purchase | None:
+        """The store's lock already keeps every other unit of work out."""
+        return self._store.purchases.get(purchase_id)
+
+    async def find_by_payment_for_update(self, payment_intent_id: str) -> Purchase | None:
+        purchase_id = self._store.purchase_ids_by_payment.get(payment_intent_id)
+        return self._store.purchases.get(purchase_id) if purchase_id else None
+
+    async def list_recent(self, user_id: UUID | None, limit: int) -> list[Purchase]:
+        found: list[Purchase] = []
+        for purchase in reversed(self._store.purchases.values()):
+            if len(found) >= limit:
+                break
+            if user_id is None or purchase.user_id == user_id:
+                found.append(purchase)
+        return found
+
+    async def lock_payment(self, payment_intent_id: str) -> None:
+        """The store's lock already serialises every unit of work."""
+
+    async def add_reversal(self, reversal: PaymentReversal) -> bool:
+        if reversal.payment_intent_id in self._store.payment_reversals:
+            return False
+        self._journal.put(self._store.payment_reversals, reversal.payment_intent_id, reversal)
+        return True
+
+    async def find_reversal(self, payment_intent_id: str) -> PaymentReversal | None:
+        return self._store.payment_reversals.get(payment_intent_id)
+
+    def _index(self, purchase: Purchase) -> None:
+        if purchase.payment_intent_id:
+            self._journal.put(
+                self._store.purchase_ids_by_payment, purchase.payment_intent_id, purchase.id
+            )

@@ -8,7 +8,16 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
 
-from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import (
+    Incident,
+    Job,
+    LedgerEntry,
+    PaymentReversal,
+    Purchase,
+    Session,
+    StoredImage,
+    User,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -34,6 +43,10 @@ class MemoryStore:
     pending_job_ids: dict[UUID, None] = field(default_factory=dict)
     images: dict[UUID, StoredImage] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
+    payment_customers: dict[UUID, str] = field(default_factory=dict)
+    purchases: dict[UUID, Purchase] = field(default_factory=dict)
+    purchase_ids_by_payment: dict[str, UUID] = field(default_factory=dict)
+    payment_reversals: dict[str, PaymentReversal] = field(default_factory=dict)
 
 
 class Journal:

@@ -11,6 +11,7 @@ from adapters.memory.repositories import (
     MemoryImageRepository,
     MemoryIncidentRepository,
     MemoryJobRepository,
+    MemoryPurchaseRepository,
     MemorySessionRepository,
     MemoryUserRepository,
 )
@@ -34,6 +35,7 @@ class MemoryUnitOfWork:
         self.jobs = MemoryJobRepository(store, self._journal)
         self.images = MemoryImageRepository(store, self._journal)
         self.incidents = MemoryIncidentRepository(store, self._journal)
+        self.purchases = MemoryPurchaseRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from picpaygo_core.errors import PaymentsNotConfigured
-from picpaygo_core.models import CheckoutResult
+from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
 
 class DisabledPaymentGateway:
-    """Refuses every purchase with ``PaymentsNotConfigured``."""
+    """Refuses every purchase and every provider event with ``PaymentsNotConfigured``."""
 
-    async def checkout(self, user_id: UUID, pack: int) -> CheckoutResult:
+    enabled = False
+    settles_at_once = False
+
+    async def start_checkout(
+        self, purchase: Purchase, buyer: User, customer_id: str | None
+    ) -> CheckoutSession:
+        raise PaymentsNotConfigured
+
+    def read_event(self, payload: bytes, signature: str | None) -> PaymentEvent:
         raise PaymentsNotConfigured

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
-from uuid import UUID
-
-from picpaygo_core.models import CheckoutResult
+from picpaygo_core.errors import PaymentsNotConfigured
+from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
 
 class InstantPaymentGateway:
-    """Completes every purchase immediately, as the original service did."""
+    """Settles every purchase at once, as the original service did; it has no provider,
+    so it opens no payment page and receives no provider events."""
 
-    async def checkout(self, user_id: UUID, pack: int) -> CheckoutResult:
-        return CheckoutResult(completed=True, reference=f"instant-{uuid.uuid4()}")
+    enabled = True
+    settles_at_once = True
+
+    async def start_checkout(
+        self, purchase: Purchase, buyer: User, customer_id: str | None
+    ) -> CheckoutSession:
+        raise PaymentsNotConfigured("Instant payments settle at once; there is no payment page.")
+
+    def read_event(self, payload: bytes, signature: str | None) -> PaymentEvent:
+        raise PaymentsNotConfigured("Payment events need PAYMENTS_MODE=stripe.")

@@ -16,7 +16,16 @@ from psycopg.rows import dict_row
 
 from adapters.postgres.database import BorrowedConnection, Connection, Params
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
-from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import (
+    Incident,
+    Job,
+    LedgerEntry,
+    PaymentReversal,
+    Purchase,
+    Session,
+    StoredImage,
+    User,
+)
 
 T = TypeVar("T")
 
@@ -29,7 +38,13 @@ JOB_COLUMNS = (
     "output_image_id, error, attempts, created_at, updated_at, available_at, "
     "lease_owner, lease_expires_at, refunded"
 )
-LEDGER_COLUMNS = "id, user_id, amount, reason, actor, created_at, job_id, idempotency_key"
+LEDGER_COLUMNS = (
+    "id, user_id, amount, reason, actor, created_at, job_id, idempotency_key, purchase_id"
+)
+PURCHASE_COLUMNS = (
+    "id, user_id, pack, amount, currency, status, created_at, updated_at, "
+    "checkout_session_id, payment_intent_id"
+)
 
 # Leases the oldest due job. Each kind of due job (queued and available, or running with
 # a lapsed lease) is looked up on its own partial index, oldest first, so a claim reads a
@@ -146,6 +161,21 @@ class PostgresUserRepository(_Repository):
             User, f"SELECT {USER_COLUMNS} FROM users WHERE google_id = %s", (google_id,)
         )
 
+    async def payment_customer(self, user_id: UUID) -> str | None:
+        row = await self._row("SELECT stripe_id FROM users WHERE id = %s", (user_id,))
+        return row["stripe_id"] if row else None
+
+    async def set_payment_customer(self, user_id: UUID, customer_id: str) -> str:
+        """Set ``users.stripe_id`` only if empty, in one statement; the id kept."""
+        row = await self._row(
+            """
+            UPDATE users SET stripe_id = COALESCE(stripe_id, %s) WHERE id = %s
+            RETURNING stripe_id
+            """,
+            (customer_id, user_id),
+        )
+        return str(row["stripe_id"]) if row else customer_id
+
 
 class PostgresSessionRepository(_Repository):
     """Sessions, keyed by the SHA-256 of their token."""
@@ -249,7 +279,7 @@ class PostgresCreditRepository(_Repository):
             ), entry AS (
                 INSERT INTO credit_ledger ({LEDGER_COLUMNS})
                 SELECT %(id)s, %(user_id)s, %(amount)s, %(reason)s, %(actor)s, %(created_at)s,
-                       %(job_id)s, %(idempotency_key)s
+                       %(job_id)s, %(idempotency_key)s, %(purchase_id)s
                 FROM moved
             )
             SELECT (SELECT balance FROM moved) AS balance,
@@ -458,6 +488,100 @@ class PostgresIncidentRepository(_Repository):
         return await self._all(
             Incident, "SELECT source, message, started_at FROM incidents ORDER BY started_at", ()
         )
+
+
+class PostgresPurchaseRepository(_Repository):
+    """Purchases (newest first by insertion order) and the reversals of their payments."""
+
+    async def add(self, purchase: Purchase) -> None:
+        await self._rows(
+            f"""
+            INSERT INTO purchases ({PURCHASE_COLUMNS})
+            VALUES (%(id)s, %(user_id)s, %(pack)s, %(amount)s, %(currency)s, %(status)s,
+                    %(created_at)s, %(updated_at)s, %(checkout_session_id)s,
+                    %(payment_intent_id)s)
+            """,
+            _purchase_params(purchase),
+        )
+
+    async def update(self, purchase: Purchase) -> None:
+        await self._rows(
+            """
+            UPDATE purchases SET status = %(status)s, updated_at = %(updated_at)s,
+                checkout_session_id = %(checkout_session_id)s,
+                payment_intent_id = %(payment_intent_id)s
+            WHERE id = %(id)s
+            """,
+            _purchase_params(purchase),
+        )
+
+    async def find(self, purchase_id: UUID) -> Purchase | None:
+        return await self._one(
+            Purchase, f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = %s", (purchase_id,)
+        )
+
+    async def find_for_update(self, purchase_id: UUID) -> Purchase | None:
+        return await self._one(
+            Purchase,
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE id = %s FOR UPDATE",
+            (purchase_id,),
+        )
+
+    async def find_by_payment_for_update(self, payment_intent_id: str) -> Purchase | None:
+        return await self._one(
+            Purchase,
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE payment_intent_id = %s FOR UPDATE",
+            (payment_intent_id,),
+        )
+
+    async def list_recent(self, user_id: UUID | None, limit: int) -> list[Purchase]:
+        if limit <= 0:
+            return []
+        if user_id is None:
+            return await self._all(
+                Purchase,
+                f"SELECT {PURCHASE_COLUMNS} FROM purchases ORDER BY seq DESC LIMIT %s",
+                (limit,),
+            )
+        return await self._all(
+            Purchase,
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = %s "
+            "ORDER BY seq DESC LIMIT %s",
+            (user_id, limit),
+        )
+
+    async def lock_payment(self, payment_intent_id: str) -> None:
+        """A transaction-level advisory lock on the payment's id (released at commit)."""
+        await self._rows(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"payment:{payment_intent_id}",),
+        )
+
+    async def add_reversal(self, reversal: PaymentReversal) -> bool:
+        row = await self._row(
+            """
+            INSERT INTO payment_reversals (payment_intent_id, kind, reference, created_at)
+            VALUES (%(payment_intent_id)s, %(kind)s, %(reference)s, %(created_at)s)
+            ON CONFLICT (payment_intent_id) DO NOTHING
+            RETURNING payment_intent_id
+            """,
+            msgspec.structs.asdict(reversal),
+        )
+        return row is not None
+
+    async def find_reversal(self, payment_intent_id: str) -> PaymentReversal | None:
+        return await self._one(
+            PaymentReversal,
+            "SELECT payment_intent_id, kind, reference, created_at FROM payment_reversals "
+            "WHERE payment_intent_id = %s",
+            (payment_intent_id,),
+        )
+
+
+def _purchase_params(purchase: Purchase) -> dict[str, Any]:
+    params = msgspec.structs.asdict(purchase)
+    params["status"] = str(params["status"])
+    return params
 
 
 JOBS_CHANNEL = "picpaygo_jobs"

@@ -13,6 +13,7 @@ from adapters.postgres.repositories import (
     PostgresImageRepository,
     PostgresIncidentRepository,
     PostgresJobRepository,
+    PostgresPurchaseRepository,
     PostgresSessionRepository,
     PostgresUserRepository,
 )
@@ -32,6 +33,7 @@ class PostgresUnitOfWork:
     jobs: PostgresJobRepository
     images: PostgresImageRepository
     incidents: PostgresIncidentRepository
+    purchases: PostgresPurchaseRepository
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._conn: BorrowedConnection | None = None
@@ -47,6 +49,7 @@ class PostgresUnitOfWork:
         self.jobs = PostgresJobRepository(conn)
         self.images = PostgresImageRepository(conn)
         self.incidents = PostgresIncidentRepository(conn)
+        self.purchases = PostgresPurchaseRepository(conn)
         return self
 
     async def __aexit__(

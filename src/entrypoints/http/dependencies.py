@@ -50,6 +50,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "session_cookie": constant(session_cookie),
         "auth_service": constant(auth),
         "credit_service": constant(container.credit_service()),
+        "purchase_service": constant(container.purchase_service()),
         "generation_service": constant(container.generation_service()),
         "health_service": constant(container.health_service()),
         "client_address": Provide(provide_client_address),

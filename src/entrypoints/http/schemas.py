@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar.datastructures import UploadFile
 
-from picpaygo_core.models import CreditsView, Job, User
+from picpaygo_core.models import CheckoutOutcome, CreditsView, Job, Purchase, User
 
 
 class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
@@ -99,6 +99,57 @@ class CreditsResponse(Response):
             free_credits=view.free_credits,
             authenticated=view.authenticated,
         )
+
+
+class CheckoutResponse(Response):
+    """The buyer's credits after checkout, and where the purchase stands."""
+
+    credits: int
+    balance: int
+    free_credits: int
+    authenticated: bool
+    status: str
+    checkout_url: str | None
+    purchase_id: UUID
+
+    @classmethod
+    def of(cls, outcome: CheckoutOutcome) -> CheckoutResponse:
+        view = outcome.credits
+        return cls(
+            credits=view.credits,
+            balance=view.balance,
+            free_credits=view.free_credits,
+            authenticated=view.authenticated,
+            status="pending" if outcome.checkout_url else "completed",
+            checkout_url=outcome.checkout_url,
+            purchase_id=outcome.purchase.id,
+        )
+
+
+class PurchaseSchema(Response):
+    purchase_id: UUID
+    pack: int
+    amount: int
+    currency: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, purchase: Purchase) -> PurchaseSchema:
+        return cls(
+            purchase_id=purchase.id,
+            pack=purchase.pack,
+            amount=purchase.amount,
+            currency=purchase.currency,
+            status=purchase.status.value,
+            created_at=purchase.created_at,
+            updated_at=purchase.updated_at,
+        )
+
+
+class PurchasesResponse(Response):
+    purchases: list[PurchaseSchema]
 
 
 class JobCreateResponse(Response):

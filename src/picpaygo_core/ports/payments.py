@@ -1,17 +1,40 @@
-"""The payment-gateway port: takes the money for a credit pack."""
+"""The payment-gateway port: takes the money for a credit pack and reports what happened."""
 
 from __future__ import annotations
 
 from typing import Protocol
-from uuid import UUID
 
-from picpaygo_core.models import CheckoutResult
+from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
 
 class PaymentGateway(Protocol):
-    async def checkout(self, user_id: UUID, pack: int) -> CheckoutResult:
-        """Start (or, for the instant gateway, complete) the purchase of ``pack`` credits.
+    @property
+    def enabled(self) -> bool:
+        """False when no provider is set up: checkout is refused before anything is stored."""
+        ...
 
-        Raises ``PaymentsNotConfigured`` when no provider is set up.
+    @property
+    def settles_at_once(self) -> bool:
+        """True for a gateway that takes no money (development): a purchase is paid at once."""
+        ...
+
+    async def start_checkout(
+        self, purchase: Purchase, buyer: User, customer_id: str | None
+    ) -> CheckoutSession:
+        """Open the provider's payment page for ``purchase``.
+
+        ``customer_id`` is the buyer's customer at the provider when one was made before;
+        otherwise the gateway makes one and returns its id in the session. Calling again
+        for the same purchase opens no second page (the purchase id is the idempotency
+        key). Raises ``PaymentProviderRefused`` when the provider refuses the request and
+        ``PaymentProviderUnavailable`` when it cannot be reached or is overloaded.
+        """
+        ...
+
+    def read_event(self, payload: bytes, signature: str | None) -> PaymentEvent:
+        """Check the signature of a provider notification, then read it.
+
+        Raises ``InvalidPaymentEvent`` for a missing, wrong or stale signature and for a
+        payload that is not an event; nothing of the payload is used before the check.
         """
         ...

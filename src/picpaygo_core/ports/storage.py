@@ -11,7 +11,16 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from picpaygo_core.models import Incident, Job, LedgerEntry, Session, StoredImage, User
+from picpaygo_core.models import (
+    Incident,
+    Job,
+    LedgerEntry,
+    PaymentReversal,
+    Purchase,
+    Session,
+    StoredImage,
+    User,
+)
 
 
 class UserRepository(Protocol):
@@ -30,6 +39,14 @@ class UserRepository(Protocol):
         ...
 
     async def find_by_google_id(self, google_id: str) -> User | None: ...
+
+    async def payment_customer(self, user_id: UUID) -> str | None:
+        """The user's customer id at the payment provider, if one was made."""
+        ...
+
+    async def set_payment_customer(self, user_id: UUID, customer_id: str) -> str:
+        """Keep ``customer_id`` unless the user already has one; returns the one kept."""
+        ...
 
 
 class SessionRepository(Protocol):
@@ -151,6 +168,41 @@ class IncidentRepository(Protocol):
         ...
 
 
+class PurchaseRepository(Protocol):
+    """Purchases of credit packs, and refunds or disputes reported for their payments."""
+
+    async def add(self, purchase: Purchase) -> None: ...
+
+    async def update(self, purchase: Purchase) -> None:
+        """Replace the stored purchase with the same id."""
+        ...
+
+    async def find(self, purchase_id: UUID) -> Purchase | None: ...
+
+    async def find_for_update(self, purchase_id: UUID) -> Purchase | None:
+        """Like ``find``, but no other unit of work may change it until this one ends."""
+        ...
+
+    async def find_by_payment_for_update(self, payment_intent_id: str) -> Purchase | None:
+        """The purchase paid by ``payment_intent_id``, locked like ``find_for_update``."""
+        ...
+
+    async def list_recent(self, user_id: UUID | None, limit: int) -> list[Purchase]:
+        """The newest ``limit`` purchases of a user (of everyone with None), newest first."""
+        ...
+
+    async def lock_payment(self, payment_intent_id: str) -> None:
+        """Serialise the units of work about one payment until this one ends (a refund
+        racing the payment's own confirmation must see it, or be seen by it)."""
+        ...
+
+    async def add_reversal(self, reversal: PaymentReversal) -> bool:
+        """Remember a refund or dispute of a payment; False if one was already known."""
+        ...
+
+    async def find_reversal(self, payment_intent_id: str) -> PaymentReversal | None: ...
+
+
 class UnitOfWork(Protocol):
     """A transaction over every repository: ``async with uow: ...; await uow.commit()``.
 
@@ -177,6 +229,9 @@ class UnitOfWork(Protocol):
 
     @property
     def incidents(self) -> IncidentRepository: ...
+
+    @property
+    def purchases(self) -> PurchaseRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

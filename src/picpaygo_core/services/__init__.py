@@ -6,6 +6,7 @@ from picpaygo_core.services.credits import CreditService
 from picpaygo_core.services.generation import GenerationService
 from picpaygo_core.services.health import HealthService
 from picpaygo_core.services.processing import JobProcessor, RetentionService
+from picpaygo_core.services.purchases import PurchaseService
 from picpaygo_core.services.workers import WorkerPool
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "GenerationService",
     "HealthService",
     "JobProcessor",
+    "PurchaseService",
     "RetentionService",
     "WorkerPool",
 ]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from picpaygo_core.errors import InvalidPack, NotAuthenticated
-from picpaygo_core.models import Caller, CreditsView
+import uuid
+
+import msgspec
+
+from picpaygo_core.errors import (
+    InvalidPack,
+    NotAuthenticated,
+    PaymentProviderRefused,
+    PaymentProviderUnavailable,
+    PaymentsNotConfigured,
+)
+from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase, PurchaseStatus
 from picpaygo_core.policy import CREDIT_PACKS, Policy
 from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
-from picpaygo_core.services.ledger import credits_view, ledger_entry, spend
+from picpaygo_core.services.ledger import credits_view, purchase_credit, spend
 from picpaygo_core.validation import check_amount
 
 
@@ -47,30 +57,80 @@ class CreditService:
             await uow.commit()
         return view
 
-    async def checkout(self, caller: Caller, pack: int) -> CreditsView:
+    async def checkout(self, caller: Caller, pack: int) -> CheckoutOutcome:
         """Buy a pack of 5, 10 or 20 credits through the payment gateway.
 
-        Only signed-in users can buy (``NotAuthenticated``). When the gateway completes
-        the payment at once, the credits are added under the payment's reference, so the
-        same payment can never be credited twice.
+        Only signed-in users can buy (``NotAuthenticated``). Every checkout stores a
+        purchase. A gateway that settles at once (development) pays and credits it in the
+        same transaction. Otherwise the purchase is stored as pending first, then the
+        provider's payment page is opened; no credit moves until the provider says the
+        money arrived (see ``PaymentEventService``). A provider failure marks the
+        purchase failed and is raised again (``PaymentProviderRefused`` or
+        ``PaymentProviderUnavailable``).
         """
         if caller.user is None:
             raise NotAuthenticated("Sign in to buy credits.")
         if pack not in CREDIT_PACKS:
             raise InvalidPack
-        result = await self._payments.checkout(caller.user.id, pack)
+        if not self._payments.enabled:
+            raise PaymentsNotConfigured
+        user = caller.user
+        now = self._clock.now()
+        purchase = Purchase(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            pack=pack,
+            amount=self._policy.pack_prices[pack],
+            currency=self._policy.currency,
+            status=PurchaseStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        if self._payments.settles_at_once:
+            return await self._settle_at_once(caller, purchase)
         async with self._uow_factory() as uow:
-            if result.completed:
-                await uow.credits.record(
-                    ledger_entry(
-                        user_id=caller.user.id,
-                        amount=pack,
-                        reason="purchase",
-                        actor=caller.actor,
-                        now=self._clock.now(),
-                        idempotency_key=f"purchase:{result.reference}",
-                    )
+            await uow.purchases.add(purchase)
+            customer_id = await uow.users.payment_customer(user.id)
+            await uow.commit()
+        try:
+            session = await self._payments.start_checkout(purchase, user, customer_id)
+        except (PaymentProviderRefused, PaymentProviderUnavailable):
+            await self._mark_failed(purchase)
+            raise
+        async with self._uow_factory() as uow:
+            if session.customer_id and session.customer_id != customer_id:
+                await uow.users.set_payment_customer(user.id, session.customer_id)
+            # The provider's events may have moved the purchase on already: keep their word.
+            current = await uow.purchases.find_for_update(purchase.id) or purchase
+            if current.checkout_session_id is None:
+                current = msgspec.structs.replace(
+                    current, checkout_session_id=session.id, updated_at=self._clock.now()
                 )
+                await uow.purchases.update(current)
             view = await credits_view(uow, caller, self._policy.free_credits)
             await uow.commit()
-        return view
+        return CheckoutOutcome(purchase=current, credits=view, checkout_url=session.url)
+
+    async def _settle_at_once(self, caller: Caller, purchase: Purchase) -> CheckoutOutcome:
+        paid = msgspec.structs.replace(purchase, status=PurchaseStatus.PAID)
+        async with self._uow_factory() as uow:
+            await uow.purchases.add(paid)
+            await uow.credits.record(
+                purchase_credit(
+                    paid, key=f"purchase:{paid.id}", actor=caller.actor, now=paid.created_at
+                )
+            )
+            view = await credits_view(uow, caller, self._policy.free_credits)
+            await uow.commit()
+        return CheckoutOutcome(purchase=paid, credits=view, checkout_url=None)
+
+    async def _mark_failed(self, purchase: Purchase) -> None:
+        async with self._uow_factory() as uow:
+            current = await uow.purchases.find_for_update(purchase.id)
+            if current is not None and current.status is PurchaseStatus.PENDING:
+                await uow.purchases.update(
+                    msgspec.structs.replace(
+                        current, status=PurchaseStatus.FAILED, updated_at=self._clock.now()
+                    )
+                )
+            await uow.commit()

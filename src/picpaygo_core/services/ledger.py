@@ -12,7 +12,15 @@ from datetime import datetime
 from uuid import UUID
 
 from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
-from picpaygo_core.models import Caller, Charge, CreditSource, CreditsView, Job, LedgerEntry
+from picpaygo_core.models import (
+    Caller,
+    Charge,
+    CreditSource,
+    CreditsView,
+    Job,
+    LedgerEntry,
+    Purchase,
+)
 from picpaygo_core.ports import UnitOfWork
 
 
@@ -25,6 +33,7 @@ def ledger_entry(
     now: datetime,
     job_id: UUID | None = None,
     idempotency_key: str | None = None,
+    purchase_id: UUID | None = None,
 ) -> LedgerEntry:
     """A new ledger entry with a fresh id."""
     return LedgerEntry(
@@ -36,6 +45,20 @@ def ledger_entry(
         created_at=now,
         job_id=job_id,
         idempotency_key=idempotency_key,
+        purchase_id=purchase_id,
+    )
+
+
+def purchase_credit(purchase: Purchase, *, key: str, actor: str, now: datetime) -> LedgerEntry:
+    """The ledger entry that adds a paid purchase's pack, at most once (``key``)."""
+    return ledger_entry(
+        user_id=purchase.user_id,
+        amount=purchase.pack,
+        reason="purchase",
+        actor=actor,
+        now=now,
+        idempotency_key=key,
+        purchase_id=purchase.id,
     )
 
 

@@ -14,7 +14,7 @@ from picpaygo_core.errors import (
     NotAuthenticated,
     PaymentsNotConfigured,
 )
-from picpaygo_core.models import Caller, CreditsView, LedgerEntry, User
+from picpaygo_core.models import Caller, CreditsView, LedgerEntry, PurchaseStatus, User
 from picpaygo_core.networks import client_network
 from support.fakes import FakeClock
 
@@ -234,9 +234,12 @@ async def test_buying_a_pack_adds_it_to_the_balance_with_a_purchase_entry(
 
     bought = await container.credit_service().checkout(caller, pack)
 
-    assert bought.balance == pack
+    assert bought.credits.balance == pack
+    assert bought.checkout_url is None
+    assert bought.purchase.status is PurchaseStatus.PAID
     (entry,) = await ledger(container, caller.user)
     assert (entry.amount, entry.reason) == (pack, "purchase")
+    assert entry.purchase_id == bought.purchase.id
 
 
 async def test_buying_twice_adds_both_packs(container: Container) -> None:
@@ -245,7 +248,7 @@ async def test_buying_twice_adds_both_packs(container: Container) -> None:
     await container.credit_service().checkout(caller, 5)
     bought = await container.credit_service().checkout(caller, 10)
 
-    assert bought.balance == 15
+    assert bought.credits.balance == 15
 
 
 async def test_buying_a_pack_of_another_size_is_refused_with_invalid_pack(

@@ -28,6 +28,8 @@ SPEC_ENDPOINTS = {
     ("get", "/api/credits"),
     ("post", "/api/credits/consume"),
     ("post", "/api/credits/checkout"),
+    ("get", "/api/credits/purchases"),
+    ("get", "/api/credits/purchases/{}"),
     ("post", "/api/generate"),
     ("get", "/api/generate"),
     ("get", "/api/generate/{}"),

@@ -130,12 +130,19 @@ async def test_checkout_of_a_pack_adds_its_credits(client: Client, pack: int) ->
     response = await client.post("/api/credits/checkout", json={"pack": pack})
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "credits": pack + 3,
         "balance": pack,
         "freeCredits": 3,
         "authenticated": True,
+        "status": "completed",
+        "checkoutUrl": None,
+        "purchaseId": body["purchaseId"],
     }
+    purchase = await client.get(f"/api/credits/purchases/{body['purchaseId']}")
+    assert purchase.status_code == 200
+    assert purchase.json()["status"] == "paid"
 
 
 async def test_two_checkouts_add_up(client: Client) -> None:

@@ -1,14 +1,26 @@
-"""``/api/credits``: see, spend and buy credits."""
+"""``/api/credits``: see, spend and buy credits, and follow purchases."""
 
 from __future__ import annotations
 
+import uuid
+from uuid import UUID
+
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from entrypoints.http.schemas import CheckoutRequest, ConsumeRequest, CreditsResponse
+from entrypoints.http.schemas import (
+    CheckoutRequest,
+    CheckoutResponse,
+    ConsumeRequest,
+    CreditsResponse,
+    PurchaseSchema,
+    PurchasesResponse,
+)
+from picpaygo_core.errors import PurchaseNotFound
 from picpaygo_core.models import Caller
-from picpaygo_core.services import CreditService
+from picpaygo_core.services import CreditService, PurchaseService
+from picpaygo_core.services.purchases import DEFAULT_LIMIT
 
 
 class CreditsController(Controller):
@@ -39,6 +51,40 @@ class CreditsController(Controller):
         data: JSONBody[CheckoutRequest],
         caller: NamedDependency[Caller],
         credit_service: NamedDependency[CreditService],
-    ) -> CreditsResponse:
-        """Buy a pack of 5, 10 or 20 credits (signed-in users only)."""
-        return CreditsResponse.of(await credit_service.checkout(caller, data.pack))
+    ) -> CheckoutResponse:
+        """Buy a pack of 5, 10 or 20 credits (signed-in users only).
+
+        ``status`` is ``completed`` when the credits were added at once, else ``pending``
+        with ``checkoutUrl``, the provider's payment page to send the browser to.
+        """
+        return CheckoutResponse.of(await credit_service.checkout(caller, data.pack))
+
+    @get("/purchases", operation_id="listPurchases")
+    async def purchases(
+        self,
+        caller: NamedDependency[Caller],
+        purchase_service: NamedDependency[PurchaseService],
+        limit: FromQuery[int] = DEFAULT_LIMIT,
+    ) -> PurchasesResponse:
+        """The caller's purchases, newest first (``limit`` 1 to 100, default 20)."""
+        found = await purchase_service.mine(caller, limit)
+        return PurchasesResponse(purchases=[PurchaseSchema.of(p) for p in found])
+
+    @get("/purchases/{purchase_id:str}", operation_id="getPurchase")
+    async def purchase(
+        self,
+        purchase_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        purchase_service: NamedDependency[PurchaseService],
+    ) -> PurchaseSchema:
+        """One of the caller's purchases (polled after the payment page sends them back)."""
+        return PurchaseSchema.of(
+            await purchase_service.one_of_mine(caller, _parse_purchase_id(purchase_id))
+        )
+
+
+def _parse_purchase_id(purchase_id: str) -> UUID:
+    try:
+        return uuid.UUID(purchase_id)
+    except ValueError:
+        raise PurchaseNotFound from None

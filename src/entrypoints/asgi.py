@@ -6,6 +6,7 @@ import os
 
 from litestar import Litestar
 
+from entrypoints.cli import configure_logging
 from entrypoints.container import build_container
 from entrypoints.http import create_app
 from entrypoints.settings import load_settings
@@ -13,4 +14,7 @@ from entrypoints.settings import load_settings
 
 def app() -> Litestar:
     """Build the app from the environment (called once per server process)."""
-    return create_app(build_container(load_settings(os.environ)))
+    settings = load_settings(os.environ)
+    # Each server process (``--workers N`` spawns them) sets up its own logging.
+    configure_logging(settings)
+    return create_app(build_container(settings))

@@ -7,12 +7,15 @@ non-zero with one line on stderr otherwise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
 import os
+import re
 import signal
 import sys
+import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, NoReturn, TypeVar
 
@@ -20,6 +23,7 @@ import click
 import msgspec
 
 from adapters.postgres import migrate as apply_migrations
+from entrypoints import logs
 from entrypoints.container import (
     Container,
     SchemaOutOfDate,
@@ -37,6 +41,9 @@ from picpaygo_core.services.admin import Account
 
 T = TypeVar("T")
 Adjustment = Callable[..., Coroutine[Any, Any, Account]]
+
+# Settings whose values never appear in a log line.
+SECRET_SETTING = re.compile(r"key|secret|password|token")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -197,6 +204,10 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        # The app writes one access line per request itself (with its request id and
+        # route template), in LOG_FORMAT; uvicorn's own lines go through the same handler.
+        access_log=False,
+        log_config=None,
     )
 
 
@@ -211,14 +222,17 @@ def silence_library_logging() -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    """Log lines with a timestamp, at ``LOG_LEVEL``, on stderr."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every request at INFO: one line per generated picture says nothing new.
-    logging.getLogger("httpx").setLevel(
-        max(logging.WARNING, logging.getLevelName(settings.log_level))
-    )
+    """Log lines in ``LOG_FORMAT`` at ``LOG_LEVEL`` on stderr, with every secret setting
+    (keys, secrets, passwords, the database URL's password) masked."""
+    secret_values: list[str | None] = [
+        value
+        for field in dataclasses.fields(settings)
+        if SECRET_SETTING.search(field.name)
+        and isinstance(value := getattr(settings, field.name), str)
+    ]
+    if settings.database_url:
+        secret_values.append(urllib.parse.urlsplit(settings.database_url).password)
+    logs.configure_logging(settings.log_level, settings.log_format, secret_values)
 
 
 async def _nothing() -> None:

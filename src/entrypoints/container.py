@@ -23,6 +23,7 @@ from adapters.memory import (
     MemoryUnitOfWorkFactory,
 )
 from adapters.memory.unit_of_work import MemoryHealthProbe
+from adapters.metrics import PrometheusMetrics
 from adapters.openrouter import OpenRouterImageGenerator, build_http_client
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
@@ -50,6 +51,7 @@ from picpaygo_core.services import (
     RetentionService,
     WorkerPool,
 )
+from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
 from picpaygo_core.services.workers import Chore
 
@@ -96,6 +98,9 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     policy = providers.Singleton(policy_from, settings)
     clock = providers.Singleton(SystemClock)
+
+    # Prometheus series of this process (also when METRICS_ENABLED is off: nothing reads them).
+    metrics = providers.Singleton(PrometheusMetrics)
 
     memory_store = providers.Singleton(MemoryStore)
     database = providers.Singleton(
@@ -172,7 +177,12 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
     )
     credit_service = providers.Singleton(
-        CreditService, uow_factory=uow_factory, payments=payments, clock=clock, policy=policy
+        CreditService,
+        uow_factory=uow_factory,
+        payments=payments,
+        clock=clock,
+        policy=policy,
+        telemetry=metrics,
     )
     generation_service = providers.Singleton(
         GenerationService,
@@ -181,9 +191,13 @@ class Container(containers.DeclarativeContainer):
         wakeup=wakeup,
         clock=clock,
         policy=policy,
+        telemetry=metrics,
     )
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
-    admin_service = providers.Singleton(AdminService, uow_factory=uow_factory, clock=clock)
+    admin_service = providers.Singleton(
+        AdminService, uow_factory=uow_factory, clock=clock, telemetry=metrics
+    )
+    queue_monitor = providers.Singleton(QueueMonitor, uow_factory=uow_factory, clock=clock)
     health_service = providers.Singleton(
         HealthService,
         probes=providers.List(storage_probe),
@@ -191,7 +205,12 @@ class Container(containers.DeclarativeContainer):
         incident_sources=providers.List(GENERATOR_INCIDENT),
     )
     job_processor = providers.Singleton(
-        JobProcessor, uow_factory=uow_factory, generator=generator, clock=clock, policy=policy
+        JobProcessor,
+        uow_factory=uow_factory,
+        generator=generator,
+        clock=clock,
+        policy=policy,
+        telemetry=metrics,
     )
     retention_service = providers.Singleton(
         RetentionService, uow_factory=uow_factory, clock=clock, policy=policy

@@ -1,7 +1,8 @@
 """Settings, read from the environment once into a typed object.
 
-Every variable has a safe default for the development profile. A malformed value
-raises ``SettingsError`` with one line that names the variable and says what it wants.
+Every variable has a safe default for the development profile. Malformed values
+raise one ``SettingsError`` listing every problem, one line each, naming the variable
+and saying what it wants; a secret's value is never repeated in it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from entrypoints.logs import LogFormat, redact
 from picpaygo_core.policy import CREDIT_PACKS
 
 T = TypeVar("T")
@@ -25,10 +27,12 @@ MEGABYTE = 1024 * 1024
 PROFILES: tuple[Profile, ...] = ("development", "production")
 PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled")
 DEFAULT_PACK_PRICES: tuple[tuple[int, int], ...] = ((5, 500), (10, 900), (20, 1600))
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """Settings are missing or malformed; the message has one line per problem, each
+    naming its variable."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +43,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8081
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    metrics_enabled: bool = True
+    shutdown_grace_seconds: float = 20.0
     database_url: str | None = None
     database_pool_size: int = 10
     database_timeout_seconds: float = 5.0
@@ -92,6 +99,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         log_level=read.choice(
             "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
         ),
+        log_format=read.choice("LOG_FORMAT", LOG_FORMATS, "json" if production else "text"),
+        metrics_enabled=read.boolean("METRICS_ENABLED", True),
+        shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0),
         database_url=read.database_url("DATABASE_URL"),
         database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, minimum=1, maximum=500),
         database_timeout_seconds=read.number("DATABASE_TIMEOUT_SECONDS", 5.0, minimum=0.5),
@@ -141,47 +151,56 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         credit_pack_prices=read.pack_prices("CREDIT_PACK_PRICES", DEFAULT_PACK_PRICES),
         payments_currency=read.currency("PAYMENTS_CURRENCY", "usd"),
     )
-    _check_supported(settings)
+    problems = [*read.problems, *_unsupported(settings)]
     if production:
-        _check_production(settings)
+        problems.extend(_production_problems(settings))
+    if problems:
+        raise SettingsError("\n".join(problems))
     return settings
 
 
-def _check_supported(settings: Settings) -> None:
+def _unsupported(settings: Settings) -> list[str]:
+    problems = []
     if "*" in settings.cors_origins:
-        raise SettingsError(
+        problems.append(
             "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
         )
     if settings.job_deadline_seconds < settings.job_timeout_seconds:
-        raise SettingsError(
+        problems.append(
             "JOB_DEADLINE_SECONDS must be at least JOB_TIMEOUT_SECONDS, got "
             f"{settings.job_deadline_seconds:g} < {settings.job_timeout_seconds:g}"
         )
     if settings.job_retry_max_seconds < settings.job_retry_base_seconds:
-        raise SettingsError(
+        problems.append(
             "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
             f"{settings.job_retry_max_seconds:g} < {settings.job_retry_base_seconds:g}"
         )
+    return problems
 
 
-def _check_production(settings: Settings) -> None:
+def _production_problems(settings: Settings) -> list[str]:
+    """Every production requirement ``settings`` misses, one sentence each."""
+    problems = []
     if not settings.database_url:
-        raise SettingsError("DATABASE_URL is required when PICPAYGO_ENV=production")
+        problems.append("DATABASE_URL is required when PICPAYGO_ENV=production")
     if not settings.openrouter_api_key:
-        raise SettingsError("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
+        problems.append("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
     if not settings.session_cookie_secure:
-        raise SettingsError("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
+        problems.append("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
     if settings.payments_mode == "instant":
-        raise SettingsError(
+        problems.append(
             "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
         )
+    return problems
 
 
 class _Reader:
-    """Parses variables, raising ``SettingsError`` that names the offending one."""
+    """Parses variables; each malformed one adds a line to ``problems`` and reads as its
+    default, so every problem is reported at once."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self.problems: list[str] = []
 
     def optional(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
@@ -190,14 +209,23 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default
 
-    def _parse(self, name: str, default: T, parse: Callable[[str], T], wants: str) -> T:
+    def _parse(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        wants: str,
+        *,
+        secret: bool = False,
+    ) -> T:
         raw = self.optional(name)
         if raw is None:
             return default
         try:
             return parse(raw)
         except ValueError:
-            raise SettingsError(f"{name} must be {wants}, got {raw!r}") from None
+            self.problems.append(f"{name} must be {wants}, got {_shown(raw, secret=secret)}")
+            return default
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
         def parse(raw: str) -> int:
@@ -258,7 +286,7 @@ class _Reader:
                 raise ValueError
             return raw
 
-        return self._parse(name, None, parse, "a postgresql:// URL")
+        return self._parse(name, None, parse, "a postgresql:// URL", secret=True)
 
     def http_url(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:
@@ -308,3 +336,14 @@ class _Reader:
             return raw
 
         return self._parse(name, default, parse, "letters, digits, '-' and '_' only")
+
+
+def _shown(raw: str, *, secret: bool) -> str:
+    """How a refused value appears in the error: masked URL passwords, and of a value that
+    may hold a secret (the database URL) only its scheme."""
+    if not secret:
+        return repr(redact(raw))
+    scheme, separator, _ = raw.partition("://")
+    if separator and scheme.replace("+", "").isalnum():
+        return f"a {scheme}:// URL"
+    return "a value that is not a URL (not shown: it may hold a password)"

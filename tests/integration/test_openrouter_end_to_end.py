@@ -29,7 +29,7 @@ from picpaygo_core.prompts import build_prompt
 from support.api import checkout, credits_of, register, wait_for_job
 from support.fake_openrouter import FAKE_PNG, Answer, FakeOpenRouter
 from support.images import jpeg_bytes
-from support.server import ServerProcess, serving
+from support.server import ServerProcess, answered_500, serving
 from support.worker import running_worker
 
 RIGHT_KEY = "sk-or-v1-right"
@@ -86,7 +86,7 @@ class Stack:
             yield server, client
             log = server.output(tail=None)
             assert "Traceback" not in log, log
-            assert '" 500 ' not in log, log
+            assert not answered_500(log), log
 
     def ledger_of_job(self, job_id: str) -> list[tuple[int, str]]:
         """(amount, reason) of every ledger entry of the job, oldest first."""

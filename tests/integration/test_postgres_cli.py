@@ -22,7 +22,14 @@ import pytest
 from adapters.postgres import available_migrations
 from support.api import register, unique_email
 from support.postgres import applied_versions, database_url, throwaway_database
-from support.server import ServerProcess, clean_environment, free_port, picpaygo_command, serving
+from support.server import (
+    ServerProcess,
+    answered_500,
+    clean_environment,
+    free_port,
+    picpaygo_command,
+    serving,
+)
 
 MIGRATIONS = [f"{m.version:04d}_{m.name}" for m in available_migrations()]
 COMMAND_TIMEOUT_SECONDS = 60
@@ -70,7 +77,7 @@ def server(postgres_server: str) -> Iterator[ServerProcess]:
     with serving(env) as running:
         yield running
         log = running.output(tail=None)
-        assert '" 500 ' not in log, log
+        assert not answered_500(log), log
         assert "Traceback" not in log, log
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from support.api import PASSWORD, unique_email, wait_for_job
 from support.images import jpeg_bytes
-from support.server import ServerProcess, serving
+from support.server import ServerProcess, answered_500, serving
 from support.tcp_proxy import TcpProxy
 from support.worker import WorkerProcess, listening, running_worker
 
@@ -143,7 +143,7 @@ def assert_503(result: Timed) -> None:
 
 def assert_no_traceback(log: str) -> None:
     assert "Traceback" not in log, log
-    assert '" 500 ' not in log, log
+    assert not answered_500(log), log
 
 
 # --- the database is cut, then restored ---------------------------------------------------

@@ -27,6 +27,7 @@ from support.postgres import applied_versions, throwaway_database
 from support.server import (
     HOST,
     ServerProcess,
+    answered_500,
     clean_environment,
     free_port,
     picpaygo_command,
@@ -54,7 +55,7 @@ def stop_worker(worker: WorkerProcess) -> str:
 
 def assert_clean_log(server: ServerProcess) -> None:
     log = server.output(tail=None)
-    assert '" 500 ' not in log, log
+    assert not answered_500(log), log
     assert "Traceback" not in log, log
 
 

@@ -35,6 +35,7 @@ from support.server import (
     HOST,
     ServerError,
     ServerProcess,
+    answered_500,
     clean_environment,
     free_port,
     picpaygo_command,
@@ -58,7 +59,7 @@ def server() -> Iterator[ServerProcess]:
     with serving(MODULE_ENV) as running:
         yield running
         log = running.output(tail=None)
-    assert '" 500 ' not in log, log
+    assert not answered_500(log), log
     assert "Traceback" not in log, log
 
 

@@ -1448,3 +1448,22 @@ async def test_concurrent_spends_never_overdraw_the_balance(
     assert sorted((e.amount, e.reason) for e in history) == [(-1, "consume")] * 100 + [
         (100, "admin_grant: stock")
     ]
+
+
+async def test_queue_stats_count_queued_jobs_and_name_the_oldest(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    async with uow_factory() as uow:
+        assert await uow.jobs.queue_stats() == (0, None)
+    older = a_job(an_image(), created_at=START)
+    newer = a_job(an_image(), created_at=START + timedelta(seconds=30))
+    finished = a_job(an_image(), created_at=START - timedelta(hours=1), status=JobStatus.SUCCEEDED)
+    await add_jobs(uow_factory, newer, older, finished)
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.queue_stats() == (2, START)
+
+    await claim(uow_factory, "worker-1", START + timedelta(minutes=1))
+
+    async with uow_factory() as uow:
+        assert await uow.jobs.queue_stats() == (1, START + timedelta(seconds=30))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +40,15 @@ OUTPUT_TAIL_CHARS = 20_000
 
 # Servers started and not yet stopped, so a failing test can show what they said.
 LIVE_SERVERS: set[ServerProcess] = set()
+
+
+# The access line of a request answered 500: "picpaygo.access: GET /api/credits 500 1.2ms".
+_ACCESS_500 = re.compile(r"picpaygo\.access: [A-Z]+ \S+ 500 |\"status\": 500\b")
+
+
+def answered_500(log: str) -> bool:
+    """True when the server log has the access line of a request answered with 500."""
+    return _ACCESS_500.search(log) is not None
 
 
 class ServerError(RuntimeError):

@@ -129,8 +129,43 @@ def test_production_without_a_database_is_refused_naming_database_url(
 ) -> None:
     message = refusal(environ)
 
-    assert "DATABASE_URL" in message
-    assert "\n" not in message
+    assert any(line.startswith("DATABASE_URL") for line in message.splitlines())
+
+
+def test_production_reports_every_missing_setting_in_one_failure_one_line_each() -> None:
+    message = refusal(
+        {"PICPAYGO_ENV": "production", "PAYMENTS_MODE": "instant", "SESSION_COOKIE_SECURE": "no"}
+    )
+
+    lines = message.splitlines()
+    assert [line.split()[0].split("=")[0] for line in lines] == [
+        "DATABASE_URL",
+        "OPENROUTER_API_KEY",
+        "SESSION_COOKIE_SECURE",
+        "PAYMENTS_MODE",
+    ]
+
+
+def test_malformed_values_and_production_gaps_are_reported_together() -> None:
+    message = refusal({"PICPAYGO_ENV": "production", "PORT": "http", "JOB_WORKERS": "-1"})
+
+    named = {line.split()[0] for line in message.splitlines()}
+    assert {"PORT", "JOB_WORKERS", "DATABASE_URL", "OPENROUTER_API_KEY"} <= named
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://app:s3cr3tpw@db.internal:5432/app",
+        "mysql://app:s3cr3tpw@db.internal/app",
+        "s3cr3tpw",
+    ],
+)
+def test_a_refused_database_url_is_never_echoed_with_its_password(url: str) -> None:
+    message = refusal({"DATABASE_URL": url})
+
+    assert message.startswith("DATABASE_URL must be a postgresql:// URL")
+    assert "s3cr3tpw" not in message
 
 
 def test_an_openrouter_key_selects_openrouter_with_its_settings() -> None:

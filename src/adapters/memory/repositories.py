@@ -164,6 +164,14 @@ class MemoryJobRepository(_Repository):
         """The store's lock already keeps every other unit of work out."""
         return self._store.jobs.get(job_id)
 
+    async def queue_stats(self) -> tuple[int, datetime | None]:
+        queued = [
+            job
+            for job in map(self._store.jobs.__getitem__, self._store.pending_job_ids)
+            if job.status is JobStatus.QUEUED
+        ]
+        return len(queued), min((job.created_at for job in queued), default=None)
+
     async def claim_next(self, worker_id: str, now: datetime, lease_until: datetime) -> Job | None:
         """The oldest due job (by creation time), leased to ``worker_id``."""
         due = [

@@ -443,6 +443,16 @@ class PostgresJobRepository(_Repository):
             (owner_id, before.created_at, before.id, limit),
         )
 
+    async def queue_stats(self) -> tuple[int, datetime | None]:
+        """Read on the partial index of queued jobs."""
+        row = await self._row(
+            "SELECT count(*) AS depth, min(created_at) AS oldest FROM jobs WHERE status = 'queued'",
+            (),
+        )
+        if row is None:
+            return 0, None
+        return int(row["depth"]), row["oldest"]
+
 
 class PostgresImageRepository(_Repository):
     """Image bytes in a ``bytea`` column."""

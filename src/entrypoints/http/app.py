@@ -7,17 +7,20 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from entrypoints.container import Container, build_worker_pool, running_resources
+from entrypoints.http.access import AccessMiddleware
 from entrypoints.http.controllers import (
     AuthController,
     CreditsController,
     GenerationController,
     HealthController,
+    MetricsController,
 )
 from entrypoints.http.dependencies import build_dependencies
-from entrypoints.http.errors import exception_handlers
+from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
 from entrypoints.settings import Settings
 
 # Room for the multipart envelope (boundaries, part headers, the category field).
@@ -50,8 +53,10 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         route_handlers=[GenerationController],
         request_max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )
-    return Litestar(
-        route_handlers=[AuthController, CreditsController, HealthController, uploads],
+    metrics = container.metrics()
+    operations = [MetricsController] if settings.metrics_enabled else []
+    app = Litestar(
+        route_handlers=[AuthController, CreditsController, HealthController, uploads, *operations],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_json_body_bytes,
@@ -67,5 +72,9 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             path="/api/docs",
         ),
         lifespan=[lifespan],
+        state=State({TELEMETRY_STATE: metrics}),
         logging_config=None,  # logging is the process's business (see ``picpaygo serve``)
     )
+    # Around routing too, so unknown paths get their request id and access line.
+    app.asgi_handler = AccessMiddleware(app.asgi_handler, observers=[metrics])
+    return app

@@ -53,6 +53,8 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "purchase_service": constant(container.purchase_service()),
         "generation_service": constant(container.generation_service()),
         "health_service": constant(container.health_service()),
+        "metrics": constant(container.metrics()),
+        "queue_monitor": constant(container.queue_monitor()),
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
     }

@@ -37,8 +37,15 @@ from picpaygo_core.errors import (
     UnsupportedImage,
     UserNotFound,
 )
+from picpaygo_core.ports.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
+
+# Where the app keeps the telemetry the error handlers report to.
+TELEMETRY_STATE = "telemetry"
+
+# Litestar's words when the client hangs up while the request body is being read.
+CLIENT_DISCONNECTED = "client disconnected prematurely"
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -78,7 +85,8 @@ def error_body(status_code: int, detail: str) -> dict[str, object]:
     return {"status_code": status_code, "detail": detail}
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[object]:
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[object]:
+    _observe_sign_in(request, exc)
     status_code = status_of(exc)
     headers = None
     if isinstance(exc, TooManyAttempts):
@@ -86,6 +94,19 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
     elif status_code == 503:
         headers = {"Retry-After": "5"}
     return Response(error_body(status_code, exc.message), status_code=status_code, headers=headers)
+
+
+def _observe_sign_in(request: Request[Any, Any, Any], exc: DomainError) -> None:
+    """Tell the telemetry about refused and throttled sign-ins."""
+    telemetry: Telemetry | None = request.app.state.get(TELEMETRY_STATE)
+    if telemetry is None:
+        return
+    if isinstance(exc, TooManyAttempts):
+        telemetry.sign_in_throttled()
+    elif isinstance(exc, InvalidCredentials):
+        telemetry.sign_in_failed("password")
+    elif isinstance(exc, InvalidGoogleToken):
+        telemetry.sign_in_failed("google")
 
 
 def bad_encoding_handler(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[object]:
@@ -113,6 +134,9 @@ def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) ->
     """Last resort: log the bug with its traceback, answer without one."""
     if isinstance(exc, HTTPException):
         status_code = exc.status_code
+        if exc.detail == CLIENT_DISCONNECTED:
+            # The access line says so at INFO; there is no one left to answer.
+            return Response(error_body(400, "The client disconnected."), status_code=400)
         if status_code >= 500:
             logger.error("%s on %s %s", exc, request.method, request.url.path, exc_info=exc)
         body = error_body(status_code, _readable_detail(exc))

@@ -190,3 +190,7 @@ class JobListResponse(Response):
 class HealthResponse(Response):
     status: str
     checks: dict[str, str]
+
+
+class LiveResponse(Response):
+    status: str

@@ -138,6 +138,10 @@ class JobRepository(Protocol):
         """
         ...
 
+    async def queue_stats(self) -> tuple[int, datetime | None]:
+        """How many jobs are queued, and when the oldest of them was created."""
+        ...
+
 
 class ImageRepository(Protocol):
     async def add(self, image: StoredImage) -> None: ...

@@ -7,6 +7,7 @@ import msgspec
 from picpaygo_core.errors import InsufficientCredits, InvalidInput, UserNotFound
 from picpaygo_core.models import LedgerEntry, User
 from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.ledger import ledger_entry
 from picpaygo_core.validation import check_amount
 
@@ -23,7 +24,14 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
 class AdminService:
     """Use cases for maintainers: look at and adjust a user's paid balance."""
 
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ) -> None:
+        self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._clock = clock
 
@@ -75,6 +83,8 @@ class AdminService:
                     "zero, so nothing was changed."
                 ) from None
             await uow.commit()
+        if amount > 0:
+            self._telemetry.credits_moved("granted", amount)
         return Account(user=user, balance=balance)
 
 

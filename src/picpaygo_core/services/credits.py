@@ -16,6 +16,7 @@ from picpaygo_core.errors import (
 from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase, PurchaseStatus
 from picpaygo_core.policy import CREDIT_PACKS, Policy
 from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.ledger import credits_view, purchase_credit, spend
 from picpaygo_core.validation import check_amount
 
@@ -30,7 +31,9 @@ class CreditService:
         payments: PaymentGateway,
         clock: Clock,
         policy: Policy,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._payments = payments
         self._clock = clock
@@ -55,6 +58,7 @@ class CreditService:
             )
             view = await credits_view(uow, caller, self._policy.free_credits)
             await uow.commit()
+        self._telemetry.credits_moved("spent", amount)
         return view
 
     async def checkout(self, caller: Caller, pack: int) -> CheckoutOutcome:
@@ -122,6 +126,7 @@ class CreditService:
             )
             view = await credits_view(uow, caller, self._policy.free_credits)
             await uow.commit()
+        self._telemetry.credits_moved("purchased", paid.pack)
         return CheckoutOutcome(purchase=paid, credits=view, checkout_url=None)
 
     async def _mark_failed(self, purchase: Purchase) -> None:

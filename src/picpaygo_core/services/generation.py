@@ -16,6 +16,7 @@ from picpaygo_core.errors import (
 from picpaygo_core.models import Caller, CreditSource, Job, JobStatus, StoredImage
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.ledger import spend
 from picpaygo_core.validation import parse_category
 
@@ -33,7 +34,9 @@ class GenerationService:
         wakeup: JobWakeup,
         clock: Clock,
         policy: Policy,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._inspector = inspector
         self._wakeup = wakeup
@@ -87,6 +90,8 @@ class GenerationService:
             )
             await uow.jobs.add(job)
             await uow.commit()
+        self._telemetry.job_created()
+        self._telemetry.credits_moved("spent", 1)
         self._wakeup.notify()
         return job
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from picpaygo_core.models import (
 )
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageGenerator, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.prompts import build_prompt
 from picpaygo_core.services.ledger import refund_job
 
@@ -41,8 +43,29 @@ SERVICE_UNAVAILABLE = f"The image service is unavailable right now. {REFUNDED}"
 PHOTO_MISSING = f"The uploaded photo is no longer available. {REFUNDED}"
 TOO_LATE = f"The picture could not be made in time. {REFUNDED}"
 
+# How the generator's answers are counted in telemetry.
+_OUTCOME_KINDS: dict[type[GenerationOutcome], str] = {
+    Generated: "generated",
+    TransientFailure: "transient",
+    PermanentFailure: "permanent",
+    OperatorFailure: "operator",
+}
+
 # The incident source (and /api/health check name) for image-model problems.
 GENERATOR_INCIDENT = "imageGenerator"
+
+
+def job_outcome(claimed: Job, settled: Job) -> str:
+    """What became of an attempt: ``succeeded``, ``failed``, ``retry`` (queued again after a
+    failed attempt), ``handed_back`` (queued again at once, the attempt not counted) or
+    ``lease_lost`` (another worker holds it now)."""
+    if settled.status is JobStatus.SUCCEEDED:
+        return "succeeded"
+    if settled.status is JobStatus.FAILED:
+        return "failed"
+    if settled.status is JobStatus.QUEUED:
+        return "handed_back" if settled.attempts < claimed.attempts else "retry"
+    return "lease_lost"
 
 
 class JobProcessor:
@@ -56,7 +79,9 @@ class JobProcessor:
         clock: Clock,
         policy: Policy,
         rng: random.Random | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._generator = generator
         self._clock = clock
@@ -77,17 +102,43 @@ class JobProcessor:
             claimed = await self._claim(worker_id)
             if claimed is None:
                 return None
+            started = time.monotonic()
             job, photo = claimed
-            if job.attempts > self._policy.job_max_attempts:
-                return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
-            if photo is None:
-                return await self._fail(job, worker_id, PHOTO_MISSING)
-            time_left = (self._deadline(job) - self._clock.now()).total_seconds()
-            if time_left <= 0:
-                return await self._fail(job, worker_id, TOO_LATE)
-            timeout = min(self._policy.job_timeout_seconds, time_left)
-            outcome = await self._generate_keeping_lease(job, photo, worker_id, timeout)
+            settled = await self._work_on(job, photo, worker_id)
+        self._report(job, settled, time.monotonic() - started)
+        return settled
+
+    async def _work_on(self, job: Job, photo: StoredImage | None, worker_id: str) -> Job:
+        if job.attempts > self._policy.job_max_attempts:
+            return await self._fail(job, worker_id, FAILED_AFTER_RETRIES)
+        if photo is None:
+            return await self._fail(job, worker_id, PHOTO_MISSING)
+        time_left = (self._deadline(job) - self._clock.now()).total_seconds()
+        if time_left <= 0:
+            return await self._fail(job, worker_id, TOO_LATE)
+        timeout = min(self._policy.job_timeout_seconds, time_left)
+        outcome = await self._generate_keeping_lease(job, photo, worker_id, timeout)
         return await self._settle(job, worker_id, outcome)
+
+    def _report(self, claimed: Job, settled: Job, seconds: float) -> None:
+        """One log line (and one telemetry event) per job outcome."""
+        outcome = job_outcome(claimed, settled)
+        logger.info(
+            "job %s %s after attempt %d in %.2fs",
+            claimed.id,
+            outcome,
+            claimed.attempts,
+            seconds,
+            extra={
+                "fields": {
+                    "job_id": str(claimed.id),
+                    "attempts": claimed.attempts,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "outcome": outcome,
+                }
+            },
+        )
+        self._telemetry.job_finished(outcome, seconds)
 
     def _deadline(self, job: Job) -> datetime:
         """When the job must be finished: no attempt runs, and no retry starts, after it."""
@@ -108,8 +159,10 @@ class JobProcessor:
         self, job: Job, photo: StoredImage, worker_id: str, time_limit: float
     ) -> GenerationOutcome:
         renewal = asyncio.create_task(self._renew_lease(job, worker_id))
+        started = time.monotonic()
+        kind: str | None = None  # stays None when the call is cancelled (shutdown)
         try:
-            return await asyncio.wait_for(
+            outcome = await asyncio.wait_for(
                 self._generator.generate(
                     prompt=build_prompt(job.category),
                     category=job.category,
@@ -118,12 +171,18 @@ class JobProcessor:
                 ),
                 timeout=time_limit,
             )
+            kind = _OUTCOME_KINDS[type(outcome)]
+            return outcome
         except TimeoutError:
+            kind = "timeout"
             return TransientFailure(reason="the image model did not answer in time")
         except Exception:
+            kind = "transient"
             logger.exception("image generator %s raised on job %s", self._generator.name, job.id)
             return TransientFailure(reason="the image generator failed unexpectedly")
         finally:
+            if kind is not None:
+                self._telemetry.generator_called(kind, time.monotonic() - started)
             renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewal
@@ -258,6 +317,8 @@ class JobProcessor:
             )
             await uow.jobs.update(failed)
             await uow.commit()
+        if not current.refunded:
+            self._telemetry.credits_moved("refunded", 1)
         if opened:
             logger.error(
                 "image generator %s: %s; jobs fail (and are refunded) until this is fixed",

@@ -35,6 +35,9 @@ SPEC_ENDPOINTS = {
     ("get", "/api/generate/{}"),
     ("get", "/api/generate/{}/image"),
     ("get", "/api/health"),
+    ("get", "/api/health/live"),
+    ("get", "/api/health/ready"),
+    ("get", "/metrics"),
 }
 ORIGIN = "https://app.example"
 

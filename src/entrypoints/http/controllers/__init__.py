@@ -4,5 +4,12 @@ from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.credits import CreditsController
 from entrypoints.http.controllers.generation import GenerationController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.metrics import MetricsController
 
-__all__ = ["AuthController", "CreditsController", "GenerationController", "HealthController"]
+__all__ = [
+    "AuthController",
+    "CreditsController",
+    "GenerationController",
+    "HealthController",
+    "MetricsController",
+]

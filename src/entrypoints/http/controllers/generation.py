@@ -58,25 +58,25 @@ class GenerationController(Controller):
         after = _parse_id(before) if before is not None else None
         return JobListResponse.of(await generation_service.jobs(caller, limit=limit, before=after))
 
-    @get("/{job_id:str}", operation_id="getJob")
+    @get("/{jobId:str}", operation_id="getJob")
     async def status(
         self,
-        job_id: FromPath[str],
+        jobId: FromPath[str],  # the path parameter's public name
         caller: NamedDependency[Caller],
         generation_service: NamedDependency[GenerationService],
     ) -> JobStatusResponse:
         """Where the job is; ``outputUrl`` is set once the picture is ready."""
-        return JobStatusResponse.of(await generation_service.job(caller, _parse_id(job_id)))
+        return JobStatusResponse.of(await generation_service.job(caller, _parse_id(jobId)))
 
-    @get("/{job_id:str}/image", operation_id="getJobImage")
+    @get("/{jobId:str}/image", operation_id="getJobImage")
     async def image(
         self,
-        job_id: FromPath[str],
+        jobId: FromPath[str],  # the path parameter's public name
         caller: NamedDependency[Caller],
         generation_service: NamedDependency[GenerationService],
     ) -> Response[bytes]:
         """The generated picture."""
-        image = await generation_service.output_image(caller, _parse_id(job_id))
+        image = await generation_service.output_image(caller, _parse_id(jobId))
         return Response(
             image.data,
             media_type=image.content_type,

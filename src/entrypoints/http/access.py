@@ -1,0 +1,120 @@
+"""Around every request: its id, its access log line and its HTTP metrics.
+
+The middleware wraps the whole application (routing included), so unknown paths and
+refused methods are logged and counted too. The request id is the client's
+``X-Request-ID`` when it is sane, else a new one; it is set on the response and in a
+context variable that every log line of the request carries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Protocol
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.logs import request_id_var
+
+logger = logging.getLogger("picpaygo.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+# Requests to an unknown path share one label, so a scanner cannot grow the series.
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class HttpObserver(Protocol):
+    """Told about every finished request (the metrics implement it)."""
+
+    def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request ended with ``status`` after ``seconds``."""
+        ...
+
+
+def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    """The client's request id if it sent a sane one, else a new random one."""
+    for name, value in headers:
+        if name.lower() == REQUEST_ID_HEADER.encode():
+            candidate = value.decode("latin-1")
+            if _SANE_REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope) -> str:
+    """The route that served the request (``/api/generate/{jobId}``), never the raw path."""
+    template = scope.get("path_template")
+    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+class AccessMiddleware:
+    """ASGI middleware: request id, one access line per request, the HTTP metrics."""
+
+    def __init__(self, app: ASGIApp, observers: list[HttpObserver]) -> None:
+        self._app = app
+        self._observers = observers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        request_id = request_id_from(list(scope.get("headers", [])))
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        disconnected = False
+
+        async def receive_noting_disconnect() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message  # type: ignore[return-value]
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self._app(scope, receive_noting_disconnect, send_with_id)  # type: ignore[arg-type]
+        except OSError:
+            # The client went away while we answered: nothing to fix on our side.
+            disconnected = True
+        finally:
+            self._finish(scope, status, time.perf_counter() - started, disconnected=disconnected)
+            request_id_var.reset(token)
+
+    def _finish(self, scope: Scope, status: int, seconds: float, *, disconnected: bool) -> None:
+        method = str(scope.get("method", ""))
+        route = route_template(scope)
+        fields: dict[str, object] = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+        note = ""
+        if disconnected:
+            # One INFO line, not an error: a client hanging up is nothing to fix here.
+            fields["client_disconnected"] = True
+            note = " (client disconnected)"
+        logger.info(
+            "%s %s %d %.1fms%s",
+            method,
+            route,
+            status,
+            seconds * 1000,
+            note,
+            extra={"fields": fields},
+        )
+        for observer in self._observers:
+            observer.request_finished(method, route, status, seconds)

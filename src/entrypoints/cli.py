@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import getpass
 import json
 import logging
 import os
 import re
 import signal
+import socket
 import sys
 import urllib.parse
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -129,14 +131,47 @@ class CliContext:
             fail(str(exc))
 
 
+class CliFailure(click.ClickException):
+    """A refused or failed command: its message goes to stderr, as JSON with ``--json``."""
+
+    def __init__(self, message: str, exit_code: int, *, as_json: bool) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
+        self.as_json = as_json
+
+    def show(self, file: Any = None) -> None:
+        click.echo(error_text(self.message, as_json=self.as_json), err=True)
+
+
+def error_text(message: str, *, as_json: bool) -> str:
+    """``error: <message>`` (each line so prefixed), or ``{"error": "<message>"}``.
+
+    Text that came from undecodable arguments is shown with escapes, never crashing.
+    """
+    if as_json:
+        return json.dumps({"error": message})
+    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "\n".join(f"error: {line}" for line in printable.splitlines() or [""])
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print one line on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    """Stop the command: one line on stderr (JSON under ``--json``) and exit ``code``
+    (1 for a refused or failed operation, 2 for a usage or configuration error)."""
+    raise CliFailure(message, code, as_json=_json_requested())
+
+
+def _json_requested() -> bool:
+    context = click.get_current_context(silent=True)
+    while context is not None:
+        if context.params.get("as_json"):
+            return True
+        context = context.parent
+    return False
 
 
 def emit(as_json: bool, payload: object, text: str) -> None:
-    """Print ``payload`` as JSON, or ``text`` for people."""
+    """Print ``payload`` as JSON (timestamps in RFC 3339 with ``Z``, as the HTTP API
+    writes them), or ``text`` for people."""
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(payload), indent=2, sort_keys=True))
     else:
@@ -144,8 +179,9 @@ def emit(as_json: bool, payload: object, text: str) -> None:
 
 
 def account_payload(account: Account) -> dict[str, object]:
+    """The account as JSON: the HTTP API's names (``id``, ``email``) plus ``balance``."""
     return {
-        "userId": str(account.user.id),
+        "id": str(account.user.id),
         "email": account.user.email,
         "balance": account.balance,
     }
@@ -159,7 +195,7 @@ def entry_payload(entry: LedgerEntry) -> dict[str, object]:
         "actor": entry.actor,
         "jobId": str(entry.job_id) if entry.job_id else None,
         "purchaseId": str(entry.purchase_id) if entry.purchase_id else None,
-        "createdAt": entry.created_at.isoformat(),
+        "createdAt": entry.created_at,
     }
 
 
@@ -167,7 +203,25 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 pass_context = click.make_pass_decorator(CliContext)
 
 
-@click.group()
+class Text(click.ParamType[str]):
+    """A text argument that must be valid UTF-8 (a usage error, exit 2, otherwise)."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("is not valid UTF-8 text", param, ctx)
+        return text
+
+
+TEXT = Text()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="picpaygo", prog_name="picpaygo", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """PicPayGo: run the API and manage credits."""
@@ -187,6 +241,11 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     settings = context.settings
     if workers > 1 and storage_kind(settings) == "memory":
         fail("--workers > 1 needs DATABASE_URL: in-memory storage cannot be shared", EXIT_USAGE)
+    host, port = host or settings.host, port or settings.port
+    # uvicorn starts the app (and its job workers) before it binds: check first.
+    refusal = address_refusal(host, port)
+    if refusal is not None:
+        fail(refusal)
     configure_logging(settings)
     announce_profile(settings)
     if storage_kind(settings) == "postgres":
@@ -198,8 +257,8 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     uvicorn.run(
         "entrypoints.asgi:app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         proxy_headers=False,
         server_header=False,
@@ -209,6 +268,27 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         access_log=False,
         log_config=None,
     )
+
+
+def address_refusal(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (in use, not ours), or None if it can.
+
+    Binds as uvicorn will (``SO_REUSEADDR``), then lets go at once.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        return f"cannot listen on {host}:{port}: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"cannot listen on {host}:{port}: the address is already in use"
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def silence_library_logging() -> None:
@@ -299,7 +379,7 @@ def users() -> None:
 
 
 @users.command("show")
-@click.argument("email")
+@click.argument("email", type=TEXT)
 @json_option
 @pass_context
 def users_show(context: CliContext, email: str, as_json: bool) -> None:
@@ -311,10 +391,10 @@ def users_show(context: CliContext, email: str, as_json: bool) -> None:
         **account_payload(account),
         "name": user.name,
         "surname": user.surname,
-        "googleAccount": user.is_google_account,
+        "isGoogleAccount": user.is_google_account,
         "hasPassword": user.password_hash is not None,
-        "createdAt": user.created_at.isoformat(),
-        "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
+        "createdAt": user.created_at,
+        "lastLoginAt": user.last_login_at,
     }
     last_login = f"{user.last_login_at:%Y-%m-%d %H:%M:%S}" if user.last_login_at else "never"
     emit(
@@ -332,7 +412,7 @@ def credits() -> None:
 
 
 @credits.command("show")
-@click.argument("email")
+@click.argument("email", type=TEXT)
 @json_option
 @pass_context
 def credits_show(context: CliContext, email: str, as_json: bool) -> None:
@@ -348,10 +428,12 @@ def adjustment_command(
     """Register ``credits grant`` or ``credits revoke``: the same arguments, one use case each."""
 
     @credits.command(name, help=summary)
-    @click.argument("email")
+    @click.argument("email", type=TEXT)
     @click.argument("amount", type=click.IntRange(min=1))
-    @click.option("--reason", required=True, help="Why, for the ledger.")
-    @click.option("--actor", default=None, help="Who, for the ledger [default: your login].")
+    @click.option("--reason", type=TEXT, required=True, help="Why, for the ledger.")
+    @click.option(
+        "--actor", type=TEXT, default=None, help="Who, for the ledger [default: your login]."
+    )
     @json_option
     @pass_context
     def adjust(
@@ -380,7 +462,7 @@ adjustment_command(
 
 
 @credits.command("history")
-@click.argument("email")
+@click.argument("email", type=TEXT)
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @json_option
 @pass_context
@@ -403,11 +485,20 @@ def _actor(actor: str | None) -> str:
         return "admin:cli"
 
 
-def main() -> None:
-    """Console-script entry point: click's usage errors come out as one line too."""
+def main(args: Sequence[str] | None = None) -> None:
+    """Console-script entry point: every error, click's usage errors included, is one line
+    on stderr (JSON when ``--json`` is among the arguments), with exit code 1 or 2."""
+    arguments = list(sys.argv[1:] if args is None else args)
+    as_json = "--json" in arguments
     try:
-        cli.main(obj=None, standalone_mode=False)
+        code = cli.main(args=arguments, obj=None, standalone_mode=False)
+    except CliFailure as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        fail("aborted", EXIT_FAILURE)
+        click.echo(error_text("aborted", as_json=as_json), err=True)
+        sys.exit(EXIT_FAILURE)
     except click.ClickException as exc:
-        fail(exc.format_message(), exc.exit_code)
+        click.echo(error_text(exc.format_message(), as_json=as_json), err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -49,3 +51,31 @@ def test_help_exits_zero() -> None:
 
     assert result.returncode == 0
     assert "credits" in result.stdout
+
+
+def test_with_json_a_usage_error_is_one_json_line_and_exit_2() -> None:
+    result = run_picpaygo("credits", "grant", "ada@example.com", "five", "--reason", "x", "--json")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert "AMOUNT" in json.loads(line)["error"]
+
+
+def test_version_and_short_help_exit_zero() -> None:
+    assert run_picpaygo("--version").stdout.strip().startswith("picpaygo ")
+    assert "serve" in run_picpaygo("-h").stdout
+
+
+def test_serve_on_a_port_in_use_fails_at_once_before_any_worker_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = run_picpaygo("serve", "--host", "127.0.0.1", "--port", str(port))
+
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert "already in use" in line
+    assert str(port) in line

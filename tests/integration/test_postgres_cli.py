@@ -157,15 +157,17 @@ def test_commands_other_than_migrate_refuse_an_unmigrated_database() -> None:
 
 def test_users_show_prints_the_account(account: Account, postgres_url: str) -> None:
     shown = as_json(picpaygo(postgres_url, "users", "show", account.email, "--json"))
+    assert shown["createdAt"].endswith("Z"), shown  # RFC 3339 in UTC, as the HTTP API
+    assert shown["lastLoginAt"].endswith("Z"), shown
     created = datetime.fromisoformat(shown.pop("createdAt"))
     last_login = datetime.fromisoformat(shown.pop("lastLoginAt"))
     assert shown == {
-        "userId": account.user["id"],
+        "id": account.user["id"],
         "email": account.email,
         "balance": 0,
         "name": "Ada",
         "surname": "Lovelace",
-        "googleAccount": False,
+        "isGoogleAccount": False,
         "hasPassword": True,
     }
     assert created == datetime.fromisoformat(account.user["createdAt"].replace("Z", "+00:00"))
@@ -196,7 +198,7 @@ def test_show_of_an_unknown_email_fails_with_one_line(
 def test_credits_grant_show_revoke_and_history(account: Account, postgres_url: str) -> None:
     email = account.email
     assert account.balance() == 0
-    expected_account = {"userId": account.user["id"], "email": email}
+    expected_account = {"id": account.user["id"], "email": email}
 
     granted = as_json(
         picpaygo(

@@ -82,7 +82,7 @@ def test_credits_show_prints_the_balance_as_json(invoke: Invoke) -> None:
     payload = json.loads(result.stdout)
     assert payload["email"] == EMAIL
     assert payload["balance"] == 0
-    assert payload["userId"]
+    assert payload["id"]
 
 
 def test_credits_show_prints_a_line_for_people(invoke: Invoke) -> None:
@@ -162,7 +162,7 @@ def test_users_show_prints_the_account_as_json(invoke: Invoke) -> None:
     assert account["email"] == EMAIL
     assert account["balance"] == 4
     assert account["hasPassword"] is True
-    assert account["googleAccount"] is False
+    assert account["isGoogleAccount"] is False
     assert account["createdAt"]
 
 
@@ -260,3 +260,65 @@ def test_a_malformed_setting_stops_any_command_with_one_line_naming_it(
 
     assert result.exit_code != 0
     assert "JOB_WORKERS" in one_line(result.stderr)
+
+
+# --- the CLI contract: version, help, JSON errors, exit codes, the HTTP API's names ------
+
+
+def test_version_and_short_help(invoke: Invoke) -> None:
+    version = invoke("--version")
+    short_help = invoke("credits", "grant", "-h")
+
+    assert version.exit_code == 0
+    assert version.stdout.strip() == "picpaygo 0.1.0"
+    assert short_help.exit_code == 0
+    assert "--reason" in short_help.stdout
+
+
+def test_with_json_a_refusal_is_a_json_error_on_stderr_and_exit_1(invoke: Invoke) -> None:
+    result = invoke("credits", "revoke", EMAIL, "5", "--reason", "oops", "--json")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    error = json.loads(one_line(result.stderr))
+    assert list(error) == ["error"]
+    assert "below zero" in error["error"]
+
+
+def test_with_json_an_unknown_email_is_a_json_error(invoke: Invoke) -> None:
+    result = invoke("users", "show", "nobody@example.com", "--json")
+
+    assert result.exit_code == 1
+    assert "nobody@example.com" in json.loads(one_line(result.stderr))["error"]
+
+
+def test_with_json_a_configuration_error_is_json_and_exit_2() -> None:
+    context = CliContext({"JOB_WORKERS": "x"}, allow_memory_admin=True)
+
+    result = CliRunner().invoke(cli, ["credits", "show", EMAIL, "--json"], obj=context)
+
+    assert result.exit_code == 2
+    assert "JOB_WORKERS" in json.loads(one_line(result.stderr))["error"]
+
+
+def test_arguments_that_are_not_utf8_are_a_usage_error_without_traceback(invoke: Invoke) -> None:
+    result = invoke("credits", "grant", "ad\udcffa@example.com", "5", "--reason", "x\udcfe")
+
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert balance(invoke) == 0
+
+
+def test_json_output_uses_the_http_apis_names_and_rfc3339_utc_times(invoke: Invoke) -> None:
+    granted = json.loads(invoke("credits", "grant", EMAIL, "3", "--reason", "x", "--json").stdout)
+    user = json.loads(invoke("users", "show", EMAIL, "--json").stdout)
+    [entry] = json.loads(invoke("credits", "history", EMAIL, "--json").stdout)
+
+    assert set(granted) == {"id", "email", "balance"}
+    assert {"id", "isGoogleAccount", "createdAt", "lastLoginAt"} <= set(user)
+    assert "userId" not in user
+    assert "googleAccount" not in user
+    assert user["createdAt"].endswith("Z")
+    assert entry["createdAt"].endswith("Z")
+    assert "+00:00" not in json.dumps([granted, user, entry])

@@ -10,7 +10,7 @@ import io
 import struct
 import zlib
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 Color = tuple[int, int, int]
 
@@ -108,3 +108,32 @@ def gif_bytes(width: int = 16, height: int = 16) -> bytes:
 def text_bytes() -> bytes:
     """Plain text pretending to be an upload."""
     return b"This is not an image, just some text.\n"
+
+
+def portrait_jpeg_bytes(width: int = 480, height: int = 600) -> bytes:
+    """A drawn head-and-shoulders "photo" (sky, hair, face, shirt), for screenshots of
+    the web client where a plain colour would not show what a look does."""
+    sky = Image.linear_gradient("L").resize((width, height))
+    image = Image.merge(
+        "RGB",
+        (
+            sky.point(lambda v: 120 + v // 3),
+            sky.point(lambda v: 165 + v // 4),
+            sky.point(lambda v: 215 - v // 6),
+        ),
+    )
+    draw = ImageDraw.Draw(image)
+    cx, w, h = width // 2, width, height
+    draw.ellipse((cx - w * 0.42, h * 0.68, cx + w * 0.42, h * 1.25), fill=(178, 64, 52))
+    draw.rectangle((cx - w * 0.07, h * 0.5, cx + w * 0.07, h * 0.7), fill=(226, 172, 138))
+    draw.ellipse((cx - w * 0.2, h * 0.14, cx + w * 0.2, h * 0.52), fill=(92, 58, 36))
+    draw.ellipse((cx - w * 0.16, h * 0.2, cx + w * 0.16, h * 0.56), fill=(236, 186, 150))
+    draw.chord((cx - w * 0.2, h * 0.1, cx + w * 0.2, h * 0.4), 180, 360, fill=(92, 58, 36))
+    for side in (-1, 1):
+        eye = cx + side * w * 0.065
+        draw.ellipse((eye - 7, h * 0.36 - 5, eye + 7, h * 0.36 + 5), fill=(255, 255, 255))
+        draw.ellipse((eye - 4, h * 0.36 - 4, eye + 4, h * 0.36 + 4), fill=(58, 40, 30))
+    draw.arc(
+        (cx - w * 0.06, h * 0.42, cx + w * 0.06, h * 0.48), 20, 160, fill=(150, 60, 60), width=4
+    )
+    return _encode(image, "JPEG", quality=88)

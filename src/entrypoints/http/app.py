@@ -21,6 +21,7 @@ from entrypoints.http.controllers import (
 )
 from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
+from entrypoints.http.web_client import web_client_router
 from entrypoints.settings import Settings
 
 # Room for the multipart envelope (boundaries, part headers, the category field).
@@ -56,7 +57,14 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     metrics = container.metrics()
     operations = [MetricsController] if settings.metrics_enabled else []
     app = Litestar(
-        route_handlers=[AuthController, CreditsController, HealthController, uploads, *operations],
+        route_handlers=[
+            AuthController,
+            CreditsController,
+            HealthController,
+            uploads,
+            *operations,
+            web_client_router(),
+        ],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_json_body_bytes,

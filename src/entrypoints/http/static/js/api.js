@@ -1,0 +1,66 @@
+// The PicPayGo HTTP API, as the page uses it: same origin, cookie session, JSON in and out.
+
+/** An error answer from the API, carrying its own sentence (`detail`). */
+export class ApiError extends Error {
+  constructor(status, detail, retryAfter) {
+    super(detail);
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+const UNREACHABLE = "PicPayGo cannot be reached right now. Check your connection and try again.";
+
+/**
+ * Call the API. `json` is sent as an `application/json` body, `form` as multipart.
+ * Resolves to the parsed JSON body (or null for 204); rejects with an ApiError.
+ */
+export async function call(path, { method = "GET", json, form } = {}) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    init.body = form; // the browser sets the multipart boundary
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, UNREACHABLE);
+  }
+  if (response.status === 204) return null;
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = body && typeof body.detail === "string" && body.detail
+      ? body.detail
+      : `The server answered ${response.status} ${response.statusText}.`.replace(" .", ".");
+    throw new ApiError(response.status, detail, response.headers.get("Retry-After"));
+  }
+  return body;
+}
+
+export const api = {
+  credits: () => call("/api/credits"),
+  me: () => call("/api/auth/me"),
+  googleConfig: () => call("/api/auth/google/config"),
+  register: (email, password) => call("/api/auth/register", { method: "POST", json: { email, password } }),
+  login: (email, password) => call("/api/auth/login", { method: "POST", json: { email, password } }),
+  google: (credential) => call("/api/auth/google", { method: "POST", json: { credential } }),
+  logout: () => call("/api/auth/logout", { method: "POST" }),
+  checkout: (pack) => call("/api/credits/checkout", { method: "POST", json: { pack } }),
+  purchase: (id) => call(`/api/credits/purchases/${encodeURIComponent(id)}`),
+  purchases: (limit = 1) => call(`/api/credits/purchases?limit=${limit}`),
+  generate: (image, category) => {
+    const form = new FormData();
+    form.append("category", category);
+    form.append("image", image, image.name || "photo");
+    return call("/api/generate", { method: "POST", form });
+  },
+  job: (id) => call(`/api/generate/${encodeURIComponent(id)}`),
+  jobs: (before, limit = 12) => {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (before) query.set("before", before);
+    return call(`/api/generate?${query}`);
+  },
+};

@@ -1,0 +1,117 @@
+// Generate: send the photo and the look, follow the job (queued -> running -> succeeded) with
+// a progress indication, then show the result beside the original with a download link.
+
+import { api } from "./api.js";
+import { goBuy } from "./credits.js";
+import { refreshCredits } from "./state.js";
+import { photo } from "./upload.js";
+import { byId, pause, say, show } from "./ui.js";
+
+const STAGES = ["queued", "running", "succeeded"];
+const WORDS = {
+  sending: "Sending your photo…",
+  queued: "Queued: waiting for a free studio…",
+  running: "Running: restyling your photo…",
+  succeeded: "Done! Your picture is ready.",
+};
+const LOOK_NAMES = { portraits: "Portraits", editorial: "Editorial", documentary: "Documentary" };
+const POLL_START_MS = 400;
+const POLL_MAX_MS = 2000;
+
+let busy = false;
+let onFinished = () => {};
+
+function showStage(status) {
+  const index = STAGES.indexOf(status);
+  for (const item of document.querySelectorAll(".stages li")) {
+    const at = STAGES.indexOf(item.dataset.stage);
+    item.classList.toggle("done", index > at || status === "succeeded");
+    item.classList.toggle("current", index === at && status !== "succeeded");
+  }
+  const bar = byId("progress-bar");
+  if (status === "running") bar.removeAttribute("value"); // indeterminate while the model works
+  else bar.value = status === "sending" ? 0 : index + 1;
+  byId("progress").dataset.status = status;
+  byId("job-status").textContent = WORDS[status] || status;
+}
+
+function showProblem(message, { offerBuy = false } = {}) {
+  say(byId("problem-text"), message);
+  show(byId("problem"), Boolean(message));
+  show(byId("problem-buy"), offerBuy);
+}
+
+function showResult(job, original) {
+  const image = byId("result-image");
+  image.src = job.outputUrl;
+  image.alt = `Your photo restyled as ${job.category}`;
+  byId("result-original").src = original;
+  byId("result-caption").textContent = LOOK_NAMES[job.category] || "Restyled";
+  const link = byId("download");
+  link.href = job.outputUrl;
+  link.download = `picpaygo-${job.category}-${job.jobId.slice(0, 8)}.png`;
+  show(byId("result"));
+  byId("result").scrollIntoView({ behavior: "smooth", block: "start" });
+  byId("download").focus({ preventScroll: true });
+}
+
+async function follow(jobId) {
+  let wait = POLL_START_MS;
+  for (;;) {
+    const job = await api.job(jobId);
+    showStage(job.status);
+    if (job.status === "succeeded" || job.status === "failed") return job;
+    await pause(wait);
+    wait = Math.min(wait * 1.5, POLL_MAX_MS);
+  }
+}
+
+async function generate(event) {
+  event.preventDefault();
+  if (busy) return;
+  const { file, url } = photo();
+  if (!file) {
+    say(byId("photo-error"), "Choose a photo first.");
+    byId("photo").focus();
+    return;
+  }
+  const category = new FormData(byId("studio")).get("category");
+  busy = true;
+  byId("generate").disabled = true;
+  showProblem("");
+  show(byId("result"), false);
+  show(byId("progress"));
+  showStage("sending");
+  try {
+    const created = await api.generate(file, category);
+    showStage(created.status);
+    refreshCredits().catch(() => {});
+    const job = await follow(created.jobId);
+    if (job.status === "succeeded") {
+      showResult(job, url);
+    } else {
+      show(byId("progress"), false);
+      showProblem(`${job.error || "The picture could not be made."} Your credit was given back.`);
+    }
+    onFinished(job);
+    await refreshCredits();
+  } catch (problem) {
+    show(byId("progress"), false);
+    showProblem(problem.message, { offerBuy: problem.status === 402 });
+  } finally {
+    busy = false;
+    byId("generate").disabled = false;
+  }
+}
+
+/** Wire the form; `finished(job)` runs after every job that ends (to refresh "my pictures"). */
+export function initGenerate(finished) {
+  onFinished = finished;
+  byId("studio").addEventListener("submit", generate);
+  byId("problem-buy").addEventListener("click", goBuy);
+  byId("again").addEventListener("click", () => {
+    show(byId("result"), false);
+    show(byId("progress"), false);
+    byId("photo").focus();
+  });
+}

@@ -1,0 +1,25 @@
+// The PicPayGo page: wires the modules together once the document is parsed (modules are deferred).
+
+import { initAccount } from "./account.js";
+import { initCredits, resumeCheckout } from "./credits.js";
+import { initGenerate } from "./generate.js";
+import { initPictures, loadPictures } from "./pictures.js";
+import { refreshCredits, refreshUser } from "./state.js";
+import { initUpload } from "./upload.js";
+import { notice } from "./ui.js";
+
+async function start() {
+  initUpload(() => {});
+  initGenerate(() => loadPictures());
+  initPictures();
+  initCredits();
+  try {
+    await Promise.all([refreshUser(), refreshCredits(), initAccount()]);
+    await resumeCheckout();
+  } catch (problem) {
+    notice(problem.message, { sticky: true });
+  }
+  document.body.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,80 @@
+// The photo: file picker and drag-and-drop, a preview, and the same checks the API makes
+// (type by content, size), so a wrong file is refused before it is sent.
+
+import { byId, say, show } from "./ui.js";
+
+// The API's default MAX_UPLOAD_BYTES; a server configured lower still answers 413 itself.
+export const MAX_BYTES = 10 * 1024 * 1024;
+
+const SIGNATURES = [
+  { type: "JPEG", test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { type: "PNG", test: (b) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((v, i) => b[i] === v) },
+  {
+    type: "WebP",
+    test: (b) => String.fromCharCode(...b.slice(0, 4)) === "RIFF" && String.fromCharCode(...b.slice(8, 12)) === "WEBP",
+  },
+];
+
+let chosen = null;
+let previewUrl = null;
+
+/** Why `file` cannot be used, or null when it can. */
+export async function problemWith(file) {
+  if (file.size === 0) return "That file is empty.";
+  if (file.size > MAX_BYTES) {
+    const mb = (file.size / 1024 / 1024).toFixed(1);
+    return `That photo is ${mb} MB; the largest accepted is ${MAX_BYTES / 1024 / 1024} MB.`;
+  }
+  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  if (!SIGNATURES.some(({ test }) => test(head))) {
+    return "That file is not a JPEG, PNG or WebP image.";
+  }
+  return null;
+}
+
+async function take(file, onChange) {
+  const error = byId("photo-error");
+  if (!file) return;
+  const problem = await problemWith(file);
+  if (problem) {
+    say(error, problem);
+    return;
+  }
+  say(error, "");
+  chosen = file;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = URL.createObjectURL(file);
+  const preview = byId("preview");
+  preview.src = previewUrl;
+  preview.alt = `Preview of ${file.name || "your photo"}`;
+  show(preview);
+  byId("drop").classList.add("has-photo");
+  byId("drop-text").innerHTML = "<strong>Change photo</strong> or drop another";
+  for (const img of document.querySelectorAll(".look-photo")) {
+    img.src = previewUrl;
+    show(img);
+  }
+  onChange(file);
+}
+
+/** Wire the picker and the drop zone; `onChange(file)` runs for each accepted photo. */
+export function initUpload(onChange) {
+  const input = byId("photo");
+  const drop = byId("drop");
+  byId("max-size").textContent = `${MAX_BYTES / 1024 / 1024} MB`;
+  input.addEventListener("change", () => take(input.files[0], onChange));
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    drop.classList.add("dragging");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("dragging"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("dragging");
+    take(event.dataTransfer.files[0], onChange);
+  });
+}
+
+/** The accepted photo (a File) and its preview URL, or nulls. */
+export const photo = () => ({ file: chosen, url: previewUrl });

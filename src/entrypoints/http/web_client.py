@@ -1,0 +1,63 @@
+"""The web client: the static single-page app served at ``/`` (HTML, CSS, ES modules).
+
+It talks only to the public API, from the same origin, so it needs no CORS and no
+exception to the cross-site rules. Everything it loads comes from this server, except
+Google's sign-in script, which the page requests only when Google login is enabled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from litestar import Response, Router
+from litestar.datastructures import CacheControlHeader
+from litestar.static_files import create_static_files_router
+
+STATIC_DIRECTORY = Path(__file__).parent / "static"
+GOOGLE_SIGN_IN = "https://accounts.google.com/gsi/"
+
+# The page's own files, plus what Google Identity Services documents it needs.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        f"script-src 'self' {GOOGLE_SIGN_IN}client",
+        f"style-src 'self' {GOOGLE_SIGN_IN}style",
+        f"frame-src {GOOGLE_SIGN_IN}",
+        f"connect-src 'self' {GOOGLE_SIGN_IN}",
+        "img-src 'self' blob: data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Google's sign-in pop-up must be able to talk back to the page that opened it.
+    "Cross-Origin-Opener-Policy": "same-origin-allow-popups",
+}
+
+
+async def _add_security_headers(response: Response[Any]) -> Response[Any]:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def web_client_router() -> Router:
+    """Serve the page's files at ``/`` (``index.html`` for ``/``), revalidated on each load.
+
+    Routes registered on the app (``/api/...``, ``/metrics``) take precedence over these
+    files; unknown paths are a 404 in the API's error shape.
+    """
+    return create_static_files_router(
+        path="/",
+        directories=[STATIC_DIRECTORY],
+        html_mode=True,
+        name="web_client",
+        cache_control=CacheControlHeader(no_cache=True),
+        after_request=_add_security_headers,
+        include_in_schema=False,
+    )

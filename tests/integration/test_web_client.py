@@ -1,0 +1,443 @@
+"""The web client at ``/`` in a real headless Chromium, against a real ``picpaygo serve``.
+
+Each test starts the server on the run's PostgreSQL database (the offline generator, or
+the fake OpenRouter where a slower model makes the job's stages visible) and uses the
+page as a person would: by labels and button names, the file picker or drag-and-drop.
+What the page shows is checked against what the API says. Screenshots of the main
+states are saved in ``screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from support.api import PASSWORD, unique_email
+from support.chromium import SCREENSHOTS, chromium_missing, launch_chromium
+from support.fake_openrouter import Answer, FakeOpenRouter
+from support.images import portrait_jpeg_bytes
+from support.server import ServerProcess, serving
+
+PHOTO = portrait_jpeg_bytes()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CATEGORIES = ("portraits", "editorial", "documentary")
+WAIT_MS = 30_000
+# Records every stage the progress element shows, in order, for the test to read back.
+STAGE_RECORDER = """
+window.jobStages = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const progress = document.getElementById("progress");
+  new MutationObserver(() => {
+    const stage = progress.dataset.status;
+    if (window.jobStages.at(-1) !== stage) window.jobStages.push(stage);
+  }).observe(progress, { attributes: true, attributeFilter: ["data-status"] });
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    problem = chromium_missing()
+    if problem:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{problem}; under CI=true the browser tests must run", pytrace=False)
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+class Site:
+    """A running server and a way to open pages on it."""
+
+    def __init__(self, server: ServerProcess, browser: Browser) -> None:
+        self.server = server
+        self.browser = browser
+        self.url = server.base_url
+        self.contexts: list[Any] = []
+
+    def open(self, width: int = 1280, height: int = 900, path: str = "/") -> Page:
+        context = self.browser.new_context(
+            base_url=self.url, viewport={"width": width, "height": height}, accept_downloads=True
+        )
+        self.contexts.append(context)
+        page = context.new_page()
+        page.add_init_script(STAGE_RECORDER)
+        page.set_default_timeout(WAIT_MS)
+        page.goto(path)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def site(browser: Browser, postgres_url: str) -> Iterator[Any]:
+    """``site(**settings)`` starts ``picpaygo serve`` on the run's database."""
+    running: list[tuple[Any, Site]] = []
+
+    def start(**settings: str) -> Site:
+        manager = serving({"DATABASE_URL": postgres_url, "JOB_POLL_SECONDS": "0.2", **settings})
+        server = manager.__enter__()
+        opened = Site(server, browser)
+        running.append((manager, opened))
+        return opened
+
+    try:
+        yield start
+    finally:
+        for manager, opened in reversed(running):
+            opened.close()
+            manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def slow_model() -> Iterator[FakeOpenRouter]:
+    """A fake OpenRouter that takes 1.5 s per picture, so "running" lasts long enough to see."""
+    with FakeOpenRouter(default=Answer.slow(1.5, then=Answer.success())) as fake:
+        yield fake
+
+
+# --- what a person does ---------------------------------------------------------------
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def choose_photo(
+    page: Page, data: bytes = PHOTO, name: str = "me.jpg", mime: str = "image/jpeg"
+) -> None:
+    page.get_by_label(re.compile(r"(Choose|Change) (a )?photo")).set_input_files(
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
+    )
+
+
+def drop_photo(page: Page, data: bytes = PHOTO, name: str = "me.jpg") -> None:
+    transfer = page.evaluate_handle(
+        """([data, name]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        [base64.b64encode(data).decode(), name],
+    )
+    page.dispatch_event("#drop", "dragover", {"dataTransfer": transfer})
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def generate(page: Page, category: str = "portraits") -> None:
+    page.get_by_role("radio", name=category.capitalize()).check()
+    page.get_by_role("button", name="Generate").click()
+
+
+def expect_done(page: Page) -> None:
+    expect(page.locator("#job-status")).to_have_text("Done! Your picture is ready.")
+    expect(page.locator("#result")).to_be_visible()
+
+
+def sign_up(page: Page, email: str) -> None:
+    page.get_by_role("navigation").get_by_role("button", name="Sign up").click()
+    fill_credentials(page, email, "Sign up")
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.get_by_role("navigation").get_by_role("button", name="Sign in").click()
+    fill_credentials(page, email, "Sign in", password)
+
+
+def fill_credentials(page: Page, email: str, submit: str, password: str = PASSWORD) -> None:
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Email").fill(email)
+    dialog.get_by_label("Password").fill(password)
+    dialog.get_by_role("button", name=submit, exact=True).click()
+
+
+def credits_shown(page: Page) -> Any:
+    return expect(page.locator("#credits-total"))
+
+
+def api_client(site: Site, page: Page) -> httpx.Client:
+    """An API client with the page's cookies, to compare what the page shows with the API."""
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    return httpx.Client(base_url=site.url, cookies=cookies)
+
+
+# --- the tests ------------------------------------------------------------------------
+
+
+def test_a_first_picture_anonymously_with_free_credits(
+    site: Any, slow_model: FakeOpenRouter
+) -> None:
+    web = site(OPENROUTER_API_KEY="fake-key", OPENROUTER_URL=slow_model.url)
+    page = web.open()
+    credits_shown(page).to_have_text("3 credits")
+    expect(page.locator("#credits-detail")).to_have_text("3 free")
+    shoot(page, "01-empty")
+
+    choose_photo(page)
+    expect(page.get_by_role("img", name="Preview of me.jpg")).to_be_visible()
+    generate(page, "portraits")
+    expect(page.locator("#progress")).to_have_attribute("data-status", "running")
+    shoot(page, "02-running")
+    expect_done(page)
+
+    assert page.evaluate("window.jobStages") == ["sending", "queued", "running", "succeeded"]
+    credits_shown(page).to_have_text("2 credits")
+    result = page.get_by_role("img", name="Your photo restyled as portraits")
+    expect(result).to_be_visible()
+    expect(page.get_by_role("img", name="Your original photo")).to_be_visible()
+    assert result.evaluate("img => img.naturalWidth") > 0
+    shoot(page, "03-anonymous-result")
+
+
+def test_sign_up_buy_a_pack_generate_in_each_category_and_download(site: Any) -> None:
+    web = site(DEFAULT_FREE_CREDITS="0")
+    page = web.open()
+    credits_shown(page).to_have_text("0 credits")
+    sign_up(page, unique_email())
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    page.get_by_role("button", name="5 credits").click()
+    expect(page.locator("#buy-status")).to_have_text("5 credits added. You now have 5 credits.")
+    credits_shown(page).to_have_text("5 credits")
+    expect(page.locator("#credits-detail")).to_have_text("0 free · 5 bought")
+
+    drop_photo(page)
+    expect(page.get_by_role("img", name="Preview of me.jpg")).to_be_visible()
+    api = api_client(web, page)
+    for number, category in enumerate(CATEGORIES, start=1):
+        generate(page, category)
+        expect_done(page)
+        expect(page.locator("#result-caption")).to_have_text(category.capitalize())
+        shoot(page, f"04-result-{category}")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download").click()
+        saved = download.value
+        assert saved.suggested_filename.startswith(f"picpaygo-{category}-")
+        data = Path(saved.path()).read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        output_url = page.get_by_role("link", name="Download").get_attribute("href")
+        assert data == api.get(output_url).content
+        credits_shown(page).to_have_text(f"{5 - number} credits")
+    assert api.get("/api/credits").json()["credits"] == 2
+
+
+def test_without_credits_the_page_offers_to_buy_them(site: Any) -> None:
+    web = site(DEFAULT_FREE_CREDITS="0")
+    page = web.open()
+    choose_photo(page)
+    generate(page)
+
+    problem = page.get_by_role("alert").filter(has_text="credit")
+    expect(problem).to_be_visible()
+    with httpx.Client(base_url=web.url) as api:
+        refused = api.post(
+            "/api/generate",
+            files={"image": ("me.jpg", PHOTO, "image/jpeg")},
+            data={"category": "portraits"},
+        )
+    assert refused.status_code == 402
+    expect(page.locator("#problem-text")).to_have_text(refused.json()["detail"])
+    shoot(page, "05-no-credits")
+
+    page.get_by_role("button", name="Buy credits").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    fill_credentials(page, unique_email(), "Sign up")
+    page.get_by_role("button", name="10 credits").click()
+    credits_shown(page).to_have_text("10 credits")
+    generate(page)
+    expect_done(page)
+    credits_shown(page).to_have_text("9 credits")
+
+
+def test_the_api_s_own_sentences_for_a_large_file_a_non_image_and_too_many_sign_ins(
+    site: Any,
+) -> None:
+    web = site(MAX_UPLOAD_BYTES="4000", AUTH_ATTEMPTS_PER_MINUTE="2")
+    page = web.open()
+    problem = page.locator("#problem-text")
+
+    choose_photo(page)  # 16 KB: fine for the browser, too large for this server
+    generate(page)
+    expect(problem).to_contain_text("larger")
+    assert "413" not in problem.inner_text()
+
+    fake_png = PNG_SIGNATURE + b"not really a picture" * 10
+    choose_photo(page, fake_png, "fake.png", "image/png")
+    generate(page)
+    with httpx.Client(base_url=web.url) as api:
+        refused = api.post(
+            "/api/generate",
+            files={"image": ("fake.png", fake_png, "image/png")},
+            data={"category": "portraits"},
+        )
+    assert refused.status_code == 415
+    expect(problem).to_have_text(refused.json()["detail"])
+
+    choose_photo(page, b"hello", "notes.txt", "text/plain")
+    expect(page.locator("#photo-error")).to_have_text("That file is not a JPEG, PNG or WebP image.")
+
+    email = unique_email()
+    page.get_by_role("navigation").get_by_role("button", name="Sign in").click()
+    error = page.get_by_role("dialog").locator("#auth-error")
+    for _ in range(3):
+        fill_credentials(page, email, "Sign in", "wrong password")
+        expect(error).to_be_visible()
+    expect(error).to_contain_text("Too many")
+    shoot(page, "06-too-many-sign-ins")
+
+
+# Contrast ratio (WCAG 2) of an element's text against the first opaque background
+# behind it.
+CONTRAST = """
+(element) => {
+  const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  let node = element;
+  let background = null;
+  while (node && node.nodeType === 1) {
+    const colour = rgb(getComputedStyle(node).backgroundColor);
+    if (colour.length === 3 || colour[3] === 1) { background = colour.slice(0, 3); break; }
+    node = node.parentElement;
+  }
+  background = background || [255, 255, 255];
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color)), luminance(background)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+"""
+TEXT_ELEMENTS = (
+    "h1",
+    ".hero p",
+    ".help",
+    ".look-hint",
+    ".credits-detail",
+    "#sign-in-open",
+    ".primary",
+    ".pack",
+    ".foot a",
+    ".drop-text",
+    ".problem p",
+)
+
+
+def test_it_works_from_the_keyboard_with_readable_contrast(site: Any) -> None:
+    web = site(DEFAULT_FREE_CREDITS="1")
+    page = web.open()
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the studio"
+    for _ in range(10):
+        if page.evaluate("document.activeElement.id") == "photo":
+            break
+        page.keyboard.press("Tab")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(files=[{"name": "me.jpg", "mimeType": "image/jpeg", "buffer": PHOTO}])
+    expect(page.get_by_role("img", name="Preview of me.jpg")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("radio", name="Portraits")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="Editorial")).to_be_checked()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Generate")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_done(page)
+    expect(page.get_by_role("link", name="Download")).to_be_focused()
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename.startswith("picpaygo-editorial-")
+
+    page.get_by_role("button", name="Generate").click()  # no credit left: the problem box
+    expect(page.locator("#problem")).to_be_visible()
+    low = {}
+    for selector in TEXT_ELEMENTS:
+        for element in page.locator(selector).all():
+            if element.is_visible():
+                ratio = element.evaluate(CONTRAST)
+                if ratio < 4.5:
+                    low[selector] = round(ratio, 2)
+    assert not low, f"text below a 4.5:1 contrast: {low}"
+
+
+def test_it_fits_a_phone_screen(site: Any) -> None:
+    web = site()
+    page = web.open(width=390, height=844)
+    choose_photo(page)
+    generate(page, "documentary")
+    expect_done(page)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    original = page.get_by_role("img", name="Your original photo").bounding_box()
+    result = page.get_by_role("img", name="Your photo restyled as documentary").bounding_box()
+    assert original is not None
+    assert result is not None
+    assert result["y"] > original["y"]  # stacked, not squeezed side by side
+    assert original["width"] > 300
+    shoot(page, "07-phone")
+
+
+FAKE_GOOGLE_SCRIPT = """
+window.google = { accounts: { id: {
+  initialize(config) { window.googleConfig = config; },
+  renderButton(element) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Continue with Google";
+    button.onclick = () => window.googleConfig.callback({ credential: "not.a.token" });
+    element.append(button);
+  },
+} } };
+"""
+
+
+def test_the_google_button_appears_only_when_google_login_is_on(site: Any) -> None:
+    off = site().open()
+    google_requests: list[str] = []
+    off.on(
+        "request", lambda r: google_requests.append(r.url) if "accounts.google" in r.url else None
+    )
+    off.reload()
+    expect(off.locator("body")).to_have_attribute("data-ready", "true")
+    off.get_by_role("navigation").get_by_role("button", name="Sign in").click()
+    expect(off.get_by_role("dialog").get_by_label("Email")).to_be_visible()
+    expect(off.locator("#google")).to_be_hidden()
+    assert google_requests == []
+
+    web = site(GOOGLE_CLIENT_ID="1234-test.apps.googleusercontent.com")
+    context = web.browser.new_context(base_url=web.url)
+    web.contexts.append(context)
+    page = context.new_page()
+    page.route(
+        "https://accounts.google.com/gsi/client",
+        lambda route: route.fulfill(content_type="text/javascript", body=FAKE_GOOGLE_SCRIPT),
+    )
+    page.goto("/")
+    page.get_by_role("navigation").get_by_role("button", name="Sign in").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Continue with Google").click()
+    assert page.evaluate("window.googleConfig.client_id") == "1234-test.apps.googleusercontent.com"
+    with httpx.Client(base_url=web.url) as api:
+        refused = api.post("/api/auth/google", json={"credential": "not.a.token"})
+    assert refused.status_code in (401, 503)
+    expect(dialog.locator("#auth-error")).to_have_text(refused.json()["detail"])

@@ -441,3 +441,48 @@ def test_the_google_button_appears_only_when_google_login_is_on(site: Any) -> No
         refused = api.post("/api/auth/google", json={"credential": "not.a.token"})
     assert refused.status_code in (401, 503)
     expect(dialog.locator("#auth-error")).to_have_text(refused.json()["detail"])
+
+
+def test_sign_out_sign_in_again_and_see_my_pictures(site: Any) -> None:
+    web = site(DEFAULT_FREE_CREDITS="0")
+    page = web.open()
+    expect(page.get_by_role("heading", name="My pictures")).to_be_hidden()
+    email = unique_email()
+    sign_up(page, email)
+    expect(page.get_by_role("heading", name="My pictures")).to_be_visible()
+    expect(page.locator("#pictures-empty")).to_have_text(
+        "Nothing yet: your pictures will appear here."
+    )
+    page.get_by_role("button", name="5 credits").click()
+    credits_shown(page).to_have_text("5 credits")
+    choose_photo(page)
+    for category in ("editorial", "documentary"):
+        generate(page, category)
+        expect_done(page)
+    gallery = page.get_by_role("list").filter(has=page.locator(".picture"))
+    expect(gallery.get_by_role("listitem")).to_have_count(2)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("navigation").get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="My pictures")).to_be_hidden()
+    credits_shown(page).to_have_text("0 credits")
+    with httpx.Client(base_url=web.url) as api:
+        assert api.get("/api/generate").status_code == 401
+
+    page.reload()  # a fresh visit: nothing of the old session is left in the page
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    sign_in(page, email)
+    expect(page.get_by_role("heading", name="My pictures")).to_be_visible()
+    credits_shown(page).to_have_text("3 credits")
+    pictures = page.locator("#gallery img")
+    expect(pictures).to_have_count(2)
+    names = [img.get_attribute("alt") or "" for img in pictures.all()]
+    assert names[0].startswith("documentary picture")  # newest first
+    assert names[1].startswith("editorial picture")
+    for img in pictures.all():
+        assert img.evaluate("img => img.complete && img.naturalWidth > 0")
+    with api_client(web, page) as api:
+        jobs = api.get("/api/generate").json()["jobs"]
+    hrefs = [a.get_attribute("href") for a in page.locator("#gallery a").all()]
+    assert hrefs == [job["outputUrl"] for job in jobs]
+    shoot(page, "08-my-pictures")

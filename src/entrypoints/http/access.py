@@ -26,6 +26,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 # Requests to an unknown path share one label, so a scanner cannot grow the series.
 UNMATCHED_ROUTE = "<unmatched>"
+# Handler ``opt`` flag of routes that serve any path (static files): their 404s are
+# unknown paths too, not requests to a known route.
+ANY_PATH_OPT = "serves_any_path"
 
 
 class HttpObserver(Protocol):
@@ -47,10 +50,15 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, status: int) -> str:
     """The route that served the request (``/api/generate/{jobId}``), never the raw path."""
     template = scope.get("path_template")
-    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+    if not isinstance(template, str) or not template:
+        return UNMATCHED_ROUTE
+    handler = scope.get("route_handler")
+    if status == 404 and getattr(handler, "opt", {}).get(ANY_PATH_OPT):
+        return UNMATCHED_ROUTE
+    return template
 
 
 class AccessMiddleware:
@@ -95,7 +103,7 @@ class AccessMiddleware:
 
     def _finish(self, scope: Scope, status: int, seconds: float, *, disconnected: bool) -> None:
         method = str(scope.get("method", ""))
-        route = route_template(scope)
+        route = route_template(scope, status)
         fields: dict[str, object] = {
             "method": method,
             "route": route,

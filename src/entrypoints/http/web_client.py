@@ -14,6 +14,8 @@ from litestar import Response, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
+from entrypoints.http.access import ANY_PATH_OPT
+
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 GOOGLE_SIGN_IN = "https://accounts.google.com/gsi/"
 
@@ -50,7 +52,8 @@ def web_client_router() -> Router:
     """Serve the page's files at ``/`` (``index.html`` for ``/``), revalidated on each load.
 
     Routes registered on the app (``/api/...``, ``/metrics``) take precedence over these
-    files; unknown paths are a 404 in the API's error shape.
+    files; unknown paths are a 404 in the API's error shape, logged and counted as
+    unmatched.
     """
     return create_static_files_router(
         path="/",
@@ -60,4 +63,5 @@ def web_client_router() -> Router:
         cache_control=CacheControlHeader(no_cache=True),
         after_request=_add_security_headers,
         include_in_schema=False,
+        opt={ANY_PATH_OPT: True},  # a missing file is an unknown path in logs and metrics
     )

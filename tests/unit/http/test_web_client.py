@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import tomllib
 from pathlib import Path
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from entrypoints.http.access import UNMATCHED_ROUTE
 from entrypoints.http.web_client import STATIC_DIRECTORY
 
 PAGE_BUDGET_BYTES = 100 * 1024
@@ -92,3 +95,17 @@ def test_every_file_of_the_page_is_packaged() -> None:
     for path in static_files():
         relative = path.relative_to(package_root).as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+async def test_a_missing_file_is_logged_as_an_unknown_path(
+    client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="picpaygo.access")
+    await client.get("/app.css")
+    await client.get("/no-such-file.js")
+
+    served, missing = [r for r in caplog.records if r.name == "picpaygo.access"]
+    assert served.fields["route"] == "/{file_path}"  # type: ignore[attr-defined]
+    assert served.fields["status"] == 200  # type: ignore[attr-defined]
+    assert missing.fields["route"] == UNMATCHED_ROUTE  # type: ignore[attr-defined]
+    assert missing.fields["status"] == 404  # type: ignore[attr-defined]

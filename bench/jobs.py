@@ -674,7 +674,7 @@ def render(
     base = by_concurrency.get(1)
     delays = pickup.delays_ms
     p50, p99 = percentile(delays, 50), percentile(delays, 99)
-    over_poll = sum(1 for d in delays if d >= settings.job_poll_seconds * 1000 / 2)
+    over_poll = sum(1 for d in delays if d >= settings.jobs.poll_seconds * 1000 / 2)
     latencies = sorted(pickup.submitted.latencies_ms)
     lines = [
         "<!-- jobs:begin -->",
@@ -723,10 +723,10 @@ def render(
         f"- Date: {started:%Y-%m-%d %H:%M} UTC (run took {seconds:.0f} s)",
         f"- Software: {info['software']}",
         "- Settings (API and worker): development profile, `LOG_LEVEL=WARNING`, "
-        f"`DATABASE_POOL_SIZE={settings.database_pool_size}`, "
-        f"`GENERATOR_MAX_CONCURRENCY={settings.generator_max_concurrency}` (default), "
-        f"`JOB_POLL_SECONDS={settings.job_poll_seconds:g}` (default), "
-        f"`JOB_LEASE_SECONDS={settings.job_lease_seconds:g}`, "
+        f"`DATABASE_POOL_SIZE={settings.database.pool_size}`, "
+        f"`GENERATOR_MAX_CONCURRENCY={settings.policy.generator_concurrency}` (default), "
+        f"`JOB_POLL_SECONDS={settings.jobs.poll_seconds:g}` (default), "
+        f"`JOB_LEASE_SECONDS={settings.policy.job_lease_seconds:g}`, "
         f"`OPENROUTER_URL` = the fake; `picpaygo worker` without `--concurrency` would run "
         f"`JOB_WORKERS={Settings().job_workers}` workers",
         "",
@@ -758,8 +758,8 @@ def render(
         "time the hypervisor gave to other guests. *Claims per job* is `attempts` summed "
         "over the drained jobs ÷ jobs: 1.00 means every job was claimed once, no retries or "
         "lease take-overs. Every concurrency above "
-        f"{settings.generator_max_concurrency} shares the process's "
-        f"{settings.generator_max_concurrency} generator slots "
+        f"{settings.policy.generator_concurrency} shares the process's "
+        f"{settings.policy.generator_concurrency} generator slots "
         "(`GENERATOR_MAX_CONCURRENCY`): a worker takes a slot before it claims a job.",
         "",
         where_time_goes(drains),
@@ -768,7 +768,7 @@ def render(
         "",
         f"| worker `--concurrency` | offered jobs/s | sent jobs/s | jobs | delay p50 ms "
         "| p99 ms | max ms | jobs over "
-        f"{settings.job_poll_seconds / 2:g} s | `POST /api/generate` p50 / p99 ms "
+        f"{settings.jobs.poll_seconds / 2:g} s | `POST /api/generate` p50 / p99 ms "
         "| claims per job | worker CPU (idle before) | worker CPU ms per job |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {pickup.concurrency} | {pickup.rate:g} "
@@ -778,7 +778,7 @@ def render(
         f"| {pickup.claims / len(delays):.2f} | {pct(pickup.cpu.worker)} "
         f"({pickup.idle_worker_cpu:.1%}) | {pickup.cpu.worker_s * 1000 / len(delays):.2f} |",
         "",
-        f"`JOB_POLL_SECONDS` was {settings.job_poll_seconds:g} s (the default), so a job "
+        f"`JOB_POLL_SECONDS` was {settings.jobs.poll_seconds:g} s (the default), so a job "
         "that waited for the poll instead of being woken by its `NOTIFY` would show a delay "
         "of up to that long; *jobs over* counts the delays of at least half of it. The "
         "delay covers the rest of the API's transaction after `created_at` is taken "
@@ -906,7 +906,7 @@ def main() -> int:
             fake=fake,
             jobs=jobs,
             log_dir=args.log_dir,
-            poll_seconds=settings.job_poll_seconds,
+            poll_seconds=settings.jobs.poll_seconds,
         )
         delays = pickup.delays_ms
         log(

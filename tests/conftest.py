@@ -30,12 +30,13 @@ def generator() -> ScriptedGenerator:
 def make_container(clock: FakeClock, generator: ScriptedGenerator) -> ContainerFactory:
     """Build a container from environment-style settings, with test-friendly adapters.
 
+    Storage is in memory (``DATABASE_URL=memory://``) unless ``environ`` says otherwise;
     ``JOB_WORKERS`` defaults to 0 so tests drive the queue themselves with
     ``container.job_processor().process_next()``.
     """
 
     def make(**environ: str) -> Container:
-        env = {"JOB_WORKERS": "0", **environ}
+        env = {"JOB_WORKERS": "0", "DATABASE_URL": "memory://", **environ}
         container = build_container(load_settings(env))
         container.clock.override(clock)
         container.hasher.override(cheap_hasher())

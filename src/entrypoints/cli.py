@@ -7,35 +7,31 @@ non-zero with one line on stderr otherwise.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import errno
 import getpass
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import sys
-import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
 import msgspec
 
-from adapters.postgres import migrate as apply_migrations
+from adapters.postgres.storage import SchemaOutOfDate
 from entrypoints import logs
 from entrypoints.container import (
     Container,
-    SchemaOutOfDate,
+    StorageFamily,
     announce_profile,
     build_container,
     build_worker_pool,
     running_resources,
-    storage_kind,
 )
-from entrypoints.settings import Settings, SettingsError, load_settings
+from entrypoints.settings import Settings, SettingsError, load_settings, secret_values
 from picpaygo_core.errors import DomainError
 from picpaygo_core.models import LedgerEntry
 from picpaygo_core.services import AdminService
@@ -44,15 +40,12 @@ from picpaygo_core.services.admin import Account
 T = TypeVar("T")
 Adjustment = Callable[..., Coroutine[Any, Any, Account]]
 
-# Settings whose values never appear in a log line.
-SECRET_SETTING = re.compile(r"key|secret|password|token")
-
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 NEEDS_DATABASE = (
-    "credits commands need DATABASE_URL: with in-memory storage they cannot reach "
-    "a running server's data (each process has its own memory)"
+    "{command} needs a database: with DATABASE_URL=memory:// it cannot reach a running "
+    "server's data (each process has its own memory); unset DATABASE_URL for the embedded one"
 )
 
 
@@ -86,17 +79,22 @@ class CliContext:
             self._container = self._container_factory(self.settings)
         return self._container
 
-    def admin(self) -> AdminService:
+    @property
+    def storage(self) -> StorageFamily:
+        storage: StorageFamily = self.container.storage()
+        return storage
+
+    def admin(self, command: str) -> AdminService:
         """The admin use cases, refused where they could only touch this process's memory."""
-        if storage_kind(self.settings) == "memory" and not self.allow_memory_admin:
-            fail(NEEDS_DATABASE, EXIT_USAGE)
+        if not self.allow_memory_admin:
+            self.require_shared_storage(command)
         service: AdminService = self.container.admin_service()
         return service
 
-    def require_database(self, command: str) -> None:
-        """Stop with one line when ``command`` is run without ``DATABASE_URL``."""
-        if storage_kind(self.settings) == "memory":
-            fail(f"picpaygo {command} needs DATABASE_URL", EXIT_USAGE)
+    def require_shared_storage(self, command: str) -> None:
+        """Stop with one line when ``command`` would only see this process's memory."""
+        if not self.storage.shared:
+            fail(NEEDS_DATABASE.format(command=f"picpaygo {command}"), EXIT_USAGE)
 
     def run(
         self,
@@ -239,16 +237,16 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     import uvicorn
 
     settings = context.settings
-    if workers > 1 and storage_kind(settings) == "memory":
-        fail("--workers > 1 needs DATABASE_URL: in-memory storage cannot be shared", EXIT_USAGE)
-    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        context.require_shared_storage("serve --workers > 1")
+    host, port = host or settings.server.host, port or settings.server.port
     # uvicorn starts the app (and its job workers) before it binds: check first.
     refusal = address_refusal(host, port)
     if refusal is not None:
         fail(refusal)
     configure_logging(settings)
-    announce_profile(settings)
-    if storage_kind(settings) == "postgres":
+    announce_profile(settings, context.storage)
+    if context.storage.shared:
         # Migrate (or check the schema) once here, before the API processes start.
         context.run(_nothing, long_running=True)
     # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
@@ -262,7 +260,7 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         workers=workers,
         proxy_headers=False,
         server_header=False,
-        log_level=settings.log_level.lower(),
+        log_level=settings.server.log_level.lower(),
         # The app writes one access line per request itself (with its request id and
         # route template), in LOG_FORMAT; uvicorn's own lines go through the same handler.
         access_log=False,
@@ -303,16 +301,9 @@ def silence_library_logging() -> None:
 
 def configure_logging(settings: Settings) -> None:
     """Log lines in ``LOG_FORMAT`` at ``LOG_LEVEL`` on stderr, with every secret setting
-    (keys, secrets, passwords, the database URL's password) masked."""
-    secret_values: list[str | None] = [
-        value
-        for field in dataclasses.fields(settings)
-        if SECRET_SETTING.search(field.name)
-        and isinstance(value := getattr(settings, field.name), str)
-    ]
-    if settings.database_url:
-        secret_values.append(urllib.parse.urlsplit(settings.database_url).password)
-    logs.configure_logging(settings.log_level, settings.log_format, secret_values)
+    (keys, the database URL's password) masked."""
+    server = settings.server
+    logs.configure_logging(server.log_level, server.log_format, secret_values(settings))
 
 
 async def _nothing() -> None:
@@ -328,12 +319,12 @@ async def _nothing() -> None:
 )
 @pass_context
 def worker(context: CliContext, concurrency: int | None) -> None:
-    """Run job workers without the HTTP API until SIGTERM or Ctrl-C (needs DATABASE_URL)."""
+    """Run job workers without the HTTP API until SIGTERM or Ctrl-C."""
     settings = context.settings
-    context.require_database("worker")
+    context.require_shared_storage("worker")
     configure_logging(settings)
-    announce_profile(settings)
-    size = concurrency or max(settings.job_workers, 1)
+    announce_profile(settings, context.storage)
+    size = concurrency or max(settings.jobs.workers, 1)
 
     async def work_until_stopped() -> None:
         stop = asyncio.Event()
@@ -360,12 +351,9 @@ def db() -> None:
 @json_option
 @pass_context
 def migrate(context: CliContext, as_json: bool) -> None:
-    """Apply pending schema migrations (needs DATABASE_URL); safe to run concurrently."""
-    context.require_database("db migrate")
-    applied = context.run(
-        lambda: apply_migrations(context.container.database()), check_schema=False
-    )
-    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    """Apply pending schema migrations; safe to run concurrently."""
+    context.require_shared_storage("db migrate")
+    names = context.run(context.storage.migrate, check_schema=False)
     emit(
         as_json,
         {"applied": names},
@@ -384,7 +372,7 @@ def users() -> None:
 @pass_context
 def users_show(context: CliContext, email: str, as_json: bool) -> None:
     """Show a user's account and paid balance."""
-    admin = context.admin()
+    admin = context.admin("users show")
     account = context.run(lambda: admin.show(email))
     user = account.user
     payload = {
@@ -417,7 +405,7 @@ def credits() -> None:
 @pass_context
 def credits_show(context: CliContext, email: str, as_json: bool) -> None:
     """Show a user's paid balance."""
-    admin = context.admin()
+    admin = context.admin("credits show")
     account = context.run(lambda: admin.show(email))
     emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
 
@@ -439,7 +427,7 @@ def adjustment_command(
     def adjust(
         context: CliContext, email: str, amount: int, reason: str, actor: str | None, as_json: bool
     ) -> None:
-        adjust_balance = use_case(context.admin())
+        adjust_balance = use_case(context.admin(f"credits {name}"))
         account = context.run(
             lambda: adjust_balance(email, amount, reason=reason, actor=_actor(actor))
         )
@@ -468,7 +456,7 @@ adjustment_command(
 @pass_context
 def credits_history(context: CliContext, email: str, limit: int, as_json: bool) -> None:
     """List a user's ledger entries, newest first."""
-    admin = context.admin()
+    admin = context.admin("credits history")
     entries = context.run(lambda: admin.history(email, limit))
     lines = [
         f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.amount:+d} {e.reason} ({e.actor})" for e in entries

@@ -7,39 +7,24 @@ settings. Tests swap an adapter with ``container.<provider>.override(...)``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Protocol
 
-import httpx
 from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
 from adapters.images import OfflineImageGenerator, PillowImageInspector
-from adapters.memory import (
-    MemoryAttemptThrottle,
-    MemoryJobWakeup,
-    MemoryStore,
-    MemoryUnitOfWorkFactory,
-)
-from adapters.memory.unit_of_work import MemoryHealthProbe
+from adapters.memory.storage import MemoryStorage
 from adapters.metrics import PrometheusMetrics
 from adapters.openrouter import OpenRouterImageGenerator, build_http_client
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
-from adapters.postgres import (
-    PostgresAttemptThrottle,
-    PostgresDatabase,
-    PostgresHealthProbe,
-    PostgresJobWakeup,
-    PostgresUnitOfWorkFactory,
-    migrate,
-    pending_migrations,
-)
+from adapters.postgres import PostgresDatabase
+from adapters.postgres.storage import ExternalServer, PostgresStorage
 from adapters.system import SystemClock
-from entrypoints.settings import Settings
-from picpaygo_core.errors import StorageUnavailable
-from picpaygo_core.policy import Policy
+from entrypoints.settings import MEMORY_URL, Settings
+from picpaygo_core.ports import AttemptThrottle, Clock, HealthProbe, JobWakeup, UnitOfWorkFactory
 from picpaygo_core.services import (
     AdminService,
     AuthService,
@@ -58,94 +43,91 @@ from picpaygo_core.services.workers import Chore
 logger = logging.getLogger("picpaygo")
 
 
-def policy_from(settings: Settings) -> Policy:
-    """The core's rules, as configured."""
-    return Policy(
-        free_credits=settings.default_free_credits,
-        session_ttl=timedelta(hours=settings.session_ttl_hours),
-        max_upload_bytes=settings.max_upload_bytes,
-        job_timeout_seconds=settings.job_timeout_seconds,
-        job_deadline_seconds=settings.job_deadline_seconds,
-        job_max_attempts=settings.job_max_attempts,
-        job_lease_seconds=settings.job_lease_seconds,
-        retry_base_seconds=settings.job_retry_base_seconds,
-        retry_max_seconds=settings.job_retry_max_seconds,
-        generator_concurrency=settings.generator_max_concurrency,
-        output_retention=timedelta(hours=settings.output_retention_hours),
-        auth_attempts_per_minute=settings.auth_attempts_per_minute,
-        pack_prices=dict(settings.credit_pack_prices),
-        currency=settings.payments_currency,
+class StorageFamily(Protocol):
+    """One way of storing everything (in memory; PostgreSQL, external or embedded).
+
+    It owns the adapters of every storage port and opens them in ``lifespan``, in
+    order, closing them in reverse. ``shared`` says whether another process (the CLI,
+    a worker) sees the same data.
+    """
+
+    @property
+    def shared(self) -> bool: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def uow_factory(self) -> UnitOfWorkFactory: ...
+    @property
+    def health_probe(self) -> HealthProbe: ...
+    @property
+    def wakeup(self) -> JobWakeup: ...
+    @property
+    def throttle(self) -> AttemptThrottle: ...
+    @property
+    def chores(self) -> Sequence[Chore]: ...
+
+    def lifespan(
+        self, *, listen: bool, check_schema: bool = True, long_running: bool = True
+    ) -> AbstractAsyncContextManager[None]: ...
+
+    async def migrate(self) -> list[str]: ...
+
+
+def storage_family(settings: Settings, clock: Clock) -> StorageFamily:
+    """The storage ``DATABASE_URL`` asks for: the one place the family is chosen."""
+    database = settings.database
+    if database.url is None or database.url == MEMORY_URL:
+        return MemoryStorage(clock)
+    return PostgresStorage(
+        PostgresDatabase(
+            database.url, pool_size=database.pool_size, timeout=database.timeout_seconds
+        ),
+        clock,
+        server=ExternalServer(),
+        migrate_on_start=database.migrate_on_start,
     )
-
-
-def storage_kind(settings: Settings) -> str:
-    """``postgres`` when a database is configured, else ``memory``."""
-    return "postgres" if settings.database_url else "memory"
 
 
 def generator_kind(settings: Settings) -> str:
     """``openrouter`` when an API key is configured, else ``offline``."""
-    return "openrouter" if settings.openrouter_api_key else "offline"
+    return "openrouter" if settings.openrouter.api_key else "offline"
 
 
 def google_kind(settings: Settings) -> str:
-    return "enabled" if settings.google_client_id else "disabled"
+    return "enabled" if settings.google.client_id else "disabled"
 
 
 class Container(containers.DeclarativeContainer):
     """Providers in dependency order: settings, adapters, then use cases."""
 
     settings = providers.Dependency(instance_of=Settings)
-    policy = providers.Singleton(policy_from, settings)
+    policy = settings.provided.policy
     clock = providers.Singleton(SystemClock)
 
     # Prometheus series of this process (also when METRICS_ENABLED is off: nothing reads them).
     metrics = providers.Singleton(PrometheusMetrics)
 
-    memory_store = providers.Singleton(MemoryStore)
-    database = providers.Singleton(
-        PostgresDatabase,
-        url=settings.provided.database_url,
-        pool_size=settings.provided.database_pool_size,
-        timeout=settings.provided.database_timeout_seconds,
-    )
-    uow_factory = providers.Selector(
-        providers.Callable(storage_kind, settings),
-        memory=providers.Singleton(MemoryUnitOfWorkFactory, memory_store),
-        postgres=providers.Singleton(PostgresUnitOfWorkFactory, database),
-    )
-    storage_probe = providers.Selector(
-        providers.Callable(storage_kind, settings),
-        memory=providers.Singleton(MemoryHealthProbe),
-        postgres=providers.Singleton(PostgresHealthProbe, database),
-    )
-    wakeup = providers.Selector(
-        providers.Callable(storage_kind, settings),
-        memory=providers.Singleton(MemoryJobWakeup),
-        postgres=providers.Singleton(PostgresJobWakeup, database),
-    )
-
-    throttle = providers.Selector(
-        providers.Callable(storage_kind, settings),
-        memory=providers.Singleton(MemoryAttemptThrottle, clock),
-        postgres=providers.Singleton(PostgresAttemptThrottle, database, clock),
-    )
+    storage = providers.Singleton(storage_family, settings, clock)
+    uow_factory = storage.provided.uow_factory
+    storage_probe = storage.provided.health_probe
+    wakeup = storage.provided.wakeup
+    throttle = storage.provided.throttle
 
     hasher = providers.Singleton(Argon2PasswordHasher)
     google_verifier = providers.Selector(
         providers.Callable(google_kind, settings),
         enabled=providers.Singleton(
-            GoogleIdTokenVerifier, client_id=settings.provided.google_client_id
+            GoogleIdTokenVerifier, client_id=settings.provided.google.client_id
         ),
         disabled=providers.Singleton(DisabledGoogleVerifier),
     )
     inspector = providers.Singleton(
-        PillowImageInspector, max_pixels=settings.provided.max_image_pixels
+        PillowImageInspector, max_pixels=settings.provided.policy.max_image_pixels
     )
     openrouter_client = providers.Singleton(
         build_http_client,
-        connect_timeout=settings.provided.openrouter_connect_timeout_seconds,
-        read_timeout=settings.provided.openrouter_read_timeout_seconds,
+        connect_timeout=settings.provided.openrouter.connect_timeout_seconds,
+        read_timeout=settings.provided.openrouter.read_timeout_seconds,
     )
     generator = providers.Selector(
         providers.Callable(generator_kind, settings),
@@ -153,16 +135,16 @@ class Container(containers.DeclarativeContainer):
         openrouter=providers.Singleton(
             OpenRouterImageGenerator,
             client=openrouter_client,
-            api_key=settings.provided.openrouter_api_key,
-            model=settings.provided.openrouter_model,
-            base_url=settings.provided.openrouter_url,
+            api_key=settings.provided.openrouter.api_key,
+            model=settings.provided.openrouter.model,
+            base_url=settings.provided.openrouter.url,
             inspector=inspector,
-            site_url=settings.provided.openrouter_site_url,
-            app_title=settings.provided.openrouter_app_title,
+            site_url=settings.provided.openrouter.site_url,
+            app_title=settings.provided.openrouter.app_title,
         ),
     )
     payments = providers.Selector(
-        settings.provided.payments_mode,
+        settings.provided.payments.mode,
         instant=providers.Singleton(InstantPaymentGateway),
         disabled=providers.Singleton(DisabledPaymentGateway),
     )
@@ -223,25 +205,18 @@ def build_container(settings: Settings) -> Container:
 
 
 def build_worker_pool(container: Container, size: int) -> WorkerPool:
-    """Job workers plus the periodic chores (session purge, output retention)."""
+    """Job workers plus the periodic chores (session purge, output retention, storage's own)."""
     settings: Settings = container.settings()
     auth: AuthService = container.auth_service()
     retention: RetentionService = container.retention_service()
-    chores: list[Chore] = [auth.purge_expired_sessions, retention.purge_old_outputs]
-    throttle = container.throttle()
-    if isinstance(throttle, PostgresAttemptThrottle):
-        chores.append(throttle.forget_expired)
+    storage: StorageFamily = container.storage()
     return WorkerPool(
         processor=container.job_processor(),
-        wakeup=container.wakeup(),
+        wakeup=storage.wakeup,
         size=size,
-        poll_seconds=settings.job_poll_seconds,
-        chores=chores,
+        poll_seconds=settings.jobs.poll_seconds,
+        chores=[auth.purge_expired_sessions, retention.purge_old_outputs, *storage.chores],
     )
-
-
-class SchemaOutOfDate(Exception):
-    """The database lacks migrations this build needs; the message says what to run."""
 
 
 @asynccontextmanager
@@ -254,74 +229,29 @@ async def running_resources(
 ) -> AsyncIterator[None]:
     """Open what the services need for the life of a process, and close it afterwards.
 
-    With PostgreSQL: the connection pool, migrations when ``DATABASE_MIGRATE_ON_START``
-    is on (else a check that none is pending), and, when ``listen`` is true, the
-    LISTEN connection that wakes this process's job workers. ``check_schema=False``
-    skips the schema step (for ``picpaygo db migrate`` itself). A ``long_running``
-    process (server, worker) starts even when the database is unreachable and serves
-    503s until it answers; a one-shot command fails at once with ``StorageUnavailable``.
+    The OpenRouter HTTP client, then the storage family's lifespan (see
+    ``StorageFamily.lifespan`` for ``listen``, ``check_schema`` and ``long_running``);
+    closed in reverse.
     """
     settings: Settings = container.settings()
-    database: PostgresDatabase | None = None
-    wakeup = None
-    http_client: httpx.AsyncClient | None = None
-    try:
+    storage: StorageFamily = container.storage()
+    async with AsyncExitStack() as stack:
+        stack.callback(container.google_verifier().close)
         if generator_kind(settings) == "openrouter":
-            http_client = container.openrouter_client()
-            await http_client.__aenter__()
-        if storage_kind(settings) == "postgres":
-            database = container.database()
-            await database.open()
-            if check_schema:
-                await _prepare_schema(
-                    database,
-                    migrate_now=settings.database_migrate_on_start,
-                    tolerate_outage=long_running,
-                )
-            wakeup = container.wakeup()
-            if listen and isinstance(wakeup, PostgresJobWakeup):
-                wakeup.start()
-        yield
-    finally:
-        if isinstance(wakeup, PostgresJobWakeup):
-            await wakeup.stop()
-        if database is not None:
-            await database.close()
-        if http_client is not None:
-            await http_client.aclose()
-        container.google_verifier().close()
-
-
-async def _prepare_schema(
-    database: PostgresDatabase, *, migrate_now: bool, tolerate_outage: bool
-) -> None:
-    try:
-        if migrate_now:
-            for migration in await migrate(database):
-                logger.info("applied migration %04d_%s", migration.version, migration.name)
-            return
-        pending = await pending_migrations(database)
-    except StorageUnavailable:
-        if not tolerate_outage:
-            raise
-        # Start anyway: requests get 503 until the database answers, then all is well.
-        logger.error("the database is unreachable at start-up; serving 503s until it answers")
-        return
-    if pending:
-        names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
-        raise SchemaOutOfDate(
-            f"the database schema is out of date (pending: {names}); "
-            "run `picpaygo db migrate` or set DATABASE_MIGRATE_ON_START=true"
+            await stack.enter_async_context(container.openrouter_client())
+        await stack.enter_async_context(
+            storage.lifespan(listen=listen, check_schema=check_schema, long_running=long_running)
         )
+        yield
 
 
-def announce_profile(settings: Settings) -> None:
+def announce_profile(settings: Settings, storage: StorageFamily) -> None:
     """Log once, at start-up, every development fallback in force."""
     logger.info("profile: %s", settings.env)
-    if storage_kind(settings) == "memory":
-        logger.warning("DATABASE_URL is not set: using in-memory storage (lost on restart)")
+    if storage.shared:
+        logger.info("storage: %s (pool of %d)", storage.description, settings.database.pool_size)
     else:
-        logger.info("storage: PostgreSQL (pool of %d)", settings.database_pool_size)
+        logger.warning("DATABASE_URL=memory://: %s", storage.description)
     if generator_kind(settings) == "offline":
         logger.warning(
             "OPENROUTER_API_KEY is not set: using the offline image generator "
@@ -330,13 +260,13 @@ def announce_profile(settings: Settings) -> None:
     else:
         logger.info(
             "image generator: OpenRouter model %s at %s (at most %d calls at once)",
-            settings.openrouter_model,
-            settings.openrouter_url,
-            settings.generator_max_concurrency,
+            settings.openrouter.model,
+            settings.openrouter.url,
+            settings.policy.generator_concurrency,
         )
-    if not settings.session_cookie_secure:
+    if not settings.sessions.cookie_secure:
         logger.warning("SESSION_COOKIE_SECURE is off: session cookies work over plain HTTP")
-    if settings.payments_mode == "instant":
+    if settings.payments.mode == "instant":
         logger.warning("PAYMENTS_MODE=instant: credit packs are added without payment")
-    if not settings.google_client_id:
+    if not settings.google.client_id:
         logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")

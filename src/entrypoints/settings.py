@@ -1,19 +1,27 @@
-"""Settings, read from the environment once into a typed object.
+"""Settings, read from the environment once into small typed objects, one per concern.
 
-Every variable has a safe default for the development profile. Malformed values
-raise one ``SettingsError`` listing every problem, one line each, naming the variable
-and saying what it wants; a secret's value is never repeated in it.
+Each setting is declared once, where its field is: its variable, its default, and, where
+the production profile wants another, its production default. The domain's limits (free
+credits, session lifetime, upload limits, job timings, ...) are the core's ``Policy``,
+read straight into it: its defaults are the core's, stated there and nowhere else.
+
+A malformed value raises ``SettingsError`` with one line that names the variable and
+says what it wants (never echoing a secret); when several are wrong, one line each.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
 
 from entrypoints.logs import LogFormat, redact
-from picpaygo_core.policy import CREDIT_PACKS
+from picpaygo_core.policy import CREDIT_PACKS, Policy
 
 T = TypeVar("T")
 
@@ -21,321 +29,42 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Profile = Literal["development", "production"]
 PaymentsMode = Literal["instant", "disabled"]
 
-DEFAULT_OPENROUTER_MODEL = "google/gemini-3-pro-image-preview"
-DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
 MEGABYTE = 1024 * 1024
 PROFILES: tuple[Profile, ...] = ("development", "production")
 PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled")
-DEFAULT_PACK_PRICES: tuple[tuple[int, int], ...] = ((5, 500), (10, 900), (20, 1600))
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+MEMORY_URL = "memory://"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class SettingsError(Exception):
-    """Settings are missing or malformed; the message has one line per problem, each
-    naming its variable."""
+    """Settings are missing or malformed; one line per problem, each naming its variable."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Everything the service reads from its environment."""
-
-    env: Profile = "development"
-    host: str = "127.0.0.1"
-    port: int = 8081
-    log_level: str = "INFO"
-    log_format: LogFormat = "text"
-    metrics_enabled: bool = True
-    shutdown_grace_seconds: float = 20.0
-    database_url: str | None = None
-    database_pool_size: int = 10
-    database_timeout_seconds: float = 5.0
-    database_migrate_on_start: bool = False
-    google_client_id: str | None = None
-    openrouter_api_key: str | None = None
-    openrouter_model: str = DEFAULT_OPENROUTER_MODEL
-    openrouter_url: str = DEFAULT_OPENROUTER_URL
-    openrouter_connect_timeout_seconds: float = 10.0
-    openrouter_read_timeout_seconds: float = 110.0
-    openrouter_site_url: str | None = None
-    openrouter_app_title: str | None = None
-    generator_max_concurrency: int = 4
-    session_ttl_hours: int = 168
-    session_cookie: str = "picpaygo_session"
-    session_cookie_secure: bool = False
-    default_free_credits: int = 3
-    cors_origins: tuple[str, ...] = ()
-    trusted_proxies: tuple[Network, ...] = ()
-    job_workers: int = 2
-    job_timeout_seconds: float = 120.0
-    job_deadline_seconds: float = 900.0
-    job_max_attempts: int = 3
-    job_lease_seconds: float = 60.0
-    job_poll_seconds: float = 2.0
-    job_retry_base_seconds: float = 2.0
-    job_retry_max_seconds: float = 300.0
-    max_upload_bytes: int = 10 * MEGABYTE
-    max_image_pixels: int = 50_000_000
-    output_retention_hours: int = 168
-    payments_mode: PaymentsMode = "instant"
-    credit_pack_prices: tuple[tuple[int, int], ...] = DEFAULT_PACK_PRICES
-    payments_currency: str = "usd"
-    auth_attempts_per_minute: int = 20
-    max_json_body_bytes: int = 64 * 1024
-
-    @property
-    def is_production(self) -> bool:
-        return self.env == "production"
+# --- how one variable is read -------------------------------------------------------------
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Read and check every setting from ``environ`` (usually ``os.environ``)."""
-    read = _Reader(environ)
-    env = read.choice("PICPAYGO_ENV", PROFILES, "development")
-    production = env == "production"
-    settings = Settings(
-        env=env,
-        host=read.text("HOST", "127.0.0.1"),
-        port=read.integer("PORT", 8081, minimum=1, maximum=65535),
-        log_level=read.choice(
-            "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True
-        ),
-        log_format=read.choice("LOG_FORMAT", LOG_FORMATS, "json" if production else "text"),
-        metrics_enabled=read.boolean("METRICS_ENABLED", True),
-        shutdown_grace_seconds=read.number("SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0),
-        database_url=read.database_url("DATABASE_URL"),
-        database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, minimum=1, maximum=500),
-        database_timeout_seconds=read.number("DATABASE_TIMEOUT_SECONDS", 5.0, minimum=0.5),
-        database_migrate_on_start=read.boolean("DATABASE_MIGRATE_ON_START", False),
-        google_client_id=read.optional("GOOGLE_CLIENT_ID"),
-        openrouter_api_key=read.optional("OPENROUTER_API_KEY"),
-        openrouter_model=read.text("OPENROUTER_MODEL", DEFAULT_OPENROUTER_MODEL),
-        openrouter_url=read.http_url("OPENROUTER_URL", DEFAULT_OPENROUTER_URL),
-        openrouter_connect_timeout_seconds=read.number(
-            "OPENROUTER_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1
-        ),
-        openrouter_read_timeout_seconds=read.number(
-            "OPENROUTER_READ_TIMEOUT_SECONDS", 110.0, minimum=0.1
-        ),
-        openrouter_site_url=read.optional_http_url("OPENROUTER_SITE_URL"),
-        openrouter_app_title=read.optional("OPENROUTER_APP_TITLE"),
-        generator_max_concurrency=read.integer(
-            "GENERATOR_MAX_CONCURRENCY", 4, minimum=1, maximum=1000
-        ),
-        session_ttl_hours=read.integer("SESSION_TTL_HOURS", 168, minimum=1, maximum=24 * 365),
-        session_cookie=read.cookie_name("SESSION_COOKIE", "picpaygo_session"),
-        session_cookie_secure=read.boolean("SESSION_COOKIE_SECURE", production),
-        default_free_credits=read.integer("DEFAULT_FREE_CREDITS", 3, minimum=0, maximum=1000),
-        cors_origins=read.csv("CORS_ORIGINS"),
-        trusted_proxies=read.networks("TRUSTED_PROXIES"),
-        job_workers=read.integer("JOB_WORKERS", 2, minimum=0, maximum=256),
-        job_timeout_seconds=read.number("JOB_TIMEOUT_SECONDS", 120.0, minimum=1.0),
-        job_deadline_seconds=read.number("JOB_DEADLINE_SECONDS", 900.0, minimum=1.0),
-        job_max_attempts=read.integer("JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20),
-        job_lease_seconds=read.number("JOB_LEASE_SECONDS", 60.0, minimum=3.0),
-        job_poll_seconds=read.number("JOB_POLL_SECONDS", 2.0, minimum=0.05),
-        job_retry_base_seconds=read.number("JOB_RETRY_BASE_SECONDS", 2.0, minimum=0.0),
-        job_retry_max_seconds=read.number("JOB_RETRY_MAX_SECONDS", 300.0, minimum=0.0),
-        max_upload_bytes=read.integer(
-            "MAX_UPLOAD_BYTES", 10 * MEGABYTE, minimum=1024, maximum=200 * MEGABYTE
-        ),
-        max_image_pixels=read.integer("MAX_IMAGE_PIXELS", 50_000_000, minimum=1, maximum=10**9),
-        output_retention_hours=read.integer(
-            "OUTPUT_RETENTION_HOURS", 168, minimum=1, maximum=24 * 3650
-        ),
-        auth_attempts_per_minute=read.integer(
-            "AUTH_ATTEMPTS_PER_MINUTE", 20, minimum=0, maximum=1_000_000
-        ),
-        payments_mode=read.choice(
-            "PAYMENTS_MODE", PAYMENTS_MODES, "disabled" if production else "instant"
-        ),
-        credit_pack_prices=read.pack_prices("CREDIT_PACK_PRICES", DEFAULT_PACK_PRICES),
-        payments_currency=read.currency("PAYMENTS_CURRENCY", "usd"),
-    )
-    problems = [*read.problems, *_unsupported(settings)]
-    if production:
-        problems.extend(_production_problems(settings))
-    if problems:
-        raise SettingsError("\n".join(problems))
-    return settings
+@dataclass(frozen=True)
+class Parser(Generic[T]):
+    """Turns a variable's (trimmed, non-empty) text into a value, or raises ``ValueError``."""
+
+    parse: Callable[[str], T]
+    wants: str
 
 
-def _unsupported(settings: Settings) -> list[str]:
-    problems = []
-    if "*" in settings.cors_origins:
-        problems.append(
-            "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
-        )
-    if settings.job_deadline_seconds < settings.job_timeout_seconds:
-        problems.append(
-            "JOB_DEADLINE_SECONDS must be at least JOB_TIMEOUT_SECONDS, got "
-            f"{settings.job_deadline_seconds:g} < {settings.job_timeout_seconds:g}"
-        )
-    if settings.job_retry_max_seconds < settings.job_retry_base_seconds:
-        problems.append(
-            "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
-            f"{settings.job_retry_max_seconds:g} < {settings.job_retry_base_seconds:g}"
-        )
-    return problems
+@dataclass(frozen=True)
+class Variable(Generic[T]):
+    """An environment variable: its name, how to read it, and its production default."""
 
+    name: str
+    parser: Parser[T]
+    production: T | None = None
+    secret: bool = False
 
-def _production_problems(settings: Settings) -> list[str]:
-    """Every production requirement ``settings`` misses, one sentence each."""
-    problems = []
-    if not settings.database_url:
-        problems.append("DATABASE_URL is required when PICPAYGO_ENV=production")
-    if not settings.openrouter_api_key:
-        problems.append("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
-    if not settings.session_cookie_secure:
-        problems.append("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
-    if settings.payments_mode == "instant":
-        problems.append(
-            "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
-        )
-    return problems
-
-
-class _Reader:
-    """Parses variables; each malformed one adds a line to ``problems`` and reads as its
-    default, so every problem is reported at once."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        self.problems: list[str] = []
-
-    def optional(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
-
-    def text(self, name: str, default: str) -> str:
-        return self.optional(name) or default
-
-    def _parse(
-        self,
-        name: str,
-        default: T,
-        parse: Callable[[str], T],
-        wants: str,
-        *,
-        secret: bool = False,
-    ) -> T:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError:
-            self.problems.append(f"{name} must be {wants}, got {_shown(raw, secret=secret)}")
-            return default
-
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
-        def parse(raw: str) -> int:
-            value = int(raw)
-            if not minimum <= value <= maximum:
-                raise ValueError
-            return value
-
-        return self._parse(name, default, parse, f"a whole number from {minimum} to {maximum}")
-
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        def parse(raw: str) -> float:
-            value = float(raw)
-            if not value >= minimum or value == float("inf"):
-                raise ValueError
-            return value
-
-        return self._parse(name, default, parse, f"a number of at least {minimum:g}")
-
-    def boolean(self, name: str, default: bool) -> bool:
-        def parse(raw: str) -> bool:
-            lowered = raw.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-
-        return self._parse(name, default, parse, "true or false")
-
-    def choice(self, name: str, options: tuple[T, ...], default: T, *, upper: bool = False) -> T:
-        def parse(raw: str) -> T:
-            wanted = raw.upper() if upper else raw.lower()
-            for option in options:
-                if option == wanted:
-                    return option
-            raise ValueError
-
-        return self._parse(name, default, parse, "one of " + ", ".join(map(str, options)))
-
-    def csv(self, name: str) -> tuple[str, ...]:
-        raw = self.optional(name) or ""
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-    def networks(self, name: str) -> tuple[Network, ...]:
-        def parse(raw: str) -> tuple[Network, ...]:
-            return tuple(
-                ipaddress.ip_network(part.strip(), strict=False)
-                for part in raw.split(",")
-                if part.strip()
-            )
-
-        return self._parse(name, (), parse, "comma-separated IP networks such as 10.0.0.0/8,::1")
-
-    def database_url(self, name: str) -> str | None:
-        def parse(raw: str) -> str | None:
-            if not raw.startswith(("postgresql://", "postgres://")):
-                raise ValueError
-            return raw
-
-        return self._parse(name, None, parse, "a postgresql:// URL", secret=True)
-
-    def http_url(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            if not raw.startswith(("http://", "https://")):
-                raise ValueError
-            return raw.rstrip("/")
-
-        return self._parse(name, default, parse, "an http:// or https:// URL")
-
-    def optional_http_url(self, name: str) -> str | None:
-        if self.optional(name) is None:
-            return None
-        return self.http_url(name, "")
-
-    def pack_prices(
-        self, name: str, default: tuple[tuple[int, int], ...]
-    ) -> tuple[tuple[int, int], ...]:
-        """``pack:price`` pairs, one for each of the packs 5, 10 and 20, in minor units."""
-
-        def parse(raw: str) -> tuple[tuple[int, int], ...]:
-            prices: dict[int, int] = {}
-            for part in raw.split(","):
-                pack, sep, price = part.strip().partition(":")
-                if not sep or int(pack) in prices or int(price) < 1 or int(price) > 10**9:
-                    raise ValueError
-                prices[int(pack)] = int(price)
-            if sorted(prices) != sorted(CREDIT_PACKS):
-                raise ValueError
-            return tuple(sorted(prices.items()))
-
-        return self._parse(
-            name, default, parse, "a price in minor units for each pack, like 5:500,10:900,20:1600"
-        )
-
-    def currency(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            if len(raw) != 3 or not raw.isascii() or not raw.isalpha():
-                raise ValueError
-            return raw.lower()
-
-        return self._parse(name, default, parse, "a three-letter ISO currency code such as usd")
-
-    def cookie_name(self, name: str, default: str) -> str:
-        def parse(raw: str) -> str:
-            if not raw.replace("_", "").replace("-", "").isalnum() or not raw.isascii():
-                raise ValueError
-            return raw
-
-        return self._parse(name, default, parse, "letters, digits, '-' and '_' only")
+    def refusal(self, raw: str) -> str:
+        """The one line that says this variable's value ``raw`` was refused."""
+        return f"{self.name} must be {self.parser.wants}, got {_shown(raw, secret=self.secret)}"
 
 
 def _shown(raw: str, *, secret: bool) -> str:
@@ -347,3 +76,397 @@ def _shown(raw: str, *, secret: bool) -> str:
     if separator and scheme.replace("+", "").isalnum():
         return f"a {scheme}:// URL"
     return "a value that is not a URL (not shown: it may hold a password)"
+
+
+def setting(
+    name: str,
+    parser: Parser[T],
+    default: T,
+    *,
+    production: T | None = None,
+    secret: bool = False,
+) -> Any:
+    """A settings field read from variable ``name`` (``default`` when unset or blank)."""
+    return field(default=default, metadata={"variable": Variable(name, parser, production, secret)})
+
+
+def integer(minimum: int, maximum: int) -> Parser[int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not minimum <= value <= maximum:
+            raise ValueError
+        return value
+
+    return Parser(parse, f"a whole number from {minimum} to {maximum}")
+
+
+def number(minimum: float) -> Parser[float]:
+    def parse(raw: str) -> float:
+        value = float(raw)
+        if not value >= minimum or value == float("inf"):
+            raise ValueError
+        return value
+
+    return Parser(parse, f"a number of at least {minimum:g}")
+
+
+def hours(minimum: int, maximum: int) -> Parser[timedelta]:
+    whole = integer(minimum, maximum)
+    return Parser(lambda raw: timedelta(hours=whole.parse(raw)), whole.wants + " (hours)")
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError
+
+
+BOOLEAN = Parser(_boolean, "true or false")
+TEXT = Parser(str, "text")
+OPTIONAL_TEXT: Parser[str | None] = Parser(str, "text")
+PATH = Parser(Path, "a directory path")
+
+
+def choice(options: tuple[T, ...], *, upper: bool = False) -> Parser[T]:
+    def parse(raw: str) -> T:
+        wanted = raw.upper() if upper else raw.lower()
+        for option in options:
+            if option == wanted:
+                return option
+        raise ValueError
+
+    return Parser(parse, "one of " + ", ".join(map(str, options)))
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+CSV = Parser(_csv, "a comma-separated list")
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(part, strict=False) for part in _csv(raw))
+
+
+NETWORKS = Parser(_networks, "comma-separated IP networks such as 10.0.0.0/8,::1")
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError
+    return raw.rstrip("/")
+
+
+HTTP_URL = Parser(_http_url, "an http:// or https:// URL")
+OPTIONAL_HTTP_URL: Parser[str | None] = Parser(_http_url, HTTP_URL.wants)
+
+
+def _database_url(raw: str) -> str | None:
+    if raw.lower() == MEMORY_URL:
+        return MEMORY_URL
+    if not raw.startswith(POSTGRES_SCHEMES):
+        raise ValueError
+    return raw
+
+
+DATABASE_URL = Parser(_database_url, "a postgresql:// URL or memory:// (unset: embedded)")
+
+
+def _pack_prices(raw: str) -> dict[int, int]:
+    prices: dict[int, int] = {}
+    for part in raw.split(","):
+        pack, sep, price = part.strip().partition(":")
+        if not sep or int(pack) in prices or not 1 <= int(price) <= 10**9:
+            raise ValueError
+        prices[int(pack)] = int(price)
+    if sorted(prices) != sorted(CREDIT_PACKS):
+        raise ValueError
+    return prices
+
+
+PACK_PRICES = Parser(
+    _pack_prices, "a price in minor units for each pack, like 5:500,10:900,20:1600"
+)
+
+
+def _currency(raw: str) -> str:
+    if len(raw) != 3 or not raw.isascii() or not raw.isalpha():
+        raise ValueError
+    return raw.lower()
+
+
+CURRENCY = Parser(_currency, "a three-letter ISO currency code such as usd")
+
+
+def _cookie_name(raw: str) -> str:
+    if not raw.replace("_", "").replace("-", "").isalnum() or not raw.isascii():
+        raise ValueError
+    return raw
+
+
+COOKIE_NAME = Parser(_cookie_name, "letters, digits, '-' and '_' only")
+
+
+# --- the settings, one small object per concern -------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """The HTTP server: where it listens, what it lets in, how it logs and stops."""
+
+    host: str = setting("HOST", TEXT, "127.0.0.1")
+    port: int = setting("PORT", integer(1, 65535), 8081)
+    log_level: str = setting("LOG_LEVEL", choice(LOG_LEVELS, upper=True), "INFO")
+    log_format: LogFormat = setting("LOG_FORMAT", choice(LOG_FORMATS), "text", production="json")
+    metrics_enabled: bool = setting("METRICS_ENABLED", BOOLEAN, True)
+    shutdown_grace_seconds: float = setting("SHUTDOWN_GRACE_SECONDS", number(0.0), 20.0)
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", CSV, ())
+    trusted_proxies: tuple[Network, ...] = setting("TRUSTED_PROXIES", NETWORKS, ())
+    max_json_body_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    """Where the data lives: unset URL, the embedded server in ``data_dir``."""
+
+    url: str | None = setting("DATABASE_URL", DATABASE_URL, None, secret=True)
+    data_dir: Path = setting("PICPAYGO_DATA_DIR", PATH, Path(".picpaygo"))
+    pool_size: int = setting("DATABASE_POOL_SIZE", integer(1, 500), 10)
+    timeout_seconds: float = setting("DATABASE_TIMEOUT_SECONDS", number(0.5), 5.0)
+    migrate_on_start: bool = setting("DATABASE_MIGRATE_ON_START", BOOLEAN, False)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.url == MEMORY_URL
+
+    @property
+    def external(self) -> bool:
+        """A PostgreSQL server of the deployment's own (``postgresql://...``)."""
+        return self.url is not None and not self.in_memory
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings:
+    """The session cookie (its lifetime is the policy's ``session_ttl``)."""
+
+    cookie: str = setting("SESSION_COOKIE", COOKIE_NAME, "picpaygo_session")
+    cookie_secure: bool = setting("SESSION_COOKIE_SECURE", BOOLEAN, False, production=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoogleSettings:
+    """Sign-in with Google: off without a client id."""
+
+    client_id: str | None = setting("GOOGLE_CLIENT_ID", OPTIONAL_TEXT, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSettings:
+    """Job workers (the timings of one job are the policy's)."""
+
+    workers: int = setting("JOB_WORKERS", integer(0, 256), 2)
+    poll_seconds: float = setting("JOB_POLL_SECONDS", number(0.05), 2.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenRouterSettings:
+    """The OpenRouter image model: off (offline generator) without an API key."""
+
+    api_key: str | None = setting("OPENROUTER_API_KEY", OPTIONAL_TEXT, None, secret=True)
+    model: str = setting("OPENROUTER_MODEL", TEXT, "google/gemini-3-pro-image-preview")
+    url: str = setting("OPENROUTER_URL", HTTP_URL, "https://openrouter.ai/api/v1")
+    connect_timeout_seconds: float = setting(
+        "OPENROUTER_CONNECT_TIMEOUT_SECONDS", number(0.1), 10.0
+    )
+    read_timeout_seconds: float = setting("OPENROUTER_READ_TIMEOUT_SECONDS", number(0.1), 110.0)
+    site_url: str | None = setting("OPENROUTER_SITE_URL", OPTIONAL_HTTP_URL, None)
+    app_title: str | None = setting("OPENROUTER_APP_TITLE", OPTIONAL_TEXT, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentSettings:
+    """How credit packs are paid for."""
+
+    mode: PaymentsMode = setting(
+        "PAYMENTS_MODE", choice(PAYMENTS_MODES), "instant", production="disabled"
+    )
+
+
+# The core's rules: which variable sets which ``Policy`` field (the defaults are the core's).
+POLICY_VARIABLES: dict[str, Variable[Any]] = {
+    "free_credits": Variable("DEFAULT_FREE_CREDITS", integer(0, 1000)),
+    "session_ttl": Variable("SESSION_TTL_HOURS", hours(1, 24 * 365)),
+    "max_upload_bytes": Variable("MAX_UPLOAD_BYTES", integer(1024, 200 * MEGABYTE)),
+    "max_image_pixels": Variable("MAX_IMAGE_PIXELS", integer(1, 10**9)),
+    "job_timeout_seconds": Variable("JOB_TIMEOUT_SECONDS", number(1.0)),
+    "job_deadline_seconds": Variable("JOB_DEADLINE_SECONDS", number(1.0)),
+    "job_max_attempts": Variable("JOB_MAX_ATTEMPTS", integer(1, 20)),
+    "job_lease_seconds": Variable("JOB_LEASE_SECONDS", number(3.0)),
+    "retry_base_seconds": Variable("JOB_RETRY_BASE_SECONDS", number(0.0)),
+    "retry_max_seconds": Variable("JOB_RETRY_MAX_SECONDS", number(0.0)),
+    "generator_concurrency": Variable("GENERATOR_MAX_CONCURRENCY", integer(1, 1000)),
+    "output_retention": Variable("OUTPUT_RETENTION_HOURS", hours(1, 24 * 3650)),
+    "auth_attempts_per_minute": Variable("AUTH_ATTEMPTS_PER_MINUTE", integer(0, 1_000_000)),
+    "pack_prices": Variable("CREDIT_PACK_PRICES", PACK_PRICES),
+    "currency": Variable("PAYMENTS_CURRENCY", CURRENCY),
+}
+PROFILE_VARIABLE = Variable("PICPAYGO_ENV", choice(PROFILES))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    env: Profile = "development"
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    google: GoogleSettings = field(default_factory=GoogleSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    openrouter: OpenRouterSettings = field(default_factory=OpenRouterSettings)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
+    policy: Policy = field(default_factory=Policy)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+# The concerns, by their attribute on ``Settings``.
+SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "sessions": SessionSettings,
+    "google": GoogleSettings,
+    "jobs": JobSettings,
+    "openrouter": OpenRouterSettings,
+    "payments": PaymentSettings,
+}
+
+
+# --- reading them -------------------------------------------------------------------------
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and check every setting from ``environ`` (usually ``os.environ``).
+
+    Raises ``SettingsError`` naming every refused variable, one line each.
+    """
+    reader = _Reader(environ)
+    env: Profile = reader.read(PROFILE_VARIABLE) or "development"
+    production = env == "production"
+    sections = {name: reader.section(cls, production) for name, cls in SECTIONS.items()}
+    policy = {
+        name: value
+        for name, variable in POLICY_VARIABLES.items()
+        if (value := reader.read(variable)) is not None
+    }
+    reader.raise_problems()
+    settings = Settings(env=env, policy=Policy(**policy), **sections)
+    problems = _unsupported(settings)
+    if production:
+        problems += _missing_for_production(settings)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    return settings
+
+
+def _unsupported(settings: Settings) -> list[str]:
+    problems = []
+    policy = settings.policy
+    if "*" in settings.server.cors_origins:
+        problems.append(
+            "CORS_ORIGINS cannot be '*': the API uses session cookies, so list the origins"
+        )
+    if policy.job_deadline_seconds < policy.job_timeout_seconds:
+        problems.append(
+            "JOB_DEADLINE_SECONDS must be at least JOB_TIMEOUT_SECONDS, got "
+            f"{policy.job_deadline_seconds:g} < {policy.job_timeout_seconds:g}"
+        )
+    if policy.retry_max_seconds < policy.retry_base_seconds:
+        problems.append(
+            "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
+            f"{policy.retry_max_seconds:g} < {policy.retry_base_seconds:g}"
+        )
+    return problems
+
+
+def _missing_for_production(settings: Settings) -> list[str]:
+    problems = []
+    if not settings.database.external:
+        problems.append(
+            "DATABASE_URL must be a postgresql:// URL when PICPAYGO_ENV=production "
+            "(the embedded and in-memory databases are for development)"
+        )
+    if not settings.openrouter.api_key:
+        problems.append("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
+    if not settings.sessions.cookie_secure:
+        problems.append("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
+    if settings.payments.mode == "instant":
+        problems.append(
+            "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
+        )
+    return problems
+
+
+class _Reader:
+    """Reads variables, keeping one line per refused value."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._problems: list[str] = []
+
+    def read(self, variable: Variable[T]) -> T | None:
+        """The variable's value, or None when it is unset or blank (or refused)."""
+        raw = self._environ.get(variable.name, "").strip()
+        if not raw:
+            return None
+        try:
+            return variable.parser.parse(raw)
+        except ValueError:
+            self._problems.append(variable.refusal(raw))
+            return None
+
+    def section(self, cls: type[Any], production: bool) -> Any:
+        """An instance of the settings dataclass ``cls``, its unset fields at their defaults."""
+        values: dict[str, object] = {}
+        for each in dataclasses.fields(cls):
+            variable: Variable[Any] | None = each.metadata.get("variable")
+            if variable is None:
+                continue
+            value = self.read(variable)
+            if value is None and production:
+                value = variable.production
+            if value is not None:
+                values[each.name] = value
+        return cls(**values)
+
+    def raise_problems(self) -> None:
+        if self._problems:
+            raise SettingsError("\n".join(self._problems))
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The values of the secret settings, to mask in logs (of a URL, its password)."""
+    values = []
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        for each in dataclasses.fields(section):
+            variable: Variable[Any] | None = each.metadata.get("variable")
+            value = getattr(section, each.name)
+            if variable is None or not variable.secret or not isinstance(value, str):
+                continue
+            if "://" not in value:
+                values.append(value)
+                continue
+            try:
+                password = urllib.parse.urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                values.append(password)
+    return values

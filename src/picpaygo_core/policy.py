@@ -12,11 +12,16 @@ DEFAULT_PACK_PRICES: dict[int, int] = {5: 500, 10: 900, 20: 1600}
 
 
 class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """Limits and timings of the domain rules. Defaults are the documented ones."""
+    """Limits and timings of the domain rules.
+
+    The defaults here are the documented ones, and the only place they are stated: the
+    settings read each field from its environment variable and leave the rest alone.
+    """
 
     free_credits: int = 3
     session_ttl: timedelta = timedelta(hours=168)
     max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
     job_timeout_seconds: float = 120.0
     job_deadline_seconds: float = 900.0
     job_max_attempts: int = 3

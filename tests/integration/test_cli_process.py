@@ -14,6 +14,7 @@ from support.server import picpaygo_command
 
 def run_picpaygo(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENROUTER_API_KEY")}
+    env["DATABASE_URL"] = "memory://"
     return subprocess.run(  # noqa: S603 - our own console script
         [*picpaygo_command(), *args],
         capture_output=True,

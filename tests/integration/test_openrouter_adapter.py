@@ -31,6 +31,7 @@ from picpaygo_core.models import (
     PermanentFailure,
     TransientFailure,
 )
+from picpaygo_core.policy import Policy
 from support.fake_openrouter import (
     COMPLETIONS_PATH,
     FAKE_PNG,
@@ -90,7 +91,7 @@ def openrouter(
         api_key=api_key,
         model=MODEL,
         base_url=base_url,
-        inspector=PillowImageInspector(),
+        inspector=PillowImageInspector(max_pixels=Policy().max_image_pixels),
     )
 
 

@@ -219,7 +219,7 @@ async def test_a_job_interrupted_by_stop_is_claimed_again_after_its_lease(
     processor = container.job_processor()
     assert await processor.process_next("rescuer") is None  # still leased
 
-    lease_seconds = container.settings().job_lease_seconds
+    lease_seconds = container.settings().policy.job_lease_seconds
     clock.advance(seconds=lease_seconds + 1)
     held.release()
     rescued = await asyncio.wait_for(processor.process_next("rescuer"), DEADLINE_SECONDS)

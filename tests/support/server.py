@@ -32,7 +32,7 @@ import httpx
 
 HOST = "127.0.0.1"
 # Variables that would switch the service to real infrastructure; never inherited.
-SCRUBBED_VARIABLES = ("DATABASE_URL", "OPENROUTER_API_KEY", "GOOGLE_CLIENT_ID")
+SCRUBBED_VARIABLES = ("DATABASE_URL", "PICPAYGO_DATA_DIR", "OPENROUTER_API_KEY", "GOOGLE_CLIENT_ID")
 STARTUP_DEADLINE_SECONDS = 20.0
 POLL_INTERVAL_SECONDS = 0.05
 STOP_GRACE_SECONDS = 10.0
@@ -67,9 +67,13 @@ def picpaygo_command() -> list[str]:
 
 
 def clean_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """``os.environ`` without the infrastructure variables, plus ``env``."""
+    """``os.environ`` without the infrastructure variables, plus ``env``.
+
+    Storage is in memory unless ``env`` sets ``DATABASE_URL`` (blank: the embedded server).
+    """
     environ = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARIABLES}
     environ["PYTHONUNBUFFERED"] = "1"
+    environ["DATABASE_URL"] = "memory://"
     environ.update(env)
     return environ
 

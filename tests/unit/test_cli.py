@@ -68,7 +68,7 @@ def balance(invoke: Invoke) -> int:
 def test_without_a_database_commands_needing_one_fail_with_one_line_naming_it(
     args: Sequence[str],
 ) -> None:
-    result = CliRunner().invoke(cli, list(args), obj=CliContext({}))
+    result = CliRunner().invoke(cli, list(args), obj=CliContext({"DATABASE_URL": "memory://"}))
 
     assert result.exit_code != 0
     assert "DATABASE_URL" in one_line(result.stderr)

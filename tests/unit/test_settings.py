@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
+from pathlib import Path
 
+import msgspec
 import pytest
 
-from entrypoints.container import generator_kind, policy_from
+from entrypoints.container import generator_kind
 from entrypoints.settings import Settings, SettingsError, load_settings
+from picpaygo_core.policy import Policy
 
 
 def refusal(environ: dict[str, str]) -> str:
@@ -27,27 +31,27 @@ def test_an_empty_environment_gives_the_development_profile() -> None:
 def test_the_seed_settings_keep_their_documented_defaults() -> None:
     settings = load_settings({})
 
-    assert settings.database_url is None
-    assert settings.google_client_id is None
-    assert settings.openrouter_api_key is None
-    assert settings.openrouter_model == "google/gemini-3-pro-image-preview"
-    assert settings.session_ttl_hours == 168
-    assert settings.default_free_credits == 3
-    assert settings.cors_origins == ()
+    assert settings.database.url is None
+    assert settings.google.client_id is None
+    assert settings.openrouter.api_key is None
+    assert settings.openrouter.model == "google/gemini-3-pro-image-preview"
+    assert settings.policy.session_ttl == timedelta(hours=168)
+    assert settings.policy.free_credits == 3
+    assert settings.server.cors_origins == ()
 
 
 def test_the_deployment_settings_have_safe_defaults() -> None:
     settings = load_settings({})
 
-    assert settings.openrouter_url == "https://openrouter.ai/api/v1"
-    assert settings.max_upload_bytes == 10 * 1024 * 1024
-    assert settings.session_cookie == "picpaygo_session"
-    assert settings.session_cookie_secure is False
-    assert settings.trusted_proxies == ()
-    assert settings.payments_mode == "instant"
-    assert settings.job_workers >= 1
-    assert settings.job_timeout_seconds > 0
-    assert settings.job_max_attempts >= 1
+    assert settings.openrouter.url == "https://openrouter.ai/api/v1"
+    assert settings.policy.max_upload_bytes == 10 * 1024 * 1024
+    assert settings.sessions.cookie == "picpaygo_session"
+    assert settings.sessions.cookie_secure is False
+    assert settings.server.trusted_proxies == ()
+    assert settings.payments.mode == "instant"
+    assert settings.jobs.workers >= 1
+    assert settings.policy.job_timeout_seconds > 0
+    assert settings.policy.job_max_attempts >= 1
 
 
 def test_the_defaults_are_those_of_the_settings_object() -> None:
@@ -57,13 +61,13 @@ def test_the_defaults_are_those_of_the_settings_object() -> None:
 def test_cors_origins_are_comma_separated_with_spaces_and_blanks_ignored() -> None:
     settings = load_settings({"CORS_ORIGINS": " https://a.example ,https://b.example,, "})
 
-    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert settings.server.cors_origins == ("https://a.example", "https://b.example")
 
 
 def test_trusted_proxies_are_parsed_as_networks() -> None:
     settings = load_settings({"TRUSTED_PROXIES": "10.0.0.0/8, ::1"})
 
-    assert settings.trusted_proxies == (
+    assert settings.server.trusted_proxies == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
     )
@@ -72,14 +76,14 @@ def test_trusted_proxies_are_parsed_as_networks() -> None:
 def test_a_trailing_slash_is_dropped_from_the_openrouter_url() -> None:
     settings = load_settings({"OPENROUTER_URL": "https://proxy.example/api/v1/"})
 
-    assert settings.openrouter_url == "https://proxy.example/api/v1"
+    assert settings.openrouter.url == "https://proxy.example/api/v1"
 
 
 def test_values_are_read_with_surrounding_whitespace_trimmed() -> None:
     settings = load_settings({"JOB_WORKERS": " 4 ", "SESSION_COOKIE_SECURE": " TRUE "})
 
-    assert settings.job_workers == 4
-    assert settings.session_cookie_secure is True
+    assert settings.jobs.workers == 4
+    assert settings.sessions.cookie_secure is True
 
 
 def test_a_blank_value_means_the_default() -> None:
@@ -127,9 +131,9 @@ def test_a_malformed_value_is_refused_with_one_line_naming_the_variable(
 def test_production_without_a_database_is_refused_naming_database_url(
     environ: dict[str, str],
 ) -> None:
-    message = refusal(environ)
+    lines = refusal(environ).splitlines()
 
-    assert any(line.startswith("DATABASE_URL") for line in message.splitlines())
+    assert any(line.startswith("DATABASE_URL") for line in lines)
 
 
 def test_production_reports_every_missing_setting_in_one_failure_one_line_each() -> None:
@@ -164,7 +168,7 @@ def test_malformed_values_and_production_gaps_are_reported_together() -> None:
 def test_a_refused_database_url_is_never_echoed_with_its_password(url: str) -> None:
     message = refusal({"DATABASE_URL": url})
 
-    assert message.startswith("DATABASE_URL must be a postgresql:// URL")
+    assert message.startswith("DATABASE_URL must be a postgresql:// URL or memory://")
     assert "s3cr3tpw" not in message
 
 
@@ -184,13 +188,13 @@ def test_an_openrouter_key_selects_openrouter_with_its_settings() -> None:
     )
 
     assert generator_kind(settings) == "openrouter"
-    assert settings.openrouter_url == "http://127.0.0.1:9999/api/v1"
-    assert settings.openrouter_connect_timeout_seconds == 2.5
-    assert settings.openrouter_read_timeout_seconds == 30.0
-    assert settings.openrouter_site_url == "https://picpaygo.example"
-    assert settings.openrouter_app_title == "PicPayGo"
-    assert settings.generator_max_concurrency == 7
-    policy = policy_from(settings)
+    assert settings.openrouter.url == "http://127.0.0.1:9999/api/v1"
+    assert settings.openrouter.connect_timeout_seconds == 2.5
+    assert settings.openrouter.read_timeout_seconds == 30.0
+    assert settings.openrouter.site_url == "https://picpaygo.example"
+    assert settings.openrouter.app_title == "PicPayGo"
+    assert settings.policy.generator_concurrency == 7
+    policy = settings.policy
     assert (policy.retry_base_seconds, policy.retry_max_seconds) == (0.5, 20.0)
     assert policy.generator_concurrency == 7
 
@@ -199,8 +203,8 @@ def test_without_an_openrouter_key_the_offline_generator_is_used() -> None:
     settings = load_settings({})
 
     assert generator_kind(settings) == "offline"
-    assert settings.openrouter_site_url is None
-    assert settings.generator_max_concurrency == 4
+    assert settings.openrouter.site_url is None
+    assert settings.policy.generator_concurrency == 4
 
 
 @pytest.mark.parametrize(
@@ -235,20 +239,20 @@ def test_a_database_url_selects_postgresql_with_pool_settings() -> None:
         }
     )
 
-    assert settings.database_url == "postgresql://picpaygo@db/picpaygo"
-    assert settings.database_pool_size == 25
-    assert settings.database_timeout_seconds == 2.5
-    assert settings.database_migrate_on_start is True
-    assert settings.job_poll_seconds == 10.0
+    assert settings.database.url == "postgresql://picpaygo@db/picpaygo"
+    assert settings.database.pool_size == 25
+    assert settings.database.timeout_seconds == 2.5
+    assert settings.database.migrate_on_start is True
+    assert settings.jobs.poll_seconds == 10.0
 
 
 def test_the_database_settings_have_safe_defaults() -> None:
     settings = load_settings({})
 
-    assert settings.database_pool_size == 10
-    assert settings.database_timeout_seconds == 5.0
-    assert settings.database_migrate_on_start is False
-    assert settings.job_poll_seconds == 2.0
+    assert settings.database.pool_size == 10
+    assert settings.database.timeout_seconds == 5.0
+    assert settings.database.migrate_on_start is False
+    assert settings.jobs.poll_seconds == 2.0
 
 
 @pytest.mark.parametrize(
@@ -275,17 +279,84 @@ def test_a_wildcard_cors_origin_is_refused_because_the_api_uses_cookies() -> Non
     assert "\n" not in message
 
 
+def test_memory_url_asks_for_in_memory_storage() -> None:
+    assert load_settings({"DATABASE_URL": "memory://"}).database.url == "memory://"
+    assert load_settings({"DATABASE_URL": "MEMORY://"}).database.url == "memory://"
+
+
+def test_postgres_urls_of_both_spellings_are_accepted() -> None:
+    for url in ("postgresql://app@db/picpaygo", "postgres://app@db/picpaygo"):
+        assert load_settings({"DATABASE_URL": url}).database.url == url
+
+
+def test_the_data_directory_defaults_to_picpaygo_in_the_current_directory() -> None:
+    assert load_settings({}).database.data_dir == Path(".picpaygo")
+    assert load_settings({"PICPAYGO_DATA_DIR": "/srv/data"}).database.data_dir == Path("/srv/data")
+
+
+def test_every_refused_value_is_reported_at_once_one_line_each() -> None:
+    lines = refusal({"JOB_WORKERS": "many", "PORT": "0", "LOG_LEVEL": "loud"}).splitlines()
+
+    assert sorted(line.split(" ", 1)[0] for line in lines) == ["JOB_WORKERS", "LOG_LEVEL", "PORT"]
+
+
+def test_production_has_its_own_defaults_for_cookies_and_payments() -> None:
+    settings = load_settings(
+        {
+            "PICPAYGO_ENV": "production",
+            "DATABASE_URL": "postgresql://app@db/picpaygo",
+            "OPENROUTER_API_KEY": "sk-or-test",
+        }
+    )
+
+    assert settings.sessions.cookie_secure is True
+    assert settings.payments.mode == "disabled"
+
+
+def test_the_policy_defaults_are_the_cores_own() -> None:
+    assert load_settings({}).policy == Policy()
+    assert Policy().max_image_pixels == 50_000_000
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "expected"),
+    [
+        ("DEFAULT_FREE_CREDITS", "0", "free_credits", 0),
+        ("SESSION_TTL_HOURS", "2", "session_ttl", timedelta(hours=2)),
+        ("MAX_UPLOAD_BYTES", "2048", "max_upload_bytes", 2048),
+        ("MAX_IMAGE_PIXELS", "1000", "max_image_pixels", 1000),
+        ("JOB_TIMEOUT_SECONDS", "30", "job_timeout_seconds", 30.0),
+        ("JOB_DEADLINE_SECONDS", "600", "job_deadline_seconds", 600.0),
+        ("JOB_MAX_ATTEMPTS", "5", "job_max_attempts", 5),
+        ("JOB_LEASE_SECONDS", "10", "job_lease_seconds", 10.0),
+        ("JOB_RETRY_BASE_SECONDS", "1", "retry_base_seconds", 1.0),
+        ("JOB_RETRY_MAX_SECONDS", "60", "retry_max_seconds", 60.0),
+        ("GENERATOR_MAX_CONCURRENCY", "9", "generator_concurrency", 9),
+        ("OUTPUT_RETENTION_HOURS", "24", "output_retention", timedelta(hours=24)),
+        ("AUTH_ATTEMPTS_PER_MINUTE", "0", "auth_attempts_per_minute", 0),
+        ("CREDIT_PACK_PRICES", "5:1,10:2,20:3", "pack_prices", {5: 1, 10: 2, 20: 3}),
+        ("PAYMENTS_CURRENCY", "eur", "currency", "eur"),
+    ],
+)
+def test_each_policy_variable_sets_its_policy_field_and_nothing_else(
+    name: str, value: str, field: str, expected: object
+) -> None:
+    policy = load_settings({name: value}).policy
+
+    assert policy == msgspec.structs.replace(Policy(), **{field: expected})
+
+
 def test_pack_prices_and_currency_have_the_documented_defaults() -> None:
-    policy = policy_from(load_settings({}))
+    policy = load_settings({}).policy
 
     assert policy.pack_prices == {5: 500, 10: 900, 20: 1600}
     assert policy.currency == "usd"
 
 
 def test_pack_prices_and_currency_are_read_from_the_environment() -> None:
-    policy = policy_from(
-        load_settings({"CREDIT_PACK_PRICES": " 20:1500, 5:499,10:990 ", "PAYMENTS_CURRENCY": "EUR"})
-    )
+    policy = load_settings(
+        {"CREDIT_PACK_PRICES": " 20:1500, 5:499,10:990 ", "PAYMENTS_CURRENCY": "EUR"}
+    ).policy
 
     assert policy.pack_prices == {5: 499, 10: 990, 20: 1500}
     assert policy.currency == "eur"

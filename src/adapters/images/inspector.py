@@ -38,7 +38,7 @@ class PillowImageInspector:
     file, before any EXIF orientation is applied.
     """
 
-    def __init__(self, max_pixels: int = 40_000_000) -> None:
+    def __init__(self, *, max_pixels: int) -> None:
         if max_pixels <= 0:
             raise ValueError("max_pixels must be positive")
         self.max_pixels = max_pixels

@@ -3,11 +3,9 @@
 from adapters.memory.store import MemoryStore
 from adapters.memory.throttle import MemoryAttemptThrottle
 from adapters.memory.unit_of_work import MemoryUnitOfWork, MemoryUnitOfWorkFactory
-from adapters.memory.wakeup import MemoryJobWakeup
 
 __all__ = [
     "MemoryAttemptThrottle",
-    "MemoryJobWakeup",
     "MemoryStore",
     "MemoryUnitOfWork",
     "MemoryUnitOfWorkFactory",

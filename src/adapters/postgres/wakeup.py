@@ -13,9 +13,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from adapters.memory.wakeup import MemoryJobWakeup
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.repositories import JOBS_CHANNEL
+from adapters.process_wakeup import ProcessJobWakeup
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class PostgresJobWakeup:
     ) -> None:
         self._database = database
         self._sleep = sleep
-        self._local = MemoryJobWakeup()
+        self._local = ProcessJobWakeup()
         self._listener: asyncio.Task[None] | None = None
         self._listened = False
 

@@ -35,12 +35,12 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     (``run_workers`` overrides that, e.g. for tests that drive the queue by hand).
     """
     settings: Settings = container.settings()
-    start_workers = settings.job_workers > 0 if run_workers is None else run_workers
+    start_workers = settings.jobs.workers > 0 if run_workers is None else run_workers
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with running_resources(container, listen=start_workers):
-            pool = build_worker_pool(container, settings.job_workers) if start_workers else None
+            pool = build_worker_pool(container, settings.jobs.workers) if start_workers else None
             if pool:
                 pool.start()
             try:
@@ -52,10 +52,10 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     uploads = Router(
         path="/",
         route_handlers=[GenerationController],
-        request_max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+        request_max_body_size=settings.policy.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )
     metrics = container.metrics()
-    operations = [MetricsController] if settings.metrics_enabled else []
+    operations = [MetricsController] if settings.server.metrics_enabled else []
     app = Litestar(
         route_handlers=[
             AuthController,
@@ -67,10 +67,10 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         ],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
-        request_max_body_size=settings.max_json_body_bytes,
+        request_max_body_size=settings.server.max_json_body_bytes,
         cors_config=(
-            CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
-            if settings.cors_origins
+            CORSConfig(allow_origins=list(settings.server.cors_origins), allow_credentials=True)
+            if settings.server.cors_origins
             else None
         ),
         openapi_config=OpenAPIConfig(

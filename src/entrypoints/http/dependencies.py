@@ -23,9 +23,9 @@ from picpaygo_core.services import AuthService
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
     """Every dependency a handler can ask for, by name."""
     session_cookie = SessionCookie(
-        name=settings.session_cookie,
-        secure=settings.session_cookie_secure,
-        max_age_seconds=settings.session_ttl_hours * 3600,
+        name=settings.sessions.cookie,
+        secure=settings.sessions.cookie_secure,
+        max_age_seconds=int(settings.policy.session_ttl.total_seconds()),
     )
     auth: AuthService = container.auth_service()
 
@@ -34,7 +34,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         return client_address(
             peer,
             ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
-            settings.trusted_proxies,
+            settings.server.trusted_proxies,
         )
 
     async def provide_caller(

@@ -12,6 +12,7 @@ from PIL import Image
 from adapters.images import PillowImageInspector
 from picpaygo_core.errors import ImageTooLarge, UnsupportedImage
 from picpaygo_core.models import ImageInfo
+from picpaygo_core.policy import Policy
 from support.images import (
     gif_bytes,
     jpeg_bytes,
@@ -25,7 +26,7 @@ from support.images import (
     webp_bytes,
 )
 
-inspector = PillowImageInspector()
+inspector = PillowImageInspector(max_pixels=Policy().max_image_pixels)
 
 
 @pytest.mark.parametrize(
@@ -83,14 +84,14 @@ def test_decompression_bomb_is_refused_quickly() -> None:
     with pytest.raises(ImageTooLarge) as caught:
         inspector.inspect(bomb)
     assert time.perf_counter() - started < 1.0
-    assert "40 megapixels" in caught.value.message
+    assert "50 megapixels" in caught.value.message
 
 
 def test_image_over_our_limit_but_under_pillows_is_refused_with_its_size() -> None:
     with pytest.raises(ImageTooLarge) as caught:
         inspector.inspect(png_bomb_bytes(8_000, 8_000))
     assert caught.value.message == (
-        "The image is 8000\u00d78000 pixels; the limit is 40 megapixels."
+        "The image is 8000\u00d78000 pixels; the limit is 50 megapixels."
     )
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.memory import MemoryJobWakeup
-from adapters.memory.wakeup import MAX_PENDING_NOTIFICATIONS
+from adapters.process_wakeup import MAX_PENDING_NOTIFICATIONS, ProcessJobWakeup
 
 LONG = 30.0  # a wait that would fail the test by its length if nothing woke it
 
 
-async def waiting(wakeup: MemoryJobWakeup, count: int) -> list[asyncio.Task[None]]:
+async def waiting(wakeup: ProcessJobWakeup, count: int) -> list[asyncio.Task[None]]:
     tasks = [asyncio.create_task(wakeup.wait(LONG)) for _ in range(count)]
     for _ in range(5):
         await asyncio.sleep(0)  # let every task reach its wait
@@ -23,7 +22,7 @@ async def settle() -> None:
 
 
 async def test_one_notification_wakes_exactly_one_of_several_waiting_workers() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
     tasks = await waiting(wakeup, 3)
 
     wakeup.notify()
@@ -35,7 +34,7 @@ async def test_one_notification_wakes_exactly_one_of_several_waiting_workers() -
 
 
 async def test_two_notifications_wake_two_workers_in_the_order_they_waited() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
     tasks = await waiting(wakeup, 3)
 
     wakeup.notify()
@@ -48,7 +47,7 @@ async def test_two_notifications_wake_two_workers_in_the_order_they_waited() -> 
 
 
 async def test_a_notification_with_nobody_waiting_is_kept_for_the_next_worker() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
 
     wakeup.notify()
 
@@ -56,7 +55,7 @@ async def test_a_notification_with_nobody_waiting_is_kept_for_the_next_worker() 
 
 
 async def test_notify_all_wakes_every_waiting_worker() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
     tasks = await waiting(wakeup, 4)
 
     wakeup.notify_all()
@@ -65,7 +64,7 @@ async def test_notify_all_wakes_every_waiting_worker() -> None:
 
 
 async def test_kept_notifications_are_bounded() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
     for _ in range(MAX_PENDING_NOTIFICATIONS * 10):
         wakeup.notify()
 
@@ -79,7 +78,7 @@ async def test_kept_notifications_are_bounded() -> None:
 
 
 async def test_a_worker_whose_wait_timed_out_is_not_woken_later() -> None:
-    wakeup = MemoryJobWakeup()
+    wakeup = ProcessJobWakeup()
     await wakeup.wait(0.01)
     tasks = await waiting(wakeup, 1)
 

@@ -36,6 +36,7 @@ from picpaygo_core.models import (
     PermanentFailure,
     TransientFailure,
 )
+from picpaygo_core.policy import Policy
 from support.fake_openrouter import FAKE_PNG
 from support.images import (
     gif_bytes,
@@ -144,7 +145,7 @@ def make_generator(
         api_key=API_KEY,
         model=MODEL,
         base_url=base_url,
-        inspector=PillowImageInspector(),
+        inspector=PillowImageInspector(max_pixels=Policy().max_image_pixels),
         site_url=site_url,
         app_title=app_title,
     )

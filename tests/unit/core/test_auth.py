@@ -55,7 +55,7 @@ def legacy_user(email: str, password: str, clock: FakeClock) -> User:
 
 
 def user_count(container: Container) -> int:
-    return len(container.memory_store().users)
+    return len(container.storage().store.users)
 
 
 # --- registering -----------------------------------------------------------------------
@@ -77,7 +77,7 @@ async def test_registering_creates_an_account_and_signs_it_in(container: Contain
 async def test_registering_stores_only_a_hash_of_the_session_token(container: Container) -> None:
     token = await register(container)
 
-    stored_keys = set(container.memory_store().sessions)
+    stored_keys = set(container.storage().store.sessions)
     assert stored_keys == {hash_session_token(token)}
     assert token not in stored_keys
 
@@ -94,7 +94,7 @@ async def test_registering_stores_an_argon2id_hash_and_not_the_password(
 ) -> None:
     await register(container)
 
-    (user,) = container.memory_store().users.values()
+    (user,) = container.storage().store.users.values()
     assert user.password_hash is not None
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
@@ -131,7 +131,7 @@ async def test_registering_with_an_invalid_value_raises_invalid_input_and_stores
     with pytest.raises(InvalidInput):
         await container.auth_service().register(**values)
     assert user_count(container) == 0
-    assert container.memory_store().sessions == {}
+    assert container.storage().store.sessions == {}
 
 
 async def test_registering_accepts_the_longest_and_shortest_allowed_values(
@@ -158,7 +158,7 @@ async def test_logging_in_with_the_right_password_starts_a_new_session(
     current = await container.auth_service().current_user(signed_in.token)
     assert current is not None
     assert current.email == EMAIL
-    assert len(container.memory_store().sessions) == 2
+    assert len(container.storage().store.sessions) == 2
 
 
 async def test_a_wrong_password_and_an_unknown_email_fail_with_the_same_message(
@@ -177,12 +177,12 @@ async def test_a_wrong_password_and_an_unknown_email_fail_with_the_same_message(
 
 async def test_a_failed_login_starts_no_session(container: Container) -> None:
     await register(container)
-    sessions_before = dict(container.memory_store().sessions)
+    sessions_before = dict(container.storage().store.sessions)
 
     with pytest.raises(InvalidCredentials):
         await container.auth_service().login(email=EMAIL, password="wrong password")
 
-    assert container.memory_store().sessions == sessions_before
+    assert container.storage().store.sessions == sessions_before
 
 
 async def test_logging_in_ignores_the_letter_case_of_the_email(container: Container) -> None:
@@ -202,7 +202,7 @@ async def test_a_legacy_pbkdf2_password_logs_in_and_is_rehashed_to_argon2id(
     signed_in = await container.auth_service().login(email=EMAIL, password=PASSWORD)
 
     assert signed_in.user.id == user.id
-    stored = container.memory_store().users[user.id]
+    stored = container.storage().store.users[user.id]
     assert stored.password_hash is not None
     assert stored.password_hash.startswith("$argon2id$")
     again = await container.auth_service().login(email=EMAIL, password=PASSWORD)
@@ -218,7 +218,7 @@ async def test_a_wrong_password_leaves_a_legacy_hash_untouched(
     with pytest.raises(InvalidCredentials):
         await container.auth_service().login(email=EMAIL, password="wrong password")
 
-    assert container.memory_store().users[user.id].password_hash == user.password_hash
+    assert container.storage().store.users[user.id].password_hash == user.password_hash
 
 
 # --- sessions --------------------------------------------------------------------------
@@ -260,7 +260,7 @@ async def test_a_session_expired_after_session_ttl_is_rejected_and_purged(
     clock.advance(hours=SESSION_TTL_HOURS)
 
     assert await container.auth_service().current_user(token) is None
-    assert container.memory_store().sessions == {}
+    assert container.storage().store.sessions == {}
 
 
 async def test_the_session_ttl_hours_setting_sets_the_session_lifetime(
@@ -280,7 +280,7 @@ async def test_logging_out_ends_the_session(container: Container) -> None:
     await container.auth_service().logout(token)
 
     assert await container.auth_service().current_user(token) is None
-    assert container.memory_store().sessions == {}
+    assert container.storage().store.sessions == {}
 
 
 async def test_logging_out_ends_only_that_session(container: Container) -> None:
@@ -315,7 +315,7 @@ async def test_purging_expired_sessions_deletes_and_counts_only_expired_ones(
     purged = await container.auth_service().purge_expired_sessions()
 
     assert purged == 2
-    assert set(container.memory_store().sessions) == {hash_session_token(fresh)}
+    assert set(container.storage().store.sessions) == {hash_session_token(fresh)}
     assert await container.auth_service().current_user(fresh) is not None
 
 
@@ -408,7 +408,7 @@ async def test_another_google_account_with_the_same_email_cannot_take_over_a_lin
             credential=google.token(sub="999999999999999999999")
         )
 
-    (user,) = google_container.memory_store().users.values()
+    (user,) = google_container.storage().store.users.values()
     assert user.google_id == first.user.google_id
     again = await google_container.auth_service().google_login(credential=google.token())
     assert again.user.id == first.user.id
@@ -442,7 +442,7 @@ async def test_an_unverified_google_email_does_not_take_over_a_password_account(
         await google_container.auth_service().google_login(
             credential=google.token(email_verified=False)
         )
-    (user,) = google_container.memory_store().users.values()
+    (user,) = google_container.storage().store.users.values()
     assert user.google_id is None
 
 

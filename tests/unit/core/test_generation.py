@@ -73,14 +73,14 @@ async def test_a_new_job_is_queued_for_its_category(container: Container) -> Non
     assert job.status is JobStatus.QUEUED
     assert job.category is Category.EDITORIAL
     assert job.attempts == 0
-    assert container.memory_store().jobs[job.id] == job
+    assert container.storage().store.jobs[job.id] == job
 
 
 async def test_a_new_job_stores_the_uploaded_photo(container: Container) -> None:
     job = await create(container, anonymous())
 
     assert job.input_image_id is not None
-    stored = container.memory_store().images[job.input_image_id]
+    stored = container.storage().store.images[job.input_image_id]
     assert stored.data == PHOTO
     assert stored.content_type == "image/jpeg"
 
@@ -96,7 +96,7 @@ async def test_the_photos_content_type_is_read_from_its_bytes(
     job = await create(container, anonymous(), image=image)
 
     assert job.input_image_id is not None
-    assert container.memory_store().images[job.input_image_id].content_type == content_type
+    assert container.storage().store.images[job.input_image_id].content_type == content_type
 
 
 async def test_a_new_job_takes_a_free_credit_first(container: Container) -> None:
@@ -161,8 +161,8 @@ async def test_a_refused_upload_charges_nothing_and_stores_nothing(
 
     assert await free_credits(container) == 3
     assert (await container.admin_service().show(owner(caller).email)).balance == 1
-    assert container.memory_store().jobs == {}
-    assert container.memory_store().images == {}
+    assert container.storage().store.jobs == {}
+    assert container.storage().store.images == {}
 
 
 async def test_an_upload_over_max_upload_bytes_is_refused_before_anything_is_charged(
@@ -176,8 +176,8 @@ async def test_an_upload_over_max_upload_bytes_is_refused_before_anything_is_cha
         await create(container, anonymous(), image=big_photo)
 
     assert await free_credits(container) == 3
-    assert container.memory_store().jobs == {}
-    assert container.memory_store().images == {}
+    assert container.storage().store.jobs == {}
+    assert container.storage().store.images == {}
 
 
 async def test_an_upload_within_max_upload_bytes_is_accepted(
@@ -197,13 +197,13 @@ async def test_an_anonymous_client_without_free_credits_gets_no_job(
 ) -> None:
     for _ in range(3):
         await create(container, anonymous())
-    images_before = dict(container.memory_store().images)
+    images_before = dict(container.storage().store.images)
 
     with pytest.raises(InsufficientCredits):
         await create(container, anonymous())
 
-    assert len(container.memory_store().jobs) == 3
-    assert container.memory_store().images == images_before
+    assert len(container.storage().store.jobs) == 3
+    assert container.storage().store.images == images_before
 
 
 async def test_a_user_without_any_credit_gets_no_job_and_nothing_is_stored(
@@ -215,8 +215,8 @@ async def test_a_user_without_any_credit_gets_no_job_and_nothing_is_stored(
     with pytest.raises(InsufficientCredits):
         await create(container, caller)
 
-    assert container.memory_store().jobs == {}
-    assert container.memory_store().images == {}
+    assert container.storage().store.jobs == {}
+    assert container.storage().store.images == {}
     assert await container.admin_service().history(owner(caller).email) == []
 
 

@@ -185,7 +185,7 @@ async def test_a_worker_waiting_for_a_generator_slot_has_claimed_no_job(
     second = asyncio.create_task(processor.process_next("second"))
     for _ in range(20):
         await asyncio.sleep(0)
-    statuses = sorted(job.status for job in container.memory_store().jobs.values())
+    statuses = sorted(job.status for job in container.storage().store.jobs.values())
     counting.gate.set()
     await asyncio.gather(first, second)
 

@@ -59,7 +59,7 @@ async def queue(container: Container, caller: Caller, category: str = "portraits
 
 
 def stored(container: Container, job: Job) -> Job:
-    return container.memory_store().jobs[job.id]
+    return container.storage().store.jobs[job.id]
 
 
 async def entries_for(container: Container, job_id: UUID) -> list[LedgerEntry]:
@@ -137,7 +137,7 @@ async def test_the_uploaded_photo_is_deleted_once_the_job_succeeds(container: Co
 
     await container.job_processor().process_next()
 
-    assert job.input_image_id not in container.memory_store().images
+    assert job.input_image_id not in container.storage().store.images
     assert stored(container, job).input_image_id is None
 
 
@@ -353,7 +353,7 @@ async def test_the_uploaded_photo_is_deleted_once_the_job_fails(
 
     await container.job_processor().process_next()
 
-    assert job.input_image_id not in container.memory_store().images
+    assert job.input_image_id not in container.storage().store.images
 
 
 async def test_a_generator_that_raises_is_treated_as_a_transient_failure(
@@ -471,7 +471,7 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_settle_the_job(
     assert stored(container, job) == taken_over
     picture = await container.generation_service().output_image(caller, job.id)
     assert picture.data == b"from worker B"
-    assert len(container.memory_store().images) == 1
+    assert len(container.storage().store.images) == 1
     assert [e.reason for e in await entries_for(container, job.id)] == ["generation"]
 
 
@@ -515,7 +515,7 @@ async def test_outputs_older_than_the_retention_period_are_deleted(
     purged = await container.retention_service().purge_old_outputs()
 
     assert purged == 1
-    assert job.output_image_id not in container.memory_store().images
+    assert job.output_image_id not in container.storage().store.images
     with pytest.raises(ImageNotFound):
         await container.generation_service().output_image(anonymous(), job.id)
 

@@ -80,7 +80,7 @@ class World:
         self.container.clock.override(self.clock)
         self.container.hasher.override(cheap_hasher())
         self.container.generator.override(self.generator)
-        self.store = self.container.memory_store()
+        self.store = self.container.storage().store
         self._user: User | None = None
 
     async def sign_up(self) -> None:

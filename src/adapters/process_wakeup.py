@@ -1,4 +1,8 @@
-"""Waking idle in-process workers when a job is queued."""
+"""Waking the idle job workers of this process when a job is queued.
+
+Every storage family uses it: in memory it is the whole wake-up; with PostgreSQL the
+listener feeds it the notifications other processes send.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections import deque
 MAX_PENDING_NOTIFICATIONS = 8
 
 
-class MemoryJobWakeup:
+class ProcessJobWakeup:
     """Wakes the idle workers of one process: one per notification, since one new job
     needs one worker (waking them all would send every one to claim it, and all but one
     to find nothing)."""

@@ -1,0 +1,122 @@
+"""The PostgreSQL storage family: one connection pool and every adapter over it.
+
+The server is either the deployment's own (``DATABASE_URL=postgresql://...``) or the
+embedded one this process starts or joins; either way the adapters are the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Protocol
+
+from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.migrations import migrate, pending_migrations
+from adapters.postgres.throttle import PostgresAttemptThrottle
+from adapters.postgres.unit_of_work import PostgresHealthProbe, PostgresUnitOfWorkFactory
+from adapters.postgres.wakeup import PostgresJobWakeup
+from picpaygo_core.errors import StorageUnavailable
+from picpaygo_core.ports import Clock
+from picpaygo_core.services.workers import Chore
+
+logger = logging.getLogger("picpaygo")
+
+
+class SchemaOutOfDate(Exception):
+    """The database lacks migrations this build needs; the message says what to run."""
+
+
+class DatabaseServer(Protocol):
+    """Where the database runs: kept running while ``running()`` is entered."""
+
+    description: str
+
+    def running(self) -> AbstractAsyncContextManager[None]: ...
+
+
+class ExternalServer:
+    """A server run by someone else: there is nothing to start or stop."""
+
+    description = "PostgreSQL"
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        yield
+
+
+class PostgresStorage:
+    """The pool, the unit of work, the health probe, the wake-up and the throttle.
+
+    ``migrate_on_start`` applies pending migrations when the storage opens; without it,
+    opening refuses an out-of-date schema with ``SchemaOutOfDate``.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        clock: Clock,
+        *,
+        server: DatabaseServer,
+        migrate_on_start: bool,
+    ) -> None:
+        self.database = database
+        self.server = server
+        self.migrate_on_start = migrate_on_start
+        self.uow_factory = PostgresUnitOfWorkFactory(database)
+        self.health_probe = PostgresHealthProbe(database)
+        self.wakeup = PostgresJobWakeup(database)
+        self.throttle = PostgresAttemptThrottle(database, clock)
+        self.chores: Sequence[Chore] = (self.throttle.forget_expired,)
+
+    @property
+    def description(self) -> str:
+        return self.server.description
+
+    @asynccontextmanager
+    async def lifespan(
+        self, *, listen: bool, check_schema: bool = True, long_running: bool = True
+    ) -> AsyncIterator[None]:
+        """The server, the pool, the schema, then (with ``listen``) the job listener.
+
+        Closed in reverse. ``check_schema=False`` skips the schema step (for
+        ``picpaygo db migrate`` itself). A ``long_running`` process (server, worker)
+        opens even when the database is unreachable and serves 503s until it answers;
+        a one-shot command fails at once with ``StorageUnavailable``.
+        """
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.server.running())
+            await self.database.open()
+            stack.push_async_callback(self.database.close)
+            if check_schema:
+                await self._prepare_schema(tolerate_outage=long_running)
+            if listen:
+                self.wakeup.start()
+                stack.push_async_callback(self.wakeup.stop)
+            yield
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; their names (``0001_initial``, ...)."""
+        return [f"{m.version:04d}_{m.name}" for m in await migrate(self.database)]
+
+    async def _prepare_schema(self, *, tolerate_outage: bool) -> None:
+        try:
+            if self.migrate_on_start:
+                for name in await self.migrate():
+                    logger.info("applied migration %s", name)
+                return
+            pending = await pending_migrations(self.database)
+        except StorageUnavailable:
+            if not tolerate_outage:
+                raise
+            # Start anyway: requests get 503 until the database answers, then all is well.
+            logger.error("the database is unreachable at start-up; serving 503s until it answers")
+            return
+        if pending:
+            names = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+            raise SchemaOutOfDate(
+                f"the database schema is out of date (pending: {names}); "
+                "run `picpaygo db migrate` or set DATABASE_MIGRATE_ON_START=true"
+            )

@@ -365,9 +365,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         for name, variable in POLICY_VARIABLES.items()
         if (value := reader.read(variable)) is not None
     }
-    reader.raise_problems()
+    # A refused value reads as its default, so that every other problem is found too.
     settings = Settings(env=env, policy=Policy(**policy), **sections)
-    problems = _unsupported(settings)
+    problems = [*reader.problems, *_unsupported(settings)]
     if production:
         problems += _missing_for_production(settings)
     if problems:
@@ -418,7 +418,7 @@ class _Reader:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
-        self._problems: list[str] = []
+        self.problems: list[str] = []
 
     def read(self, variable: Variable[T]) -> T | None:
         """The variable's value, or None when it is unset or blank (or refused)."""
@@ -428,7 +428,7 @@ class _Reader:
         try:
             return variable.parser.parse(raw)
         except ValueError:
-            self._problems.append(variable.refusal(raw))
+            self.problems.append(variable.refusal(raw))
             return None
 
     def section(self, cls: type[Any], production: bool) -> Any:
@@ -444,10 +444,6 @@ class _Reader:
             if value is not None:
                 values[each.name] = value
         return cls(**values)
-
-    def raise_problems(self) -> None:
-        if self._problems:
-            raise SettingsError("\n".join(self._problems))
 
 
 def secret_values(settings: Settings) -> list[str]:

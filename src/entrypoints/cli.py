@@ -342,6 +342,15 @@ def worker(context: CliContext, concurrency: int | None) -> None:
     context.run(work_until_stopped, listen=True, long_running=True)
 
 
+@cli.command()
+@pass_context
+def openapi(context: CliContext) -> None:
+    """Print the HTTP API's OpenAPI document (JSON), as served at /api/docs/openapi.json."""
+    from entrypoints.openapi_document import openapi_document
+
+    click.echo(json.dumps(openapi_document(context.settings), indent=2, ensure_ascii=False))
+
+
 @cli.group()
 def db() -> None:
     """Database maintenance."""

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
 from entrypoints.container import Container, build_worker_pool, running_resources
 from entrypoints.http.access import AccessMiddleware
@@ -21,6 +20,7 @@ from entrypoints.http.controllers import (
 )
 from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
+from entrypoints.http.openapi import complete, docs_assets_router, openapi_config
 from entrypoints.http.web_client import web_client_router
 from entrypoints.settings import Settings
 
@@ -62,6 +62,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             CreditsController,
             HealthController,
             uploads,
+            docs_assets_router(),
             *operations,
             web_client_router(),
         ],
@@ -73,16 +74,12 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             if settings.server.cors_origins
             else None
         ),
-        openapi_config=OpenAPIConfig(
-            title="PicPayGo API",
-            version="0.1.0",
-            description="Restyle a person's photo with an AI image model, paid with credits.",
-            path="/api/docs",
-        ),
+        openapi_config=openapi_config(settings.session_cookie),
         lifespan=[lifespan],
         state=State({TELEMETRY_STATE: metrics}),
         logging_config=None,  # logging is the process's business (see ``picpaygo serve``)
     )
+    complete(app.openapi_schema)
     # Around routing too, so unknown paths get their request id and access line.
     app.asgi_handler = AccessMiddleware(app.asgi_handler, observers=[metrics])
     return app

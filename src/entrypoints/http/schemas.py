@@ -1,15 +1,63 @@
-"""The API's JSON shapes (camelCase on the wire), kept apart from the domain model."""
+"""The API's JSON shapes (camelCase on the wire), kept apart from the domain model.
+
+Every field carries its OpenAPI description, example and documented constraints
+(``doc``). Those only document: the values are checked by the core, which answers 422
+with a sentence, so a schema constraint never turns a 422 into a decoder's 400.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 from litestar.datastructures import UploadFile
+from litestar.openapi.spec import Example
+from litestar.params import KwargDefinition
 
-from picpaygo_core.models import CheckoutOutcome, CreditsView, Job, Purchase, User
+from picpaygo_core.models import (
+    Category,
+    CheckoutOutcome,
+    CreditsView,
+    Job,
+    JobStatus,
+    Purchase,
+    PurchaseStatus,
+    User,
+)
+from picpaygo_core.policy import CREDIT_PACKS
+from picpaygo_core.validation import (
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+)
+
+EXAMPLE_ID = "0b3f5c4e-8d2a-4f6b-9c1e-2a7d9e4b1c3f"
+EXAMPLE_TIME = "2026-01-15T09:30:00Z"
+
+
+def doc(description: str, *examples: object, **schema: Any) -> KwargDefinition:
+    """A field's OpenAPI description, examples and documented constraints (``ge``,
+    ``min_length``, ``max_length``, ``schema_extra`` ...)."""
+    return KwargDefinition(
+        description=description,
+        examples=[Example(value=value) for value in examples] or None,
+        **schema,
+    )
+
+
+Email = Annotated[
+    str,
+    doc(
+        "Email address, compared case-insensitively.",
+        "ada@example.com",
+        max_length=MAX_EMAIL_LENGTH,
+    ),
+]
+Timestamp = Annotated[datetime, doc("RFC 3339 time in UTC.", EXAMPLE_TIME)]
 
 
 class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
@@ -17,35 +65,82 @@ class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="
 
 
 class RegisterRequest(Request):
-    email: str
-    password: str
-    name: str | None = None
-    surname: str | None = None
+    """A new email + password account."""
+
+    email: Email
+    password: Annotated[
+        str,
+        doc(
+            "The password (never stored, only its Argon2id hash).",
+            "correct horse battery staple",
+            min_length=MIN_PASSWORD_LENGTH,
+            max_length=MAX_PASSWORD_LENGTH,
+        ),
+    ]
+    name: Annotated[
+        str | None, doc("Given name (optional).", "Ada", max_length=MAX_NAME_LENGTH)
+    ] = None
+    surname: Annotated[
+        str | None, doc("Family name (optional).", "Lovelace", max_length=MAX_NAME_LENGTH)
+    ] = None
 
 
 class LoginRequest(Request):
-    email: str
-    password: str
+    """Email and password of an existing account."""
+
+    email: Email
+    password: Annotated[
+        str,
+        doc(
+            "The account's password.",
+            "correct horse battery staple",
+            max_length=MAX_PASSWORD_LENGTH,
+        ),
+    ]
 
 
 class GoogleLoginRequest(Request):
-    credential: str
+    """A Google Identity Services sign-in."""
+
+    credential: Annotated[
+        str,
+        doc("The Google ID token (a JWT) the Google button returned.", "eyJhbGciOiJSUzI1NiIs..."),
+    ]
 
 
 class ConsumeRequest(Request):
-    amount: int = 1
+    """How many credits to spend."""
+
+    amount: Annotated[int, doc("Credits to spend, at least 1.", 1, ge=1, le=1_000_000)] = 1
+
+
+PACK_ENUM = {"enum": sorted(CREDIT_PACKS)}
 
 
 class CheckoutRequest(Request):
-    pack: int
+    """The credit pack to buy."""
+
+    pack: Annotated[int, doc("Credits in the pack: 5, 10 or 20.", 10, schema_extra=PACK_ENUM)]
 
 
 @dataclass
 class GenerateForm:
     """The multipart upload of ``POST /api/generate``."""
 
-    image: UploadFile
-    category: str
+    image: Annotated[
+        UploadFile,
+        doc(
+            "The photo: a JPEG, PNG or WebP image (checked by its content), within the size limit."
+        ),
+    ]
+    category: Annotated[
+        str,
+        doc(
+            "The look to restyle the photo into.",
+            "portraits",
+            schema_extra={"enum": [c.value for c in Category]},
+        ),
+    ]
 
 
 class Response(msgspec.Struct, kw_only=True, rename="camel"):
@@ -53,12 +148,14 @@ class Response(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 class UserSchema(Response):
-    id: UUID
-    email: str
-    name: str | None
-    surname: str | None
-    is_google_account: bool
-    created_at: datetime
+    """A user account."""
+
+    id: Annotated[UUID, doc("The user's id.", EXAMPLE_ID)]
+    email: Email
+    name: Annotated[str | None, doc("Given name, if known.", "Ada")]
+    surname: Annotated[str | None, doc("Family name, if known.", "Lovelace")]
+    is_google_account: Annotated[bool, doc("True when the account signs in with Google.", False)]
+    created_at: Timestamp
 
     @classmethod
     def of(cls, user: User) -> UserSchema:
@@ -73,7 +170,9 @@ class UserSchema(Response):
 
 
 class AuthResponse(Response):
-    user: UserSchema
+    """The signed-in user."""
+
+    user: Annotated[UserSchema, doc("The signed-in user's account.")]
 
     @classmethod
     def of(cls, user: User) -> AuthResponse:
@@ -81,15 +180,33 @@ class AuthResponse(Response):
 
 
 class GoogleConfigResponse(Response):
-    enabled: bool
-    client_id: str | None
+    """Whether Google sign-in is available."""
+
+    enabled: Annotated[bool, doc("True when Google sign-in is configured.", True)]
+    client_id: Annotated[
+        str | None,
+        doc(
+            "The Google OAuth client id for the sign-in button; null when disabled.",
+            "123.apps.googleusercontent.com",
+        ),
+    ]
+
+
+CreditsTotal = Annotated[
+    int, doc("Everything spendable: the free credits left plus the paid balance.", 3, ge=0)
+]
+PaidBalance = Annotated[int, doc("The paid balance (0 when anonymous).", 0, ge=0)]
+FreeCredits = Annotated[int, doc("Free credits left for this client's network.", 3, ge=0)]
+Authenticated = Annotated[bool, doc("True when the request carried a valid session.", False)]
 
 
 class CreditsResponse(Response):
-    credits: int
-    balance: int
-    free_credits: int
-    authenticated: bool
+    """A client's credits."""
+
+    credits: CreditsTotal
+    balance: PaidBalance
+    free_credits: FreeCredits
+    authenticated: Authenticated
 
     @classmethod
     def of(cls, view: CreditsView) -> CreditsResponse:
@@ -104,13 +221,19 @@ class CreditsResponse(Response):
 class CheckoutResponse(Response):
     """The buyer's credits after checkout, and where the purchase stands."""
 
-    credits: int
-    balance: int
-    free_credits: int
-    authenticated: bool
-    status: str
-    checkout_url: str | None
-    purchase_id: UUID
+    credits: CreditsTotal
+    balance: PaidBalance
+    free_credits: FreeCredits
+    authenticated: Authenticated
+    status: Annotated[
+        Literal["completed", "pending"],
+        doc("completed: the credits were added at once; pending: pay at checkoutUrl.", "completed"),
+    ]
+    checkout_url: Annotated[
+        str | None,
+        doc("The payment page to send the browser to; null when completed at once.", None),
+    ]
+    purchase_id: Annotated[UUID, doc("The purchase, to follow it.", EXAMPLE_ID)]
 
     @classmethod
     def of(cls, outcome: CheckoutOutcome) -> CheckoutResponse:
@@ -127,13 +250,15 @@ class CheckoutResponse(Response):
 
 
 class PurchaseSchema(Response):
-    purchase_id: UUID
-    pack: int
-    amount: int
-    currency: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
+    """The purchase of a credit pack."""
+
+    purchase_id: Annotated[UUID, doc("The purchase's id.", EXAMPLE_ID)]
+    pack: Annotated[int, doc("Credits in the pack.", 10, schema_extra=PACK_ENUM)]
+    amount: Annotated[int, doc("Price in minor units (cents).", 900, ge=0)]
+    currency: Annotated[str, doc("ISO 4217 currency code, lower case.", "usd")]
+    status: Annotated[PurchaseStatus, doc("Where the purchase stands.", "paid")]
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, purchase: Purchase) -> PurchaseSchema:
@@ -142,36 +267,48 @@ class PurchaseSchema(Response):
             pack=purchase.pack,
             amount=purchase.amount,
             currency=purchase.currency,
-            status=purchase.status.value,
+            status=purchase.status,
             created_at=purchase.created_at,
             updated_at=purchase.updated_at,
         )
 
 
 class PurchasesResponse(Response):
-    purchases: list[PurchaseSchema]
+    """A page of purchases."""
+
+    purchases: Annotated[list[PurchaseSchema], doc("The caller's purchases, newest first.")]
+
+
+JobId = Annotated[UUID, doc("The job's id.", EXAMPLE_ID)]
+JobState = Annotated[JobStatus, doc("Where the job is.", "queued")]
 
 
 class JobCreateResponse(Response):
-    job_id: UUID
-    status: str
+    """A queued job."""
+
+    job_id: JobId
+    status: JobState
 
 
 class JobStatusResponse(Response):
-    job_id: UUID
-    status: str
-    category: str
-    output_url: str | None
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
+    """A generation job."""
+
+    job_id: JobId
+    status: JobState
+    category: Annotated[Category, doc("The look the photo is restyled into.", "portraits")]
+    output_url: Annotated[
+        str | None, doc("Where to fetch the picture; null until it is ready.", None)
+    ]
+    error: Annotated[str | None, doc("Why the job failed, for people; null unless failed.", None)]
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, job: Job) -> JobStatusResponse:
         return cls(
             job_id=job.id,
-            status=job.status.value,
-            category=job.category.value,
+            status=job.status,
+            category=job.category,
             output_url=f"/api/generate/{job.id}/image" if job.output_image_id else None,
             error=job.error,
             created_at=job.created_at,
@@ -180,7 +317,9 @@ class JobStatusResponse(Response):
 
 
 class JobListResponse(Response):
-    jobs: list[JobStatusResponse]
+    """A page of jobs."""
+
+    jobs: Annotated[list[JobStatusResponse], doc("The caller's jobs, newest first.")]
 
     @classmethod
     def of(cls, jobs: list[Job]) -> JobListResponse:
@@ -188,9 +327,19 @@ class JobListResponse(Response):
 
 
 class HealthResponse(Response):
-    status: str
-    checks: dict[str, str]
+    """Readiness and the state of each dependency."""
+
+    status: Annotated[
+        Literal["ok", "degraded", "unavailable"],
+        doc("ok; degraded (an operator incident, still serving); unavailable (503).", "ok"),
+    ]
+    checks: Annotated[
+        dict[str, str],
+        doc("Each dependency's state, by name.", {"storage": "ok", "imageGenerator": "ok"}),
+    ]
 
 
 class LiveResponse(Response):
-    status: str
+    """Liveness."""
+
+    status: Annotated[Literal["ok"], doc("Always ok while the process serves requests.", "ok")]

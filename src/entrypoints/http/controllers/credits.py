@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import JSONBody, Parameter
 
 from entrypoints.http.schemas import (
     CheckoutRequest,
@@ -64,22 +65,26 @@ class CreditsController(Controller):
         self,
         caller: NamedDependency[Caller],
         purchase_service: NamedDependency[PurchaseService],
-        limit: FromQuery[int] = DEFAULT_LIMIT,
+        limit: Annotated[
+            int, Parameter(description="Purchases per page, 1 to 100 (else 422).")
+        ] = DEFAULT_LIMIT,
     ) -> PurchasesResponse:
         """The caller's purchases, newest first (``limit`` 1 to 100, default 20)."""
         found = await purchase_service.mine(caller, limit)
         return PurchasesResponse(purchases=[PurchaseSchema.of(p) for p in found])
 
-    @get("/purchases/{purchase_id:str}", operation_id="getPurchase")
+    @get("/purchases/{purchaseId:str}", operation_id="getPurchase")
     async def purchase(
         self,
-        purchase_id: FromPath[str],
+        purchaseId: Annotated[  # the path parameter's public name
+            str, Parameter(description="The purchase's id, as `purchaseId` in the answers.")
+        ],
         caller: NamedDependency[Caller],
         purchase_service: NamedDependency[PurchaseService],
     ) -> PurchaseSchema:
         """One of the caller's purchases (polled after the payment page sends them back)."""
         return PurchaseSchema.of(
-            await purchase_service.one_of_mine(caller, _parse_purchase_id(purchase_id))
+            await purchase_service.one_of_mine(caller, _parse_purchase_id(purchaseId))
         )
 
 

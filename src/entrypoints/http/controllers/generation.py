@@ -8,7 +8,7 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, MultipartBody, Parameter
+from litestar.params import MultipartBody, Parameter
 
 from entrypoints.http.schemas import (
     GenerateForm,
@@ -20,6 +20,8 @@ from picpaygo_core.errors import JobNotFound
 from picpaygo_core.models import Caller
 from picpaygo_core.services import GenerationService
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
+
+JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
 
 class GenerationController(Controller):
@@ -39,7 +41,7 @@ class GenerationController(Controller):
         finally:
             await data.image.close()
         job = await generation_service.create_job(caller, category=data.category, image=image)
-        return JobCreateResponse(job_id=job.id, status=job.status.value)
+        return JobCreateResponse(job_id=job.id, status=job.status)
 
     @get("/", operation_id="listJobs")
     async def list_jobs(
@@ -61,7 +63,7 @@ class GenerationController(Controller):
     @get("/{jobId:str}", operation_id="getJob")
     async def status(
         self,
-        jobId: FromPath[str],  # the path parameter's public name
+        jobId: JobIdParameter,  # the path parameter's public name
         caller: NamedDependency[Caller],
         generation_service: NamedDependency[GenerationService],
     ) -> JobStatusResponse:
@@ -71,7 +73,7 @@ class GenerationController(Controller):
     @get("/{jobId:str}/image", operation_id="getJobImage")
     async def image(
         self,
-        jobId: FromPath[str],  # the path parameter's public name
+        jobId: JobIdParameter,  # the path parameter's public name
         caller: NamedDependency[Caller],
         generation_service: NamedDependency[GenerationService],
     ) -> Response[bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
@@ -41,7 +43,9 @@ class HealthController(Controller):
 
 async def _readiness(health_service: HealthService) -> Response[HealthResponse]:
     report = await health_service.report()
-    status = "unavailable" if not report.ok else "degraded" if report.degraded else "ok"
+    status: Literal["ok", "degraded", "unavailable"] = (
+        "unavailable" if not report.ok else "degraded" if report.degraded else "ok"
+    )
     return Response(
         HealthResponse(status=status, checks=report.checks),
         status_code=200 if report.ok else 503,

@@ -1,0 +1,294 @@
+"""The OpenAPI document and the docs page at ``/api/docs``.
+
+Litestar builds the document from the handlers (docstrings, typed parameters, the
+documented schemas); ``complete`` then adds what Litestar cannot know: every error
+status each route can answer with (from the domain errors it raises, mapped by the one
+error table) with the error body's schema, the session cookie as a security scheme,
+and the image endpoint's media types. The docs page is Swagger UI served from this
+server's own files (the ``swagger-ui-bundle-v2`` package), so it works offline.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import swagger_ui_bundle
+from litestar import Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+    SecurityScheme,
+)
+from litestar.static_files import create_static_files_router
+
+from entrypoints.http import schemas as api_schemas
+from entrypoints.http.errors import STATUS_BY_ERROR
+from picpaygo_core.errors import (
+    DomainError,
+    EmailTaken,
+    GoogleLoginDisabled,
+    ImageNotFound,
+    ImageTooLarge,
+    InsufficientCredits,
+    InvalidCategory,
+    InvalidCredentials,
+    InvalidGoogleToken,
+    InvalidInput,
+    InvalidPack,
+    JobNotFound,
+    NotAuthenticated,
+    PaymentProviderRefused,
+    PaymentProviderUnavailable,
+    PaymentsNotConfigured,
+    PurchaseNotFound,
+    StorageUnavailable,
+    TooManyAttempts,
+    UnsupportedImage,
+)
+from picpaygo_core.models import Category, JobStatus, PurchaseStatus
+
+DOCS_PATH = "/api/docs"
+ASSETS_PATH = f"{DOCS_PATH}/assets"
+SESSION_SCHEME = "sessionCookie"
+ERROR_SCHEMA = "ErrorResponse"
+IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+# The domain errors each operation raises on purpose, beyond the ones every route of its
+# kind may answer with (see ``_common_errors``). A new operation gets an entry here.
+ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
+    "register": (InvalidInput, EmailTaken, TooManyAttempts),
+    "login": (InvalidCredentials, TooManyAttempts),
+    "googleLogin": (InvalidGoogleToken, EmailTaken, TooManyAttempts, GoogleLoginDisabled),
+    "logout": (),
+    "me": (NotAuthenticated,),
+    "googleConfig": (),
+    "getCredits": (),
+    "consumeCredits": (InvalidInput, InsufficientCredits),
+    "checkout": (
+        NotAuthenticated,
+        InvalidPack,
+        PaymentProviderRefused,
+        PaymentProviderUnavailable,
+        PaymentsNotConfigured,
+    ),
+    "listPurchases": (NotAuthenticated,),
+    "getPurchase": (NotAuthenticated, PurchaseNotFound),
+    "createJob": (InvalidCategory, InsufficientCredits, ImageTooLarge, UnsupportedImage),
+    "listJobs": (NotAuthenticated, JobNotFound),
+    "getJob": (JobNotFound,),
+    "getJobImage": (JobNotFound, ImageNotFound),
+    "health": (),
+    "ready": (),
+    "live": (),
+    "metrics": (),
+}
+# Operations that never touch the database (so never answer 503 for it).
+WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics"})
+# Readiness answers its own body with 503, not the error shape.
+READINESS = frozenset({"health", "ready"})
+# Operations only a signed-in caller may use (the others accept the cookie if sent).
+SIGNED_IN_ONLY = frozenset({"me", "checkout", "listPurchases", "getPurchase", "listJobs"})
+
+GENERIC_DESCRIPTIONS = {
+    400: "The request is malformed: not JSON, a wrong type, an unknown field or a bad "
+    "parameter (``extra`` says which).",
+    413: "The request body is larger than this endpoint accepts.",
+    503: "A service this request needs (the database, Google, the payment provider) is "
+    "unavailable; retry after ``Retry-After`` seconds.",
+}
+
+
+def openapi_config(session_cookie: str) -> OpenAPIConfig:
+    """The document's metadata, the session cookie scheme and the offline Swagger UI."""
+    return OpenAPIConfig(
+        title="PicPayGo API",
+        version="0.1.0",
+        description=(
+            "Restyle a person's photo with an AI image model, paid with credits. "
+            "Anonymous clients get a few free credits per network; signed-in users buy "
+            "packs. Sessions travel in an HttpOnly cookie. Every error has the body "
+            '`{"status_code": int, "detail": "sentence"}`.'
+        ),
+        path=DOCS_PATH,
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                SESSION_SCHEME: SecurityScheme(
+                    type="apiKey",
+                    name=session_cookie,
+                    security_scheme_in="cookie",
+                    description="The session cookie set by register, login and Google login.",
+                )
+            }
+        ),
+        # Optional everywhere: anonymous callers are served too (SIGNED_IN_ONLY aside).
+        security=[{}, {SESSION_SCHEME: []}],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
+                css_url=f"{ASSETS_PATH}/swagger-ui.css",
+                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' href='{ASSETS_PATH}/favicon-32x32.png'>",
+            )
+        ],
+    )
+
+
+def docs_assets_router() -> Router:
+    """Swagger UI's JavaScript, CSS and icons, served by this server."""
+    return create_static_files_router(
+        path=ASSETS_PATH,
+        directories=[Path(swagger_ui_bundle.swagger_ui_path)],
+        include_in_schema=False,
+        name="docs-assets",
+    )
+
+
+def complete(document: OpenAPI) -> None:
+    """Add the error responses, security and media types to Litestar's ``document``."""
+    components = document.components
+    if isinstance(components, list):  # pragma: no cover - Litestar builds one Components
+        return
+    schemas = components.schemas if components.schemas is not None else {}
+    _describe_components(schemas)
+    _add_error_schema(schemas)
+    components.schemas = schemas
+    for operation in _operations(document):
+        operation_id = operation.operation_id or ""
+        responses = operation.responses if operation.responses is not None else {}
+        for status, description in _error_statuses(operation, operation_id).items():
+            if operation_id in READINESS and status == 503:
+                continue
+            responses[str(status)] = OpenAPIResponse(
+                description=description,
+                content={
+                    "application/json": OpenAPIMediaType(
+                        schema=Reference(ref=f"#/components/schemas/{ERROR_SCHEMA}")
+                    )
+                },
+            )
+        no_content = responses.get("204")
+        if isinstance(no_content, OpenAPIResponse):
+            no_content.content = None  # a 204 has no body to describe
+        if operation_id in READINESS:
+            _add_readiness_503(responses)
+        if operation_id == "getJobImage":
+            responses["200"] = OpenAPIResponse(
+                description="The generated picture, in the format the model made.",
+                content={
+                    media: OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    )
+                    for media in IMAGE_MEDIA_TYPES
+                },
+            )
+        operation.responses = responses
+        if operation_id in SIGNED_IN_ONLY:
+            operation.security = [{SESSION_SCHEME: []}]
+
+
+def _error_statuses(operation: Operation, operation_id: str) -> dict[int, str]:
+    sentences: dict[int, list[str]] = {}
+    has_body = operation.request_body is not None
+    for status, sentence in _error_sentences(operation_id, has_body, bool(operation.parameters)):
+        if sentence not in sentences.setdefault(status, []):
+            sentences[status].append(sentence)
+    return {status: " ".join(found) for status, found in sorted(sentences.items())}
+
+
+def _error_sentences(
+    operation_id: str, has_body: bool, has_parameters: bool
+) -> Iterator[tuple[int, str]]:
+    for error in _common_errors(operation_id, has_body, has_parameters):
+        yield _described(error)
+    for error in ROUTE_ERRORS.get(operation_id, ()):
+        yield _status_of(error), error.default_message
+
+
+def _common_errors(
+    operation_id: str, has_body: bool, has_parameters: bool
+) -> Iterable[int | type[DomainError]]:
+    if has_body or has_parameters:
+        yield 400
+    if has_body:
+        yield 413
+    if operation_id not in WITHOUT_STORAGE:
+        yield StorageUnavailable
+
+
+def _described(error: int | type[DomainError]) -> tuple[int, str]:
+    """The status of a common error and its generic sentence."""
+    if isinstance(error, int):
+        return error, GENERIC_DESCRIPTIONS[error]
+    return _status_of(error), GENERIC_DESCRIPTIONS.get(_status_of(error), error.default_message)
+
+
+def _status_of(error: type[DomainError]) -> int:
+    for cls in error.__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def _describe_components(schemas: dict[str, Schema]) -> None:
+    """Give each component the docstring of the class it was made from."""
+    classes = {
+        **{name: cls for name, cls in vars(api_schemas).items() if isinstance(cls, type)},
+        "Category": Category,
+        "JobStatus": JobStatus,
+        "PurchaseStatus": PurchaseStatus,
+    }
+    for name, schema in schemas.items():
+        cls = classes.get(name)
+        if schema.description is None and cls is not None and cls.__doc__:
+            schema.description = inspect.cleandoc(cls.__doc__).split("\n\n")[0]
+
+
+def _add_error_schema(schemas: dict[str, Schema]) -> None:
+    schemas[ERROR_SCHEMA] = Schema(
+        type=OpenAPIType.OBJECT,
+        description="Every error's body.",
+        required=["status_code", "detail"],
+        properties={
+            "status_code": Schema(
+                type=OpenAPIType.INTEGER, description="The HTTP status code again.", examples=[422]
+            ),
+            "detail": Schema(
+                type=OpenAPIType.STRING,
+                description="What went wrong, as a sentence a person can read.",
+                examples=["Enter a valid email address."],
+            ),
+            "extra": Schema(
+                description="For a malformed body: which field is wrong, and why.",
+            ),
+        },
+    )
+
+
+def _add_readiness_503(responses: dict[str, OpenAPIResponse | Reference]) -> None:
+    ok = responses.get("200")
+    content = ok.content if isinstance(ok, OpenAPIResponse) else None
+    responses["503"] = OpenAPIResponse(
+        description="The database is unreachable: the checks say what is wrong.",
+        content=content,
+    )
+
+
+def _operations(document: OpenAPI) -> Iterator[Operation]:
+    for path_item in (document.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "options", "head", "patch", "trace"):
+            operation = getattr(path_item, method, None)
+            if isinstance(operation, Operation):
+                yield operation

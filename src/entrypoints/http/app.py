@@ -74,7 +74,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             if settings.server.cors_origins
             else None
         ),
-        openapi_config=openapi_config(settings.session_cookie),
+        openapi_config=openapi_config(settings.sessions.cookie),
         lifespan=[lifespan],
         state=State({TELEMETRY_STATE: metrics}),
         logging_config=None,  # logging is the process's business (see ``picpaygo serve``)

@@ -81,10 +81,39 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Charge(msgspec.Struct, frozen=True, kw_only=True):
-    """How a spend was covered: free credits first, then the paid balance."""
+    """How a spend was covered (free credits first, then the paid balance), and what is
+    left afterwards: ``free_left`` for the network, ``balance`` for the user (0 if none)."""
 
     free: int
     paid: int
+    free_left: int
+    balance: int
+
+
+class Spending(msgspec.Struct, frozen=True, kw_only=True):
+    """A request to take ``amount`` credits: free ones of ``network`` first (a network
+    never seen has ``initial_free``), then the paid balance of ``user_id`` (None for an
+    anonymous client), the paid part written to the ledger as entry ``entry_id``."""
+
+    network: str
+    amount: int
+    initial_free: int
+    user_id: UUID | None
+    entry_id: UUID
+    reason: str
+    actor: str
+    now: datetime
+    job_id: UUID | None = None
+    idempotency_key: str | None = None
+
+
+class CallerCredits(msgspec.Struct, frozen=True, kw_only=True):
+    """A session (None if the token matches none) and the credits of its user and network,
+    read together."""
+
+    session: Session | None
+    balance: int
+    free_credits: int
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

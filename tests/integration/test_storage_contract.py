@@ -30,7 +30,9 @@ from entrypoints.container import Container
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
 from picpaygo_core.models import (
     Caller,
+    CallerCredits,
     Category,
+    Charge,
     CreditSource,
     Incident,
     Job,
@@ -39,6 +41,7 @@ from picpaygo_core.models import (
     Purchase,
     PurchaseStatus,
     Session,
+    Spending,
     StoredImage,
     User,
 )
@@ -605,6 +608,142 @@ async def test_giving_back_to_a_network_never_seen_adds_to_the_initial_credits(
 
     async with uow_factory() as uow:
         assert await uow.free_credits.remaining(NETWORK, FREE) == FREE + 2
+
+
+# --- spending: free credits first, then paid ones, in one change ----------------------
+
+
+def a_spending(
+    user: User | None, amount: int, *, network: str = NETWORK, initial: int = FREE
+) -> Spending:
+    return Spending(
+        network=network,
+        amount=amount,
+        initial_free=initial,
+        user_id=user.id if user else None,
+        entry_id=uuid.uuid4(),
+        reason="consume",
+        actor="test",
+        now=START,
+    )
+
+
+async def spend_now(
+    uow_factory: UnitOfWorkFactory, spending: Spending, *, single_change: bool = False
+) -> Charge:
+    async with uow_factory(single_change=single_change) as uow:
+        charge = await uow.credits.spend(spending)
+        await uow.commit()
+    return charge
+
+
+@pytest.mark.parametrize("single_change", [False, True], ids=["transaction", "single-change"])
+async def test_spending_takes_free_credits_first_then_paid_ones_with_a_ledger_entry(
+    uow_factory: UnitOfWorkFactory, single_change: bool
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 10, "grant"))
+        await uow.commit()
+
+    charges = [
+        await spend_now(uow_factory, a_spending(user, 2), single_change=single_change),
+        await spend_now(uow_factory, a_spending(user, 3), single_change=single_change),
+        await spend_now(uow_factory, a_spending(user, 4), single_change=single_change),
+    ]
+
+    assert charges == [
+        Charge(free=2, paid=0, free_left=1, balance=10),  # a network never seen
+        Charge(free=1, paid=2, free_left=0, balance=8),  # the last free one, then paid
+        Charge(free=0, paid=4, free_left=0, balance=4),  # paid only
+    ]
+    async with uow_factory() as uow:
+        history = await uow.credits.history(user.id, 10)
+    assert [(entry.amount, entry.reason) for entry in history] == [
+        (-4, "consume"),
+        (-2, "consume"),
+        (10, "test"),
+    ]
+
+
+@pytest.mark.parametrize("single_change", [False, True], ids=["transaction", "single-change"])
+@pytest.mark.parametrize("free_left", [0, 1], ids=["no-free-left", "one-free-left"])
+async def test_a_spend_beyond_free_and_paid_credits_is_refused_and_changes_nothing(
+    uow_factory: UnitOfWorkFactory, single_change: bool, free_left: int
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 2, "grant"))
+        await uow.free_credits.take(NETWORK, FREE - free_left, FREE)
+        await uow.commit()
+    before = await stored_state(uow_factory)
+
+    with pytest.raises(InsufficientCredits):
+        await spend_now(uow_factory, a_spending(user, 3 + free_left), single_change=single_change)
+
+    assert await stored_state(uow_factory) == before
+
+
+async def test_an_anonymous_client_spends_free_credits_only(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first = await spend_now(uow_factory, a_spending(None, 2), single_change=True)
+    with pytest.raises(InsufficientCredits):
+        await spend_now(uow_factory, a_spending(None, 2), single_change=True)
+    last = await spend_now(uow_factory, a_spending(None, 1), single_change=True)
+    with pytest.raises(InsufficientCredits):
+        await spend_now(uow_factory, a_spending(None, 1), single_change=True)
+
+    assert (first, last) == (
+        Charge(free=2, paid=0, free_left=1, balance=0),
+        Charge(free=1, paid=0, free_left=0, balance=0),
+    )
+
+
+async def test_a_spend_with_a_key_already_in_the_ledger_is_refused(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    await add(uow_factory, user)
+    async with uow_factory() as uow:
+        await uow.credits.record(an_entry(user, 5, "charge:job"))
+        await uow.free_credits.take(NETWORK, FREE, FREE)
+        await uow.commit()
+    before = await stored_state(uow_factory)
+
+    spending = msgspec.structs.replace(a_spending(user, 1), idempotency_key="charge:job")
+    with pytest.raises(DuplicateLedgerEntry):
+        await spend_now(uow_factory, spending)
+
+    assert await stored_state(uow_factory) == before
+
+
+async def test_credits_for_a_session_read_its_user_balance_and_the_network_free_credits(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.credits.record(an_entry(user, 7, "grant"))
+        await uow.free_credits.take(NETWORK, 1, FREE)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = [
+            await uow.credits.for_session(session.token_hash, NETWORK, FREE),
+            await uow.credits.for_session("unknown", NETWORK, FREE),
+            await uow.credits.for_session(None, OTHER_NETWORK, FREE),
+        ]
+
+    assert found == [
+        CallerCredits(session=session, balance=7, free_credits=FREE - 1),
+        CallerCredits(session=None, balance=0, free_credits=FREE - 1),
+        CallerCredits(session=None, balance=0, free_credits=FREE),
+    ]
 
 
 # --- jobs --------------------------------------------------------------------------------
@@ -1197,6 +1336,10 @@ async def take_free_credits(uow: UnitOfWork, base: Baseline) -> None:
     await uow.free_credits.take(OTHER_NETWORK, 1, FREE)
 
 
+async def spend_credits(uow: UnitOfWork, base: Baseline) -> None:
+    await uow.credits.spend(a_spending(base.user, 3))
+
+
 async def give_free_credits_back(uow: UnitOfWork, base: Baseline) -> None:
     await uow.free_credits.give_back(NETWORK, 1, FREE)
 
@@ -1262,6 +1405,7 @@ CHANGES: list[Change] = [
     record_ledger_entry,
     record_first_entry_of_a_new_user,
     take_free_credits,
+    spend_credits,
     give_free_credits_back,
     add_job,
     claim_job,

@@ -10,6 +10,8 @@ import msgspec
 from adapters.memory.store import Journal, MemoryStore
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
 from picpaygo_core.models import (
+    CallerCredits,
+    Charge,
     Incident,
     Job,
     JobStatus,
@@ -17,6 +19,7 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
+    Spending,
     StoredImage,
     User,
 )
@@ -126,6 +129,42 @@ class MemoryCreditRepository(_Repository):
     async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
         entries = self._store.ledger.get(user_id, [])
         return list(reversed(entries[-limit:])) if limit > 0 else []
+
+    async def spend(self, spending: Spending) -> Charge:
+        """Free credits first, then paid ones; checked in full before anything changes."""
+        free_credits = self._store.free_credits
+        left = free_credits.get(spending.network, spending.initial_free)
+        free = min(left, spending.amount)
+        paid = spending.amount - free
+        balance = self._store.balances.get(spending.user_id, 0) if spending.user_id else 0
+        if paid and (spending.user_id is None or balance < paid):
+            raise InsufficientCredits
+        if paid and spending.user_id is not None:
+            balance = await self.record(
+                LedgerEntry(
+                    id=spending.entry_id,
+                    user_id=spending.user_id,
+                    amount=-paid,
+                    reason=spending.reason,
+                    actor=spending.actor,
+                    created_at=spending.now,
+                    job_id=spending.job_id,
+                    idempotency_key=spending.idempotency_key,
+                )
+            )
+        if free:
+            self._journal.put(free_credits, spending.network, left - free)
+        return Charge(free=free, paid=paid, free_left=left - free, balance=balance)
+
+    async def for_session(
+        self, token_hash: str | None, network: str, initial_free: int
+    ) -> CallerCredits:
+        session = self._store.sessions.get(token_hash) if token_hash else None
+        return CallerCredits(
+            session=session,
+            balance=self._store.balances.get(session.user_id, 0) if session else 0,
+            free_credits=self._store.free_credits.get(network, initial_free),
+        )
 
 
 class MemoryFreeCreditRepository(_Repository):

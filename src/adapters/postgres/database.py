@@ -1,9 +1,17 @@
-"""The connection pool every PostgreSQL adapter shares, and the mapping of its failures.
+"""The connection pool every PostgreSQL adapter shares, and the connection a unit of work uses.
 
-The pool is opened explicitly (``await database.open()``) by whoever runs the
-service (the HTTP app's lifespan, ``picpaygo worker``, the CLI) and closed the same
-way. Broken connections are noticed before they are handed out and replaced in the
-background, so the service recovers by itself when the database comes back.
+The pool is opened explicitly (``await database.open()``) by whoever runs the service
+(the HTTP app's lifespan, ``picpaygo worker``, the CLI) and closed the same way. Broken
+connections are noticed before they are handed out and replaced in the background, so
+the service recovers by itself when the database comes back.
+
+Pooled connections are in autocommit mode: a unit of work that only reads sends its
+statements and nothing else (no ``BEGIN`` … ``ROLLBACK``). Its first change opens the
+transaction, and ``BEGIN`` travels in the same round trip as that change; changes whose
+outcome is not needed at once (``execute``) wait and travel with the next round trip or
+the ``COMMIT``. Under Read Committed every statement sees the data committed before it
+started, in a transaction or not, so reading before ``BEGIN`` sees what reading after it
+would have seen.
 """
 
 from __future__ import annotations
@@ -13,20 +21,23 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from adapters.postgres.deadline import Deadline
 from picpaygo_core.errors import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Connection = psycopg.AsyncConnection[TupleRow]
-Params = dict[str, Any] | tuple[Any, ...]
+Params = dict[str, Any] | tuple[Any, ...] | None
+Query = bytes | str
+Row = tuple[Any, ...]
 
 UNAVAILABLE = "The database is unavailable right now; try again shortly."
 # During an outage every request fails the same way: warn once per interval, not each time.
@@ -34,14 +45,16 @@ WARNING_INTERVAL_SECONDS = 10.0
 _last_warning = 0.0
 # A pooled connection idle for longer than this is checked before it is handed out.
 CHECK_IDLE_SECONDS = 1.0
+_IDLE = pq.TransactionStatus.IDLE
+_BEGIN = b"BEGIN"
 
 
 class PostgresDatabase:
     """A lazily opened ``AsyncConnectionPool`` over one database URL.
 
-    ``timeout`` bounds connecting, waiting for a free connection and every round trip
-    on a connection, so a request made while the database is down or frozen fails
-    within about that many seconds instead of hanging.
+    ``timeout`` bounds connecting, and each unit of work from borrowing its connection
+    to giving it back: a request made while the database is down or frozen fails within
+    about that many seconds instead of hanging.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
@@ -55,11 +68,10 @@ class PostgresDatabase:
             timeout=timeout,
             reconnect_timeout=60.0,
             check=self._check_if_idle,
-            kwargs=connection_options(timeout),
+            kwargs={**connection_options(timeout, statement_limit=True), "autocommit": True},
             name="picpaygo",
         )
         self._opened = False
-        self._stragglers: set[asyncio.Task[Any]] = set()
         self._returned_at: weakref.WeakKeyDictionary[Connection, float] = (
             weakref.WeakKeyDictionary()
         )
@@ -74,26 +86,42 @@ class PostgresDatabase:
         """Close every connection of the pool."""
         if self._opened:
             self._opened = False
-            stragglers = list(self._stragglers)
-            for task in stragglers:
-                task.cancel()
-            if stragglers:
-                await asyncio.wait(stragglers, timeout=self.timeout)
             await self._pool.close()
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[BorrowedConnection]:
-        """A pooled connection (not in autocommit): the caller commits or rolls back."""
-        conn = await self._within_time_limit(self._pool.getconn(), on_late=self._give_back)
-        borrowed = BorrowedConnection(conn, self.timeout)
+    async def acquire(self, *, single_change: bool = False) -> DatabaseConnection:
+        """Borrow a connection for one unit of work; give it back with ``release``.
+
+        The unit of work's deadline starts now. ``single_change``: the unit makes at most
+        one change, a statement atomic on its own, so it needs no ``BEGIN``/``COMMIT``.
+        """
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with storage_errors():
+            conn = await self._pool.getconn(timeout=self.timeout)
+        deadline = Deadline()
+        deadline.arm(conn, started + self.timeout)
+        return DatabaseConnection(conn, deadline, self.timeout, single_change=single_change)
+
+    async def release(self, unit: DatabaseConnection) -> None:
+        """End ``unit``'s transaction if it is still open and give its connection back."""
+        conn = unit.conn
         try:
-            yield borrowed
+            await unit.end()
         finally:
-            if borrowed.stuck is None:
-                self._returned_at[conn] = time.monotonic()
-                await self._pool.putconn(conn)
-            else:
-                self._keep(self._return_when_done(borrowed.stuck, conn))
+            unit.deadline.disarm()
+            if unit.deadline.expired and not conn.closed:
+                await conn.close()
+            self._returned_at[conn] = time.monotonic()
+            await self._pool.putconn(conn)
+
+    @contextlib.asynccontextmanager
+    async def connection(self, *, single_change: bool = False) -> AsyncIterator[DatabaseConnection]:
+        """``acquire`` and ``release`` around a block."""
+        unit = await self.acquire(single_change=single_change)
+        try:
+            yield unit
+        finally:
+            await self.release(unit)
 
     async def _check_if_idle(self, conn: Connection) -> None:
         """The pool's check before handing a connection out: a round trip to the server,
@@ -105,7 +133,12 @@ class PostgresDatabase:
             or returned_at is None
             or time.monotonic() - returned_at > CHECK_IDLE_SECONDS
         ):
-            await AsyncConnectionPool.check_connection(conn)
+            deadline = Deadline()
+            deadline.arm(conn, asyncio.get_running_loop().time() + self.timeout)
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+            finally:
+                deadline.disarm()
 
     async def connect_directly(self, *, autocommit: bool = True) -> Connection:
         """A connection of its own, outside the pool (for LISTEN and migrations)."""
@@ -114,146 +147,159 @@ class PostgresDatabase:
                 self.url, autocommit=autocommit, **connection_options(self.timeout)
             )
 
-    async def _within_time_limit(
-        self, operation: Awaitable[T], on_late: Callable[[T], Awaitable[None]]
-    ) -> T:
-        task = asyncio.ensure_future(_settled(operation))
-        if not await _finished_within(task, self.timeout):
-            self._keep(self._finish_late(task, on_late))
-            _warn_unavailable(TimeoutError("no connection within the time limit"))
-            raise StorageUnavailable(UNAVAILABLE)
-        return _unwrap(task)
 
-    async def _give_back(self, conn: Connection) -> None:
-        await self._pool.putconn(conn)
+class DatabaseConnection:
+    """The connection of one unit of work: ``fetch_one``, ``fetch_all``, ``execute``.
 
-    async def _finish_late(
-        self, task: asyncio.Task[Settled[T]], on_late: Callable[[T], Awaitable[None]]
-    ) -> None:
-        value, error = await task
-        if error is None:
-            await on_late(cast(T, value))
-
-    async def _return_when_done(self, stuck: asyncio.Task[Any], conn: Connection) -> None:
-        # The round trip that timed out still owns the connection: wait for it to end
-        # (the database answers or the socket fails), then drop the connection.
-        await stuck
-        with contextlib.suppress(Exception):
-            await conn.close()
-        await self._pool.putconn(conn)
-
-    def _keep(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._stragglers.add(task)
-        task.add_done_callback(self._stragglers.discard)
-
-
-class BorrowedConnection:
-    """A connection from the pool whose every round trip has a time limit.
-
-    A round trip that overruns is not cancelled (cancelling waits for the database to
-    acknowledge, which a frozen database never does): it is left to finish in the
-    background, the caller gets ``StorageUnavailable`` at once, and the connection is
-    discarded when the round trip ends.
+    Reads run on their own. The first change opens the transaction (``changes=True`` on
+    a fetch, or ``execute``); ``commit`` and ``end`` close it. Database failures come out
+    as ``StorageUnavailable``; constraint violations and the like as psycopg's errors.
     """
 
-    def __init__(self, conn: Connection, timeout: float) -> None:
-        self.conn = conn
-        self._timeout = timeout
-        self.stuck: asyncio.Task[Any] | None = None
+    __slots__ = (
+        "_changed_alone",
+        "_cursor",
+        "_pending",
+        "_single_change",
+        "_timeout",
+        "conn",
+        "deadline",
+    )
 
-    async def run(self, operation: Callable[[Connection], Awaitable[T]]) -> T:
-        """``await operation(conn)`` within the time limit, database failures as 503s."""
-        if self.stuck is not None:
-            raise StorageUnavailable(UNAVAILABLE)
-        task = asyncio.ensure_future(_settled(operation(self.conn)))
-        if not await _finished_within(task, self._timeout):
-            self.stuck = task
-            _warn_unavailable(TimeoutError(f"no answer within {self._timeout:g}s"))
-            raise StorageUnavailable(UNAVAILABLE)
-        return _unwrap(task)
+    def __init__(
+        self, conn: Connection, deadline: Deadline, timeout: float, *, single_change: bool
+    ) -> None:
+        self.conn = conn
+        self.deadline = deadline
+        self._timeout = timeout
+        self._cursor = conn.cursor()
+        self._single_change = single_change
+        self._changed_alone = False
+        # Statements to send with the next round trip; BEGIN first when it is one of them.
+        self._pending: list[tuple[Query, Params]] = []
+
+    async def fetch_one(
+        self, query: Query, params: Params = None, *, changes: bool = False
+    ) -> Row | None:
+        """The first row of ``query`` (None without one)."""
+        rows = await self._run(query, params, changes=changes)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self, query: Query, params: Params = None, *, changes: bool = False
+    ) -> list[Row]:
+        """Every row of ``query``."""
+        return await self._run(query, params, changes=changes)
+
+    async def execute(self, query: Query, params: Params = None) -> None:
+        """A change whose outcome is not needed now: it travels with the next round trip.
+
+        Its failure (a constraint, say) is raised by that round trip.
+        """
+        if self._open_for_change():
+            self._pending.append((query, params))
+        else:
+            await self._run(query, params, changes=False)
+
+    def begin(self) -> None:
+        """Open the transaction now (``BEGIN`` travels with the next statement)."""
+        if self.conn.info.transaction_status == _IDLE and not self._pending:
+            self._single_change = False
+            self._changed_alone = False
+            self._pending.append((_BEGIN, None))
 
     async def commit(self) -> None:
-        """Commit the connection's transaction."""
-        await self.run(lambda conn: conn.commit())
+        """Make the transaction's changes permanent (nothing to do without one)."""
+        if self._pending or self.conn.info.transaction_status != _IDLE:
+            await self._run(b"COMMIT", None, changes=False)
 
     async def rollback(self) -> None:
-        """Roll the connection's transaction back."""
-        await self.run(lambda conn: conn.rollback())
+        """Undo the transaction's changes; unsent ones are simply dropped."""
+        self._pending.clear()
+        if self.conn.info.transaction_status != _IDLE and not self.conn.closed:
+            await self._run(b"ROLLBACK", None, changes=False)
 
-    async def execute(self, query: bytes, params: Params = ()) -> list[tuple[Any, ...]]:
-        """Run one statement; its rows (none for a statement that returns none)."""
+    async def end(self) -> None:
+        """Roll back whatever was not committed, unless the connection is lost anyway."""
+        self._pending.clear()
+        if self.conn.closed or self.conn.broken or self.deadline.expired:
+            return
+        if self.conn.info.transaction_status != _IDLE:
+            with contextlib.suppress(StorageUnavailable, psycopg.Error):
+                await self._run(b"ROLLBACK", None, changes=False)
 
-        async def execute(conn: Connection) -> list[tuple[Any, ...]]:
-            cursor = await conn.execute(query, params)
-            return await cursor.fetchall() if cursor.description else []
+    def _open_for_change(self) -> bool:
+        """True when changes go into a transaction (opening it if need be)."""
+        if self._pending or self.conn.info.transaction_status != _IDLE:
+            return True
+        if self._changed_alone:
+            raise RuntimeError("a single-change unit of work cannot make a second change")
+        if self._single_change:
+            self._changed_alone = True
+            return False
+        self._pending.append((_BEGIN, None))
+        return True
 
-        return await self.run(execute)
+    async def _run(self, query: Query, params: Params, *, changes: bool) -> list[Row]:
+        if changes:
+            self._open_for_change()
+        cursor = self._cursor
+        with storage_errors(self):
+            if self._pending:
+                pending, self._pending = self._pending, []
+                async with self.conn.pipeline():
+                    for statement, values in pending:
+                        await self.conn.execute(statement, values)
+                    await cursor.execute(query, params)
+            else:
+                await cursor.execute(query, params)
+            return await cursor.fetchall() if cursor.pgresult and cursor.description else []
+
+    def describe_failure(self) -> str | None:
+        """Why the last failure happened, when it was the deadline."""
+        if self.deadline.expired:
+            return f"no answer within {self._timeout:g}s"
+        return None
 
 
-def connection_options(timeout: float) -> dict[str, Any]:
-    """Connection parameters every PicPayGo connection uses."""
+def connection_options(timeout: float, *, statement_limit: bool = False) -> dict[str, Any]:
+    """Connection parameters every PicPayGo connection uses.
+
+    ``statement_limit``: the server also stops a statement a second after the client's
+    deadline, so a statement whose connection was cut does not run on by itself.
+    """
+    options = "-c TimeZone=UTC"
+    if statement_limit:
+        options += f" -c statement_timeout={round(timeout * 1000) + 1000}"
     return {
         "connect_timeout": max(1, round(timeout)),
-        "options": "-c TimeZone=UTC",
+        "options": options,
         "application_name": "picpaygo",
     }
 
 
 @contextlib.contextmanager
-def storage_errors() -> Iterator[None]:
-    """Turn a lost or unreachable database into ``StorageUnavailable`` (a 503, not a 500)."""
+def storage_errors(unit: DatabaseConnection | None = None) -> Iterator[None]:
+    """Turn a lost, unreachable or too slow database into ``StorageUnavailable`` (a 503)."""
     try:
         yield
-    except (psycopg.OperationalError, PoolTimeout) as exc:
-        _warn_unavailable(exc)
+    except (psycopg.OperationalError, psycopg.errors.QueryCanceled, PoolTimeout) as exc:
+        reason = unit.describe_failure() if unit is not None else None
+        _warn_unavailable(reason or _one_line(exc))
         raise StorageUnavailable(UNAVAILABLE) from exc
     except psycopg.errors.UndefinedTable as exc:
         logger.error("database schema is missing a table: run `picpaygo db migrate`")
         raise StorageUnavailable(UNAVAILABLE) from exc
 
 
-Settled = tuple[T | None, BaseException | None]
-
-
-async def _settled(operation: Awaitable[T]) -> Settled[T]:
-    """Run ``operation`` to its end and keep its failure as a value, never raising.
-
-    Round trips run as tasks that may be abandoned; a task that raised with nobody
-    waiting would be reported by asyncio as an unhandled error.
-    """
-    try:
-        return await operation, None
-    except BaseException as exc:  # handed over to whoever reads the outcome
-        return None, exc
-
-
-async def _finished_within(task: asyncio.Task[Settled[T]], seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``task``; cancelling the waiter cancels the task too."""
-    try:
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    return bool(done)
-
-
-def _unwrap(task: asyncio.Task[Settled[T]]) -> T:
-    value, error = task.result()
-    if error is not None:
-        with storage_errors():
-            raise error
-    return cast(T, value)
-
-
-def _warn_unavailable(exc: BaseException) -> None:
+def _warn_unavailable(reason: str) -> None:
     global _last_warning
     now = time.monotonic()
     if now - _last_warning >= WARNING_INTERVAL_SECONDS:
         _last_warning = now
-        logger.warning("database unavailable: %s", _one_line(exc))
+        logger.warning("database unavailable: %s", reason)
     else:
-        logger.debug("database unavailable: %s", _one_line(exc))
+        logger.debug("database unavailable: %s", reason)
 
 
 def _one_line(exc: BaseException) -> str:

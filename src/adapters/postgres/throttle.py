@@ -21,13 +21,11 @@ class PostgresAttemptThrottle:
     async def blocked_for(self, key: str, *, limit: int, window_seconds: float) -> float | None:
         now = self._clock.now()
         async with self._database.connection() as conn:
-            rows = await conn.execute(
+            row = await conn.fetch_one(
                 b"SELECT window_started, attempts FROM auth_attempts WHERE key = %s", (key,)
             )
-            await conn.rollback()
-        if not rows:
+        if row is None:
             return None
-        row = rows[0]
         ends = row[0] + timedelta(seconds=window_seconds)
         if now >= ends or row[1] < limit:
             return None
@@ -37,7 +35,7 @@ class PostgresAttemptThrottle:
         now = self._clock.now()
         window = timedelta(seconds=window_seconds)
         async with self._database.connection() as conn:
-            await conn.execute(
+            await conn.fetch_all(
                 b"""
                     INSERT INTO auth_attempts AS a (key, window_started, attempts)
                     VALUES (%(key)s, %(now)s, 1)
@@ -49,16 +47,14 @@ class PostgresAttemptThrottle:
                     """,
                 {"key": key, "now": now, "window": window},
             )
-            await conn.commit()
 
     async def forget_expired(self) -> int:
         """Delete counts whose window ended long ago; returns how many went."""
         horizon = self._clock.now() - RETENTION
         async with self._database.connection() as conn:
-            rows = await conn.execute(
+            rows = await conn.fetch_all(
                 b"WITH gone AS (DELETE FROM auth_attempts WHERE window_started < %s RETURNING 1) "
                 b"SELECT count(*) FROM gone",
                 (horizon,),
             )
-            await conn.commit()
         return int(rows[0][0])

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from types import TracebackType
 from typing import Self
 
-from adapters.postgres.database import BorrowedConnection, PostgresDatabase
+from adapters.postgres.database import DatabaseConnection, PostgresDatabase
 from adapters.postgres.repositories import (
     PostgresCreditRepository,
     PostgresFreeCreditRepository,
@@ -22,8 +21,9 @@ from adapters.postgres.repositories import (
 class PostgresUnitOfWork:
     """All-or-nothing changes in one database transaction (Read Committed).
 
-    Entering borrows a connection from the pool; leaving without ``commit()`` rolls the
-    transaction back and returns the connection.
+    Entering borrows a connection from the pool and starts the unit's deadline; the
+    transaction opens with the first change (reads alone need none). Leaving without
+    ``commit()`` rolls back and gives the connection back.
     """
 
     users: PostgresUserRepository
@@ -35,12 +35,13 @@ class PostgresUnitOfWork:
     incidents: PostgresIncidentRepository
     purchases: PostgresPurchaseRepository
 
-    def __init__(self, database: PostgresDatabase) -> None:
-        self._conn: BorrowedConnection | None = None
-        self._borrowed = database.connection()
+    def __init__(self, database: PostgresDatabase, *, single_change: bool = False) -> None:
+        self._database = database
+        self._single_change = single_change
+        self._conn: DatabaseConnection | None = None
 
     async def __aenter__(self) -> Self:
-        conn = await self._borrowed.__aenter__()
+        conn = await self._database.acquire(single_change=self._single_change)
         self._conn = conn
         self.users = PostgresUserRepository(conn)
         self.sessions = PostgresSessionRepository(conn)
@@ -58,14 +59,9 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            # A broken or stuck connection cannot roll back; the pool discards it.
-            with contextlib.suppress(Exception):
-                if self._conn is not None and not self._conn.conn.closed:
-                    await self._conn.rollback()
-        finally:
-            self._conn = None
-            await self._borrowed.__aexit__(exc_type, exc, tb)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._database.release(conn)
 
     async def commit(self) -> None:
         """Make the changes so far permanent."""
@@ -84,8 +80,8 @@ class PostgresUnitOfWorkFactory:
     def __init__(self, database: PostgresDatabase) -> None:
         self.database = database
 
-    def __call__(self) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.database)
+    def __call__(self, *, single_change: bool = False) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self.database, single_change=single_change)
 
 
 class PostgresHealthProbe:
@@ -99,8 +95,7 @@ class PostgresHealthProbe:
     async def check(self) -> str | None:
         try:
             async with self._database.connection() as conn:
-                await conn.execute(b"SELECT 1")
-                await conn.rollback()
+                await conn.fetch_one(b"SELECT 1")
         except Exception:
             return "the database is unreachable"
         return None

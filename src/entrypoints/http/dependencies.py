@@ -43,6 +43,12 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         user = await auth.current_user(session_cookie.read(request.cookies))
         return Caller(user=user, network=client_network(client_address))
 
+    async def provide_session_token(request: Request[Any, Any, Any]) -> str | None:
+        return session_cookie.read(request.cookies)
+
+    async def provide_network(client_address: NamedDependency[str]) -> str:
+        return client_network(client_address)
+
     def constant(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
@@ -57,4 +63,6 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "queue_monitor": constant(container.queue_monitor()),
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
+        "session_token": Provide(provide_session_token),
+        "network": Provide(provide_network),
     }

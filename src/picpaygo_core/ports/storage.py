@@ -12,12 +12,15 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from picpaygo_core.models import (
+    CallerCredits,
+    Charge,
     Incident,
     Job,
     LedgerEntry,
     PaymentReversal,
     Purchase,
     Session,
+    Spending,
     StoredImage,
     User,
 )
@@ -83,6 +86,22 @@ class CreditRepository(Protocol):
 
     async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
         """The newest ``limit`` entries of a user, newest first."""
+        ...
+
+    async def spend(self, spending: Spending) -> Charge:
+        """Take the credits ``spending`` asks for, free ones first, in one atomic change.
+
+        Raises ``InsufficientCredits`` (and changes nothing) when free and paid credits
+        together do not cover the amount, or an anonymous client has too few free ones;
+        ``DuplicateLedgerEntry`` if the idempotency key is already in the ledger.
+        """
+        ...
+
+    async def for_session(
+        self, token_hash: str | None, network: str, initial_free: int
+    ) -> CallerCredits:
+        """The session of ``token_hash`` (if any), its user's balance and the network's
+        free credits, in one read."""
         ...
 
 
@@ -252,6 +271,11 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork:
-        """A fresh, not yet entered unit of work."""
+    def __call__(self, *, single_change: bool = False) -> UnitOfWork:
+        """A fresh, not yet entered unit of work.
+
+        ``single_change=True`` promises that the unit makes at most one change, through
+        one repository call that is atomic on its own (such as ``CreditRepository.spend``),
+        so storage need not open a transaction around it; a second change is an error.
+        """
         ...

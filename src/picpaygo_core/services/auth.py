@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 
@@ -25,6 +24,13 @@ from picpaygo_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from picpaygo_core.services.sessions import (
+    MAX_TOKEN_LENGTH,
+    forget_session,
+    hash_session_token,
+    new_session_token,
+    session_token_hash,
+)
 from picpaygo_core.validation import (
     MAX_EMAIL_LENGTH,
     MAX_PASSWORD_LENGTH,
@@ -33,18 +39,8 @@ from picpaygo_core.validation import (
     normalise_email,
 )
 
-MAX_TOKEN_LENGTH = 200
 THROTTLE_WINDOW_SECONDS = 60.0
-
-
-def new_session_token() -> str:
-    """A session secret with 256 random bits."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_session_token(token: str) -> str:
-    """What is stored in place of a token: its SHA-256, so a leaked table signs no one in."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+__all__ = ["MAX_TOKEN_LENGTH", "AuthService", "hash_session_token", "new_session_token"]
 
 
 class AuthService:
@@ -228,19 +224,18 @@ class AuthService:
 
     async def current_user(self, token: str | None) -> User | None:
         """The user signed in with ``token``, or None. An expired session is purged here."""
-        if not token or len(token) > MAX_TOKEN_LENGTH:
+        token_hash = session_token_hash(token)
+        if token_hash is None:
             return None
-        token_hash = hash_session_token(token)
         async with self._uow_factory() as uow:
             found = await uow.sessions.find_with_user(token_hash)
-            if found is None:
-                return None
-            session, user = found
-            if session.is_expired(self._clock.now()):
-                await uow.sessions.delete(token_hash)
-                await uow.commit()
-                return None
-            return user
+        if found is None:
+            return None
+        session, user = found
+        if session.is_expired(self._clock.now()):
+            await forget_session(self._uow_factory, token_hash)
+            return None
+        return user
 
     async def purge_expired_sessions(self) -> int:
         """Delete every expired session; returns how many."""

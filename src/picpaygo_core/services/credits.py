@@ -17,7 +17,8 @@ from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase,
 from picpaygo_core.policy import CREDIT_PACKS, Policy
 from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
-from picpaygo_core.services.ledger import credits_view, purchase_credit, spend
+from picpaygo_core.services.ledger import charged_view, credits_view, purchase_credit, spend
+from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import check_amount
 
 
@@ -44,11 +45,33 @@ class CreditService:
         async with self._uow_factory() as uow:
             return await credits_view(uow, caller, self._policy.free_credits)
 
+    async def view_for_session(self, token: str | None, network: str) -> CreditsView:
+        """``view`` for whoever holds the session ``token`` (anonymous without a valid one),
+        resolving the session and reading the credits in one go."""
+        token_hash = session_token_hash(token)
+        async with self._uow_factory() as uow:
+            found = await uow.credits.for_session(token_hash, network, self._policy.free_credits)
+        session = found.session
+        if session is not None and session.is_expired(self._clock.now()):
+            await forget_session(self._uow_factory, session.token_hash)
+            return CreditsView(
+                credits=found.free_credits,
+                balance=0,
+                free_credits=found.free_credits,
+                authenticated=False,
+            )
+        return CreditsView(
+            credits=found.free_credits + found.balance,
+            balance=found.balance,
+            free_credits=found.free_credits,
+            authenticated=session is not None,
+        )
+
     async def consume(self, caller: Caller, amount: int = 1) -> CreditsView:
         """Spend ``amount`` credits, free ones first; all or nothing (``InsufficientCredits``)."""
         check_amount(amount)
-        async with self._uow_factory() as uow:
-            await spend(
+        async with self._uow_factory(single_change=True) as uow:
+            charge = await spend(
                 uow,
                 caller,
                 amount=amount,
@@ -56,10 +79,9 @@ class CreditService:
                 reason="consume",
                 now=self._clock.now(),
             )
-            view = await credits_view(uow, caller, self._policy.free_credits)
             await uow.commit()
         self._telemetry.credits_moved("spent", amount)
-        return view
+        return charged_view(caller, charge)
 
     async def checkout(self, caller: Caller, pack: int) -> CheckoutOutcome:
         """Buy a pack of 5, 10 or 20 credits through the payment gateway.

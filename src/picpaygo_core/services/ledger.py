@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
+from picpaygo_core.errors import DuplicateLedgerEntry
 from picpaygo_core.models import (
     Caller,
     Charge,
@@ -20,6 +20,7 @@ from picpaygo_core.models import (
     Job,
     LedgerEntry,
     Purchase,
+    Spending,
 )
 from picpaygo_core.ports import UnitOfWork
 
@@ -86,26 +87,33 @@ async def spend(
 ) -> Charge:
     """Take ``amount`` credits: free credits of the caller's network first, then paid ones.
 
-    Raises ``InsufficientCredits`` when they do not suffice; the caller's unit of work
-    then rolls back, so nothing at all is spent.
+    One atomic change (``CreditRepository.spend``). Raises ``InsufficientCredits`` when
+    they do not suffice, and nothing at all is spent.
     """
-    free = await uow.free_credits.take(caller.network, amount, free_credits)
-    paid = amount - free
-    if paid:
-        if caller.user is None:
-            raise InsufficientCredits
-        await uow.credits.record(
-            ledger_entry(
-                user_id=caller.user.id,
-                amount=-paid,
-                reason=reason,
-                actor=caller.actor,
-                now=now,
-                job_id=job_id,
-                idempotency_key=f"charge:{job_id}" if job_id else None,
-            )
+    return await uow.credits.spend(
+        Spending(
+            network=caller.network,
+            amount=amount,
+            initial_free=free_credits,
+            user_id=caller.user.id if caller.user else None,
+            entry_id=uuid.uuid4(),
+            reason=reason,
+            actor=caller.actor,
+            now=now,
+            job_id=job_id,
+            idempotency_key=f"charge:{job_id}" if job_id else None,
         )
-    return Charge(free=free, paid=paid)
+    )
+
+
+def charged_view(caller: Caller, charge: Charge) -> CreditsView:
+    """What ``caller`` can spend after ``charge``."""
+    return CreditsView(
+        credits=charge.free_left + charge.balance,
+        balance=charge.balance,
+        free_credits=charge.free_left,
+        authenticated=caller.user is not None,
+    )
 
 
 async def refund_job(uow: UnitOfWork, job: Job, *, free_credits: int, now: datetime) -> None:

@@ -30,10 +30,13 @@ class CreditsController(Controller):
 
     @get("/", operation_id="getCredits")
     async def balance(
-        self, caller: NamedDependency[Caller], credit_service: NamedDependency[CreditService]
+        self,
+        session_token: NamedDependency[str | None],
+        network: NamedDependency[str],
+        credit_service: NamedDependency[CreditService],
     ) -> CreditsResponse:
         """Free credits of this client's network, paid balance, and their total."""
-        return CreditsResponse.of(await credit_service.view(caller))
+        return CreditsResponse.of(await credit_service.view_for_session(session_token, network))
 
     @post("/consume", status_code=200, operation_id="consumeCredits")
     async def consume(

@@ -1,0 +1,98 @@
+"""The SQL of the request paths, as constants: the repositories run them, and the
+benchmark's pgbench scripts are generated from them (named parameters only)."""
+
+from __future__ import annotations
+
+USER_COLUMNS = (
+    "id, email, password_hash, name, surname, is_google_account, google_id, "
+    "created_at, last_login_at, last_login_location"
+)
+JOB_COLUMNS = (
+    "id, category, status, owner_id, client_network, credit_source, input_image_id, "
+    "output_image_id, error, attempts, created_at, updated_at, available_at, "
+    "lease_owner, lease_expires_at, refunded"
+)
+LEDGER_COLUMNS = (
+    "id, user_id, amount, reason, actor, created_at, job_id, idempotency_key, purchase_id"
+)
+PURCHASE_COLUMNS = (
+    "id, user_id, pack, amount, currency, status, created_at, updated_at, "
+    "checkout_session_id, payment_intent_id"
+)
+
+# Every signed-in request: the session and its user, in one read.
+SESSION_WITH_USER_SQL = f"""
+SELECT s.token_hash, s.user_id, s.created_at, s.expires_at,
+       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = %(token_hash)s
+""".encode()
+
+# GET /api/credits: the session (if any), its user's balance and the network's free
+# credits in one read; a row comes back even when nothing matches.
+CREDITS_FOR_SESSION_SQL = b"""
+SELECT s.token_hash, s.user_id, s.created_at, s.expires_at, c.balance, f.remaining
+FROM (SELECT 1) AS one
+LEFT JOIN sessions s ON s.token_hash = %(token_hash)s
+LEFT JOIN credits c ON c.user_id = s.user_id
+LEFT JOIN free_credits f ON f.network = %(network)s
+"""
+
+# A spend in one statement, for the usual cases: the network has enough free credits
+# left (take them), or none at all (take the paid balance, with its ledger entry, if it
+# covers the amount). Anything else (a network never seen, or fewer free credits than the
+# amount but not none) changes nothing and is left to the step-by-step path. The paid
+# UPDATE runs only when the free one did not (it reads that CTE's output). Each UPDATE
+# re-checks its condition on the latest row version, so concurrent spends never
+# overdraw; ``known`` is this statement's snapshot, read only to choose the path.
+SPEND_SQL = f"""
+WITH free AS (
+    UPDATE free_credits SET remaining = remaining - %(amount)s, updated_at = %(now)s
+    WHERE network = %(network)s AND remaining >= %(amount)s
+    RETURNING remaining
+), known AS (
+    SELECT remaining FROM free_credits WHERE network = %(network)s
+), paid AS (
+    UPDATE credits SET balance = balance - %(amount)s, updated_at = %(now)s
+    WHERE user_id = %(user_id)s::uuid AND balance >= %(amount)s
+      AND NOT EXISTS (SELECT 1 FROM free) AND (SELECT remaining FROM known) = 0
+    RETURNING balance
+), entry AS (
+    INSERT INTO credit_ledger ({LEDGER_COLUMNS})
+    SELECT %(entry_id)s, %(user_id)s::uuid, -%(amount)s, %(reason)s, %(actor)s, %(now)s,
+           %(job_id)s::uuid, %(idempotency_key)s::text, NULL
+    FROM paid
+)
+SELECT (SELECT remaining FROM free), (SELECT balance FROM paid),
+       (SELECT remaining FROM known),
+       (SELECT balance FROM credits WHERE user_id = %(user_id)s::uuid)
+""".encode()
+
+# Leases the oldest due job. Each kind of due job (queued and available, or running with
+# a lapsed lease) is looked up on its own partial index, oldest first, so a claim reads a
+# row or two however long the queue is; one query over both kinds could use neither
+# index, and would read and sort every due job.
+CLAIM_NEXT_SQL = """
+WITH queued AS (
+    SELECT id, created_at FROM jobs
+    WHERE status = 'queued' AND available_at <= %(now)s
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), lapsed AS (
+    SELECT id, created_at FROM jobs
+    WHERE status = 'running'
+      AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+    ORDER BY created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), oldest AS (
+    SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM lapsed) AS due
+    ORDER BY created_at
+    LIMIT 1
+)
+UPDATE jobs SET status = 'running', attempts = attempts + 1,
+    lease_owner = %(worker)s, lease_expires_at = %(lease_until)s, updated_at = %(now)s
+WHERE id = (SELECT id FROM oldest)
+RETURNING {columns}
+"""

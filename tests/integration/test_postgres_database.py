@@ -1,0 +1,75 @@
+"""The PostgreSQL unit of work's connection: transactions only around changes, one
+deadline per unit of work, and a single-change unit that refuses a second change."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
+from picpaygo_core.errors import StorageUnavailable
+from support.builders import a_user, an_entry
+from support.postgres import opened
+
+
+async def backend_transaction_started(database: PostgresDatabase, pid: int) -> bool:
+    """Whether backend ``pid`` is inside a transaction, seen from another connection."""
+    async with database.connection() as conn:
+        row = await conn.fetch_one(
+            b"SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s", (pid,)
+        )
+    assert row is not None
+    return bool(row[0])
+
+
+async def test_reads_run_outside_a_transaction_and_changes_inside_one(
+    database: PostgresDatabase,
+) -> None:
+    user = a_user()
+    async with PostgresUnitOfWorkFactory(database)() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+
+    async with database.connection() as conn:
+        pid_row = await conn.fetch_one(b"SELECT pg_backend_pid()")
+        assert pid_row is not None
+        read_alone = await backend_transaction_started(database, pid_row[0])
+        await conn.fetch_one(b"SELECT 1 FROM users", changes=True)
+        in_change = await backend_transaction_started(database, pid_row[0])
+
+    assert (read_alone, in_change) == (False, True)
+
+
+async def test_a_single_change_unit_of_work_refuses_a_second_change(
+    database: PostgresDatabase,
+) -> None:
+    user = a_user()
+    factory = PostgresUnitOfWorkFactory(database)
+    async with factory() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+
+    async with factory(single_change=True) as uow:
+        assert await uow.credits.record(an_entry(user, 5)) == 5
+        with pytest.raises(RuntimeError, match="second change"):
+            await uow.credits.record(an_entry(user, 5))
+
+    async with factory() as uow:
+        assert await uow.credits.balance(user.id) == 5
+
+
+async def test_a_unit_of_work_over_its_time_limit_fails_as_unavailable_and_the_pool_recovers(
+    postgres_url: str,
+) -> None:
+    async with opened(PostgresDatabase(postgres_url, pool_size=1, timeout=0.5)) as database:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            async with database.connection() as conn:
+                await conn.fetch_one(b"SELECT pg_sleep(30)")
+        took = time.monotonic() - started
+
+        async with database.connection() as conn:
+            assert await conn.fetch_one(b"SELECT 1") == (1,)
+
+    assert took < 5.0

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -87,10 +87,22 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One ``picpaygo serve`` subprocess on a free loopback port."""
+    """One ``picpaygo serve`` subprocess on a free loopback port.
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    ``command`` runs another server instead (one taking ``--host`` and ``--port`` and
+    answering ``GET /api/health``, as the benchmark's reference stack does), in ``cwd``.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        command: Sequence[str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         self.env = dict(env or {})
+        self.command = list(command or [*picpaygo_command(), "serve"])
+        self.cwd = cwd
         self.port = free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
@@ -105,9 +117,10 @@ class ServerProcess:
 
     def start(self) -> None:
         """Launch the server (does not wait for it to be ready)."""
-        command = [*picpaygo_command(), "serve", "--host", HOST, "--port", str(self.port)]
+        command = [*self.command, "--host", HOST, "--port", str(self.port)]
         self._process = subprocess.Popen(  # noqa: S603 - our own console script
             command,
+            cwd=self.cwd,
             env=clean_environment(self.env),
             stdin=subprocess.DEVNULL,
             stdout=self._log,

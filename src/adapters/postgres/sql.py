@@ -59,8 +59,8 @@ WITH free AS (
     RETURNING balance
 ), entry AS (
     INSERT INTO credit_ledger ({LEDGER_COLUMNS})
-    SELECT %(entry_id)s, %(user_id)s::uuid, -%(amount)s, %(reason)s, %(actor)s, %(now)s,
-           %(job_id)s::uuid, %(idempotency_key)s::text, NULL
+    SELECT %(entry_id)s, %(user_id)s::uuid, -(%(amount)s::integer), %(reason)s, %(actor)s,
+           %(now)s, %(job_id)s::uuid, %(idempotency_key)s::text, NULL
     FROM paid
 )
 SELECT (SELECT remaining FROM free), (SELECT balance FROM paid),

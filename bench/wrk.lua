@@ -1,32 +1,38 @@
--- wrk script for bench/run.py: the request comes from environment variables, and
--- done() prints one machine-readable line (BENCH_RESULT {json}) after wrk's own report.
---   BENCH_METHOD  GET (default) or POST
---   BENCH_BODY    request body; sent as application/json when set
---   BENCH_COOKIE  Cookie header value, e.g. picpaygo_session=...
-
+-- wrk script for bench/run.py. Each request carries `Cookie: session=<token>`, a token
+-- drawn at random from the file BENCH_TOKENS (one a line; none when unset); BENCH_METHOD
+-- and BENCH_BODY (sent as JSON) set the request. done() prints one line,
+-- BENCH_RESULT {json}, after wrk's own report.
+local tokens = {}
+local path = os.getenv("BENCH_TOKENS")
+if path and path ~= "" then
+  for line in io.lines(path) do
+    if #line > 0 then tokens[#tokens + 1] = line end
+  end
+end
 local method = os.getenv("BENCH_METHOD")
 local body = os.getenv("BENCH_BODY")
-local cookie = os.getenv("BENCH_COOKIE")
-
 wrk.method = (method and method ~= "") and method or "GET"
 if body and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
 end
-if cookie and cookie ~= "" then
-  wrk.headers["Cookie"] = cookie
+
+function init(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+end
+
+function request()
+  if #tokens == 0 then return wrk.format() end
+  local headers = { Cookie = "session=" .. tokens[math.random(#tokens)] }
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  return wrk.format(nil, nil, headers)
 end
 
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'BENCH_RESULT {"requests": %d, "duration_us": %d, "bytes": %d, '
-      .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
-      .. '"latency_us": {"mean": %.1f, "stdev": %.1f, "max": %d, '
-      .. '"p50": %d, "p90": %d, "p99": %d, "p999": %d}}\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency.mean, latency.stdev, latency.max,
-    latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency:percentile(99.9)))
+    'BENCH_RESULT {"requests": %d, "duration_us": %d, "errors": %d, "non2xx": %d, '
+      .. '"p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
 end

@@ -31,6 +31,10 @@ from picpaygo_core.models import (
 )
 from picpaygo_core.ports import ImageInspector
 
+# Images whose data URLs are this short (about 48 KB of image) are checked on the event
+# loop: decoding and inspecting them takes less time than handing them to a thread.
+INLINE_CHECK_CHARS = 64 * 1024
+
 logger = logging.getLogger(__name__)
 
 
@@ -121,6 +125,8 @@ class OpenRouterImageGenerator:
         urls = image_urls(choice)
         if not urls:
             return TransientFailure(reason="OpenRouter answered 200 without an image")
+        if sum(map(len, urls)) <= INLINE_CHECK_CHARS:
+            return self._first_usable_image(urls)  # a thread hop would cost more than this
         return await asyncio.to_thread(self._first_usable_image, urls)
 
     def _first_usable_image(self, urls: list[str]) -> GenerationOutcome:

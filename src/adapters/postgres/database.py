@@ -46,6 +46,7 @@ _last_warning = 0.0
 # A pooled connection idle for longer than this is checked before it is handed out.
 CHECK_IDLE_SECONDS = 1.0
 _IDLE = pq.TransactionStatus.IDLE
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BEGIN = b"BEGIN"
 
 
@@ -203,20 +204,20 @@ class DatabaseConnection:
 
     def begin(self) -> None:
         """Open the transaction now (``BEGIN`` travels with the next statement)."""
-        if self.conn.info.transaction_status == _IDLE and not self._pending:
+        if self.conn.pgconn.transaction_status == _IDLE and not self._pending:
             self._single_change = False
             self._changed_alone = False
             self._pending.append((_BEGIN, None))
 
     async def commit(self) -> None:
         """Make the transaction's changes permanent (nothing to do without one)."""
-        if self._pending or self.conn.info.transaction_status != _IDLE:
+        if self._pending or self.conn.pgconn.transaction_status != _IDLE:
             await self._run(b"COMMIT", None, changes=False)
 
     async def rollback(self) -> None:
         """Undo the transaction's changes; unsent ones are simply dropped."""
         self._pending.clear()
-        if self.conn.info.transaction_status != _IDLE and not self.conn.closed:
+        if self.conn.pgconn.transaction_status != _IDLE and not self.conn.closed:
             await self._run(b"ROLLBACK", None, changes=False)
 
     async def end(self) -> None:
@@ -224,13 +225,13 @@ class DatabaseConnection:
         self._pending.clear()
         if self.conn.closed or self.conn.broken or self.deadline.expired:
             return
-        if self.conn.info.transaction_status != _IDLE:
+        if self.conn.pgconn.transaction_status != _IDLE:
             with contextlib.suppress(StorageUnavailable, psycopg.Error):
                 await self._run(b"ROLLBACK", None, changes=False)
 
     def _open_for_change(self) -> bool:
         """True when changes go into a transaction (opening it if need be)."""
-        if self._pending or self.conn.info.transaction_status != _IDLE:
+        if self._pending or self.conn.pgconn.transaction_status != _IDLE:
             return True
         if self._changed_alone:
             raise RuntimeError("a single-change unit of work cannot make a second change")
@@ -253,7 +254,10 @@ class DatabaseConnection:
                     await cursor.execute(query, params)
             else:
                 await cursor.execute(query, params)
-            return await cursor.fetchall() if cursor.pgresult and cursor.description else []
+            result = cursor.pgresult
+            if result is None or result.status != _TUPLES_OK:
+                return []
+            return await cursor.fetchall()
 
     def describe_failure(self) -> str | None:
         """Why the last failure happened, when it was the deadline."""

@@ -625,6 +625,9 @@ def _session(row: Row) -> Session:
     return Session(token_hash=row[0], user_id=row[1], created_at=row[2], expires_at=row[3])
 
 
+# Structs whose fields come from the database with their Python types already (no enums):
+# built directly, without msgspec's conversion.
+_PLAIN: frozenset[type[Any]] = frozenset({User, Session, LedgerEntry, StoredImage, Incident})
 _FIELDS: dict[type[Any], tuple[str, ...]] = {}
 
 
@@ -633,4 +636,7 @@ def _struct(cls: type[T], row: Row) -> T:
     fields = _FIELDS.get(cls)
     if fields is None:
         fields = _FIELDS[cls] = cls.__struct_fields__  # type: ignore[attr-defined]
-    return msgspec.convert(dict(zip(fields, row, strict=False)), cls)
+    values = dict(zip(fields, row, strict=False))
+    if cls in _PLAIN:
+        return cls(**values)
+    return msgspec.convert(values, cls)

@@ -162,15 +162,13 @@ class JobProcessor:
         started = time.monotonic()
         kind: str | None = None  # stays None when the call is cancelled (shutdown)
         try:
-            outcome = await asyncio.wait_for(
-                self._generator.generate(
+            async with asyncio.timeout(time_limit):
+                outcome = await self._generator.generate(
                     prompt=build_prompt(job.category),
                     category=job.category,
                     image=photo.data,
                     content_type=photo.content_type,
-                ),
-                timeout=time_limit,
-            )
+                )
             kind = _OUTCOME_KINDS[type(outcome)]
             return outcome
         except TimeoutError:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 
 from entrypoints.container import Container
 from entrypoints.http.client_address import client_address
 from entrypoints.http.session_cookie import SessionCookie
 from entrypoints.settings import Settings
-from picpaygo_core.models import Caller
+from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.networks import client_network
-from picpaygo_core.services import AuthService
+from picpaygo_core.services import AuthService, CreditService
 
 
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
@@ -28,8 +28,9 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         max_age_seconds=int(settings.policy.session_ttl.total_seconds()),
     )
     auth: AuthService = container.auth_service()
+    credits: CreditService = container.credit_service()
 
-    async def provide_client_address(request: Request[Any, Any, Any]) -> str:
+    def address_of(request: Request[Any, Any, Any]) -> str:
         peer = request.client.host if request.client else None
         return client_address(
             peer,
@@ -37,17 +38,20 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
             settings.server.trusted_proxies,
         )
 
-    async def provide_caller(
-        request: Request[Any, Any, Any], client_address: NamedDependency[str]
-    ) -> Caller:
+    async def provide_client_address(request: Request[Any, Any, Any]) -> str:
+        return address_of(request)
+
+    # The two below read the request themselves rather than ask for ``client_address``:
+    # a dependency of their own would cost a resolution step on every request.
+    async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
         user = await auth.current_user(session_cookie.read(request.cookies))
-        return Caller(user=user, network=client_network(client_address))
+        return Caller(user=user, network=client_network(address_of(request)))
 
-    async def provide_session_token(request: Request[Any, Any, Any]) -> str | None:
-        return session_cookie.read(request.cookies)
-
-    async def provide_network(client_address: NamedDependency[str]) -> str:
-        return client_network(client_address)
+    async def provide_caller_credits(request: Request[Any, Any, Any]) -> CreditsView:
+        """The caller's credits, its session resolved in the same read (one round trip)."""
+        return await credits.view_for_session(
+            session_cookie.read(request.cookies), client_network(address_of(request))
+        )
 
     def constant(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -55,7 +59,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
     return {
         "session_cookie": constant(session_cookie),
         "auth_service": constant(auth),
-        "credit_service": constant(container.credit_service()),
+        "credit_service": constant(credits),
         "purchase_service": constant(container.purchase_service()),
         "generation_service": constant(container.generation_service()),
         "health_service": constant(container.health_service()),
@@ -63,6 +67,5 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "queue_monitor": constant(container.queue_monitor()),
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
-        "session_token": Provide(provide_session_token),
-        "network": Provide(provide_network),
+        "caller_credits": Provide(provide_caller_credits),
     }

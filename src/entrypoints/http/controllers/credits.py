@@ -19,7 +19,7 @@ from entrypoints.http.schemas import (
     PurchasesResponse,
 )
 from picpaygo_core.errors import PurchaseNotFound
-from picpaygo_core.models import Caller
+from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.services import CreditService, PurchaseService
 from picpaygo_core.services.purchases import DEFAULT_LIMIT
 
@@ -29,14 +29,9 @@ class CreditsController(Controller):
     tags = ["credits"]  # noqa: RUF012 - Litestar reads this class attribute
 
     @get("/", operation_id="getCredits")
-    async def balance(
-        self,
-        session_token: NamedDependency[str | None],
-        network: NamedDependency[str],
-        credit_service: NamedDependency[CreditService],
-    ) -> CreditsResponse:
+    async def balance(self, caller_credits: NamedDependency[CreditsView]) -> CreditsResponse:
         """Free credits of this client's network, paid balance, and their total."""
-        return CreditsResponse.of(await credit_service.view_for_session(session_token, network))
+        return CreditsResponse.of(caller_credits)
 
     @post("/consume", status_code=200, operation_id="consumeCredits")
     async def consume(

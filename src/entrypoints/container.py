@@ -216,6 +216,7 @@ def build_worker_pool(container: Container, size: int) -> WorkerPool:
         size=size,
         poll_seconds=settings.jobs.poll_seconds,
         chores=[auth.purge_expired_sessions, retention.purge_old_outputs, *storage.chores],
+        shutdown_grace_seconds=settings.server.shutdown_grace_seconds,
     )
 
 

@@ -371,6 +371,36 @@ def test_an_openrouter_account_out_of_credits_degrades_health(stack: Stack) -> N
 # --- a worker dies mid-job ---------------------------------------------------------------
 
 
+def test_a_worker_stopped_mid_job_hands_it_back_and_another_finishes_it_at_once(
+    stack: Stack,
+) -> None:
+    stack.fake.script(Answer.held())  # then success
+    # The lease (60 s) would hold the job far longer than the 5 s allowed here.
+    worker_env = stack.env(SHUTDOWN_GRACE_SECONDS="0.5", JOB_LEASE_SECONDS="60")
+    with stack.api(JOB_WORKERS="0") as (_, client):
+        before = paying_user(client)
+        with running_worker(worker_env) as a:
+            job_id = upload(client)
+            stack.fake.wait_for_requests(1, timeout=JOB_DEADLINE_SECONDS)
+            with running_worker(worker_env) as b:
+                wait_until(lambda: "started" in b.output(), "second worker up", 20.0)
+                stopped_at = time.monotonic()
+                a.process.send_signal(signal.SIGTERM)
+                job = wait_for_job(client, job_id, deadline_seconds=5.0)
+                took = time.monotonic() - stopped_at
+                assert a.process.wait(timeout=10) == 0, a.output()
+                assert job["status"] == "succeeded", (job, b.output())
+            assert "handed_back" in a.output(), a.output()
+        stack.fake.release()
+        assert credits_of(client)["balance"] == before - 1
+
+    assert took < 5.0
+    assert len(stack.fake.requests) == 2
+    assert stack.ledger_of_job(job_id) == [(-1, "generation")]
+    row = stack.job_row(job_id)
+    assert (row["attempts"], row["refunded"]) == (1, False)
+
+
 def test_a_job_of_a_killed_worker_is_finished_by_another_and_charged_once(
     stack: Stack,
 ) -> None:

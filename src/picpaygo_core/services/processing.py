@@ -90,6 +90,11 @@ class JobProcessor:
         # A worker takes a slot before claiming a job, so one waiting for a slot holds no
         # lease and spends none of the job's timeout.
         self._generator_slots = asyncio.Semaphore(policy.generator_concurrency)
+        self._closed = False
+
+    def close(self) -> None:
+        """Claim no more jobs (shutdown): ``process_next`` returns None from now on."""
+        self._closed = True
 
     async def process_next(self, worker_id: str | None = None) -> Job | None:
         """Claim the next due job and take it as far as it goes; None when none is due.
@@ -99,14 +104,50 @@ class JobProcessor:
         """
         worker_id = worker_id or f"worker-{uuid.uuid4()}"
         async with self._generator_slots:
+            if self._closed:
+                return None
             claimed = await self._claim(worker_id)
             if claimed is None:
                 return None
             started = time.monotonic()
             job, photo = claimed
-            settled = await self._work_on(job, photo, worker_id)
+            try:
+                settled = await self._work_on(job, photo, worker_id)
+            except asyncio.CancelledError:
+                # Shutdown past its grace: give the job back so another worker takes it
+                # over at once, instead of after the lease.
+                handed_back = await asyncio.shield(self._hand_back(job, worker_id))
+                self._report(job, handed_back, time.monotonic() - started)
+                raise
         self._report(job, settled, time.monotonic() - started)
         return settled
+
+    async def _hand_back(self, job: Job, worker_id: str) -> Job:
+        """Queue a job this worker is still running again, available at once, its attempt
+        not counted. Left to its lease when the storage cannot be reached."""
+        now = self._clock.now()
+        try:
+            async with self._uow_factory() as uow:
+                current = await self._still_ours(uow, job, worker_id)
+                if current is None:
+                    return job
+                queued = msgspec.structs.replace(
+                    current,
+                    status=JobStatus.QUEUED,
+                    attempts=max(current.attempts - 1, 0),
+                    available_at=now,
+                    updated_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                await uow.jobs.update(queued)
+                await uow.commit()
+        except Exception:
+            logger.warning(
+                "could not hand back job %s; its lease will lapse", job.id, exc_info=True
+            )
+            return job
+        return queued
 
     async def _work_on(self, job: Job, photo: StoredImage | None, worker_id: str) -> Job:
         if job.attempts > self._policy.job_max_attempts:

@@ -35,7 +35,11 @@ class WorkerPool:
         poll_seconds: float = 2.0,
         chores: Sequence[Chore] = (),
         chore_interval_seconds: float = 300.0,
+        shutdown_grace_seconds: float = 20.0,
     ) -> None:
+        self._grace = shutdown_grace_seconds
+        self._busy: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._processor = processor
         self._wakeup = wakeup
         self._size = size
@@ -63,8 +67,21 @@ class WorkerPool:
         logger.info("started %d job worker(s)", self._size)
 
     async def stop(self) -> None:
-        """Cancel the workers and wait for them; an interrupted job is retried after its lease."""
+        """Drain: claim no more jobs, let running ones finish for up to the shutdown grace,
+        then cancel the rest, which hands their jobs back to the queue at once (the
+        attempt not counted) for another worker to take over."""
+        self._stopping = True
+        self._processor.close()
         tasks, self._tasks = self._tasks, []
+        busy = [task for task in tasks if task in self._busy]
+        for task in tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy and self._grace > 0:
+            logger.info("waiting up to %gs for %d running job(s) to finish", self._grace, len(busy))
+            _, unfinished = await asyncio.wait(busy, timeout=self._grace)
+            if unfinished:
+                logger.info("handing back %d job(s) still running", len(unfinished))
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -72,7 +89,10 @@ class WorkerPool:
                 await task
 
     async def _work(self, worker_id: str) -> None:
-        while True:
+        current = asyncio.current_task()
+        while not self._stopping:
+            if current is not None:
+                self._busy.add(current)
             try:
                 job = await self._processor.process_next(worker_id)
             except StorageUnavailable:
@@ -83,7 +103,10 @@ class WorkerPool:
                 job = None
             else:
                 self._note_storage(available=True)
-            if job is None:
+            finally:
+                if current is not None:
+                    self._busy.discard(current)
+            if job is None and not self._stopping:
                 # While the storage is away, look again soon: its return sends no wake-up.
                 wait = self._poll_seconds
                 if self._storage_down:

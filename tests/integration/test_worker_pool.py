@@ -18,7 +18,7 @@ from entrypoints.container import Container, build_worker_pool
 from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.models import Caller, Job, JobStatus
 from picpaygo_core.ports import JobWakeup
-from picpaygo_core.services import WorkerPool
+from picpaygo_core.services import JobProcessor, WorkerPool
 from picpaygo_core.services.workers import OUTAGE_RETRY_SECONDS
 from support.fakes import FakeClock, ScriptedGenerator
 from support.images import jpeg_bytes
@@ -199,12 +199,16 @@ async def test_stop_cancels_idle_workers_promptly(
     await pool.stop()  # stopping twice is harmless
 
 
-async def test_a_job_interrupted_by_stop_is_claimed_again_after_its_lease(
+async def test_a_job_interrupted_by_stop_is_handed_back_and_taken_over_at_once(
     make_container: ContainerFactory, clock: FakeClock
 ) -> None:
     container, held = held_container(make_container)
     pool = WorkerPool(
-        processor=container.job_processor(), wakeup=container.wakeup(), size=1, poll_seconds=60
+        processor=container.job_processor(),
+        wakeup=container.wakeup(),
+        size=1,
+        poll_seconds=60,
+        shutdown_grace_seconds=0,
     )
     pool.start()
     job = await create_job(container)
@@ -213,21 +217,23 @@ async def test_a_job_interrupted_by_stop_is_claimed_again_after_its_lease(
     await asyncio.wait_for(pool.stop(), timeout=DEADLINE_SECONDS)
 
     interrupted = await job_status(container, job.id)
-    assert interrupted.status is JobStatus.RUNNING
-    assert interrupted.attempts == 1
-    assert interrupted.lease_owner is not None
-    processor = container.job_processor()
-    assert await processor.process_next("rescuer") is None  # still leased
-
-    lease_seconds = container.settings().policy.job_lease_seconds
-    clock.advance(seconds=lease_seconds + 1)
+    assert interrupted.status is JobStatus.QUEUED
+    assert interrupted.attempts == 0  # the interrupted attempt does not count
+    assert interrupted.lease_owner is None
+    # Another process's worker takes it over at once, without waiting for a lease.
+    processor = JobProcessor(
+        uow_factory=container.uow_factory(),
+        generator=held,
+        clock=clock,
+        policy=container.policy(),
+    )
     held.release()
     rescued = await asyncio.wait_for(processor.process_next("rescuer"), DEADLINE_SECONDS)
 
     assert rescued is not None
     assert rescued.id == job.id
     assert rescued.status is JobStatus.SUCCEEDED
-    assert rescued.attempts == 2
+    assert rescued.attempts == 1
     assert len(held.calls) == 2
     assert await processor.process_next("rescuer") is None  # nothing is done twice
     final = await job_status(container, job.id)
@@ -264,6 +270,9 @@ class FlakyStorageProcessor:
         if self.calls <= self.outage:
             raise StorageUnavailable
         return None
+
+    def close(self) -> None:
+        """Claims nothing more (the pool's shutdown)."""
 
 
 async def test_during_a_storage_outage_workers_look_again_soon_then_go_back_to_the_poll(

@@ -7,6 +7,7 @@ non-zero with one line on stderr otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import getpass
 import json
@@ -15,7 +16,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -83,6 +84,15 @@ class CliContext:
     def storage(self) -> StorageFamily:
         storage: StorageFamily = self.container.storage()
         return storage
+
+    @contextlib.contextmanager
+    def kept_storage(self) -> Iterator[None]:
+        """The storage's server kept up while the block runs (see ``StorageFamily.kept``)."""
+        try:
+            with self.storage.kept():
+                yield
+        except DomainError as exc:
+            fail(exc.message)
 
     def admin(self, command: str) -> AdminService:
         """The admin use cases, refused where they could only touch this process's memory."""
@@ -234,8 +244,6 @@ def cli(ctx: click.Context) -> None:
 @pass_context
 def serve(context: CliContext, host: str | None, port: int | None, workers: int) -> None:
     """Run the HTTP API."""
-    import uvicorn
-
     settings = context.settings
     if workers > 1:
         context.require_shared_storage("serve --workers > 1")
@@ -246,12 +254,20 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         fail(refusal)
     configure_logging(settings)
     announce_profile(settings, context.storage)
-    if context.storage.shared:
-        # Migrate (or check the schema) once here, before the API processes start.
-        context.run(_nothing, long_running=True)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
-    # process exit 0, as a supervisor expects after a requested stop.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # The embedded server stays up from here until the API processes have all stopped.
+    with context.kept_storage():
+        if context.storage.shared:
+            # Migrate (or check the schema) once here, before the API processes start.
+            context.run(_nothing, long_running=True)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
+        # process exit 0, as a supervisor expects after a requested stop.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        _run_uvicorn(settings, host, port, workers)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "entrypoints.asgi:app",
         factory=True,

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+)
 from typing import Protocol
 
 from dependency_injector import containers, providers
@@ -21,7 +26,8 @@ from adapters.openrouter import OpenRouterImageGenerator, build_http_client
 from adapters.passwords import Argon2PasswordHasher
 from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
 from adapters.postgres import PostgresDatabase
-from adapters.postgres.storage import ExternalServer, PostgresStorage
+from adapters.postgres.embedded import EmbeddedPostgres
+from adapters.postgres.storage import DatabaseServer, ExternalServer, PostgresStorage
 from adapters.system import SystemClock
 from entrypoints.settings import MEMORY_URL, Settings
 from picpaygo_core.ports import AttemptThrottle, Clock, HealthProbe, JobWakeup, UnitOfWorkFactory
@@ -70,21 +76,31 @@ class StorageFamily(Protocol):
         self, *, listen: bool, check_schema: bool = True, long_running: bool = True
     ) -> AbstractAsyncContextManager[None]: ...
 
+    def kept(self) -> AbstractContextManager[None]: ...
+
     async def migrate(self) -> list[str]: ...
 
 
 def storage_family(settings: Settings, clock: Clock) -> StorageFamily:
-    """The storage ``DATABASE_URL`` asks for: the one place the family is chosen."""
+    """The storage ``DATABASE_URL`` asks for: the one place the family is chosen.
+
+    Unset: the embedded PostgreSQL server in ``PICPAYGO_DATA_DIR``, migrated when it
+    opens; ``memory://``: this process's memory; else the deployment's PostgreSQL.
+    """
     database = settings.database
-    if database.url is None or database.url == MEMORY_URL:
+    if database.url == MEMORY_URL:
         return MemoryStorage(clock)
+    server: DatabaseServer
+    if database.url is None:
+        embedded = EmbeddedPostgres(database.data_dir)
+        server, url, migrate_on_start = embedded, embedded.url, True
+    else:
+        server, url, migrate_on_start = ExternalServer(), database.url, database.migrate_on_start
     return PostgresStorage(
-        PostgresDatabase(
-            database.url, pool_size=database.pool_size, timeout=database.timeout_seconds
-        ),
+        PostgresDatabase(url, pool_size=database.pool_size, timeout=database.timeout_seconds),
         clock,
-        server=ExternalServer(),
-        migrate_on_start=database.migrate_on_start,
+        server=server,
+        migrate_on_start=migrate_on_start,
     )
 
 

@@ -4,6 +4,7 @@ OpenRouter HTTP client's life: opened with the process, closed when it ends."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from adapters.images import OfflineImageGenerator
 from adapters.memory.storage import MemoryStorage
 from adapters.openrouter import OpenRouterImageGenerator
+from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.storage import PostgresStorage
 from entrypoints.container import (
     announce_profile,
@@ -21,7 +23,11 @@ from entrypoints.container import (
 from entrypoints.settings import SettingsError, load_settings
 from picpaygo_core.policy import Policy
 
-OPENROUTER = {"OPENROUTER_API_KEY": "sk-or-test", "OPENROUTER_URL": "http://127.0.0.1:9/api/v1"}
+OPENROUTER = {
+    "OPENROUTER_API_KEY": "sk-or-test",
+    "OPENROUTER_URL": "http://127.0.0.1:9/api/v1",
+    "DATABASE_URL": "memory://",
+}
 
 
 def test_an_api_key_selects_the_openrouter_generator() -> None:
@@ -130,3 +136,18 @@ async def test_the_memory_family_opens_and_closes_with_nothing_to_do() -> None:
 
     async with running_resources(container, listen=True), container.uow_factory()() as uow:
         assert await uow.users.find_by_email("nobody@example.com") is None
+
+
+def test_unset_database_url_picks_postgresql_on_the_embedded_server_without_starting_it(
+    tmp_path: Path,
+) -> None:
+    container = build_container(load_settings({"PICPAYGO_DATA_DIR": str(tmp_path)}))
+
+    storage = container.storage()
+
+    assert isinstance(storage, PostgresStorage)
+    assert isinstance(storage.server, EmbeddedPostgres)
+    assert storage.server.data_dir == tmp_path
+    assert storage.migrate_on_start
+    assert storage.shared
+    assert list(tmp_path.iterdir()) == []

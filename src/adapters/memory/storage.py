@@ -7,7 +7,7 @@ and throwaway demos (``DATABASE_URL=memory://``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
 from adapters.memory.store import MemoryStore
 from adapters.memory.throttle import MemoryAttemptThrottle
@@ -38,6 +38,10 @@ class MemoryStorage:
     ) -> AsyncIterator[None]:
         """Nothing to open: the store lives as long as this object."""
         yield
+
+    def kept(self) -> AbstractContextManager[None]:
+        """Nothing to keep running."""
+        return nullcontext()
 
     async def migrate(self) -> list[str]:
         """Nothing to migrate: the store has no schema."""

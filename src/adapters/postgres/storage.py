@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    nullcontext,
+)
 from typing import Protocol
 
 from adapters.postgres.database import PostgresDatabase
@@ -30,9 +36,12 @@ class SchemaOutOfDate(Exception):
 class DatabaseServer(Protocol):
     """Where the database runs: kept running while ``running()`` is entered."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def running(self) -> AbstractAsyncContextManager[None]: ...
+
+    def kept(self) -> AbstractContextManager[None]: ...
 
 
 class ExternalServer:
@@ -43,6 +52,9 @@ class ExternalServer:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         yield
+
+    def kept(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class PostgresStorage:
@@ -74,6 +86,10 @@ class PostgresStorage:
     @property
     def description(self) -> str:
         return self.server.description
+
+    def kept(self) -> AbstractContextManager[None]:
+        """Keep the server up while the block runs (for a parent of server processes)."""
+        return self.server.kept()
 
     @asynccontextmanager
     async def lifespan(

@@ -71,6 +71,7 @@ class World:
         self.container: Container = build_container(
             load_settings(
                 {
+                    "DATABASE_URL": "memory://",
                     "JOB_WORKERS": "0",
                     "DEFAULT_FREE_CREDITS": str(free_credits),
                     "JOB_MAX_ATTEMPTS": str(MAX_ATTEMPTS),

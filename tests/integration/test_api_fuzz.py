@@ -27,7 +27,7 @@ from entrypoints.settings import load_settings
 from support.fakes import cheap_hasher
 
 EXAMPLES_PER_OPERATION = 150
-SETTINGS = {"JOB_WORKERS": "0"}
+SETTINGS = {"JOB_WORKERS": "0", "DATABASE_URL": "memory://"}
 # Documented 502/503s (Google or payments not configured, storage down) are answers;
 # an undocumented status, 5xx included, fails status_code_conformance, and 500 never
 # passes (asserted below).

@@ -59,7 +59,7 @@ WITHOUT_STORAGE = {
 
 @pytest.fixture(scope="module")
 def document() -> Document:
-    return openapi_document(load_settings({"JOB_WORKERS": "0"}))
+    return openapi_document(load_settings({"JOB_WORKERS": "0", "DATABASE_URL": "memory://"}))
 
 
 def operations(document: Document) -> Iterator[tuple[str, str, Document]]:

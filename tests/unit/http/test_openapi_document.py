@@ -218,8 +218,9 @@ def test_the_committed_openapi_json_is_current(document: Document) -> None:
 async def test_the_app_serves_the_same_document() -> None:
     from litestar.testing import AsyncTestClient
 
-    app = create_app(build_container(load_settings({"JOB_WORKERS": "0"})))
+    settings = load_settings({"JOB_WORKERS": "0", "DATABASE_URL": "memory://"})
+    app = create_app(build_container(settings))
     async with AsyncTestClient(app) as client:
         served = (await client.get("/api/docs/openapi.json")).json()
 
-    assert served == openapi_document(load_settings({"JOB_WORKERS": "0"}))
+    assert served == openapi_document(settings)

@@ -32,6 +32,7 @@ from entrypoints.container import (
     build_worker_pool,
     running_resources,
 )
+from entrypoints.http import server_protocol
 from entrypoints.settings import Settings, SettingsError, load_settings, secret_values
 from picpaygo_core.errors import DomainError
 from picpaygo_core.models import LedgerEntry
@@ -152,14 +153,14 @@ class CliFailure(click.ClickException):
 
 
 def error_text(message: str, *, as_json: bool) -> str:
-    """``error: <message>`` (each line so prefixed), or ``{"error": "<message>"}``.
+    """``error: <message>`` or ``{"error": "<message>"}``, always on one line.
 
     Text that came from undecodable arguments is shown with escapes, never crashing.
     """
+    message = " ".join(message.split())  # one line, whatever the message held
     if as_json:
         return json.dumps({"error": message})
-    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "\n".join(f"error: {line}" for line in printable.splitlines() or [""])
+    return "error: " + message.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -276,6 +277,9 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        # h11 with a deadline for each request's headers, and a bound on connections.
+        http=server_protocol.PROTOCOL,
+        limit_concurrency=settings.server.max_connections,
         log_level=settings.server.log_level.lower(),
         # The app writes one access line per request itself (with its request id and
         # route template), in LOG_FORMAT; uvicorn's own lines go through the same handler.
@@ -514,4 +518,10 @@ def main(args: Sequence[str] | None = None) -> None:
     except click.ClickException as exc:
         click.echo(error_text(exc.format_message(), as_json=as_json), err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # the last resort: no traceback for any input
+        click.echo(
+            error_text(f"unexpected failure ({type(exc).__name__}): {exc}", as_json=as_json),
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
     sys.exit(code if isinstance(code, int) else 0)

@@ -42,6 +42,7 @@ from picpaygo_core.services import (
     RetentionService,
     WorkerPool,
 )
+from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
 from picpaygo_core.services.workers import Chore
@@ -192,6 +193,9 @@ class Container(containers.DeclarativeContainer):
         telemetry=metrics,
     )
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
+    idempotency_service = providers.Singleton(
+        IdempotencyService, uow_factory=uow_factory, clock=clock
+    )
     admin_service = providers.Singleton(
         AdminService, uow_factory=uow_factory, clock=clock, telemetry=metrics
     )
@@ -226,12 +230,18 @@ def build_worker_pool(container: Container, size: int) -> WorkerPool:
     auth: AuthService = container.auth_service()
     retention: RetentionService = container.retention_service()
     storage: StorageFamily = container.storage()
+    idempotency: IdempotencyService = container.idempotency_service()
     return WorkerPool(
         processor=container.job_processor(),
         wakeup=storage.wakeup,
         size=size,
         poll_seconds=settings.jobs.poll_seconds,
-        chores=[auth.purge_expired_sessions, retention.purge_old_outputs, *storage.chores],
+        chores=[
+            auth.purge_expired_sessions,
+            retention.purge_old_outputs,
+            idempotency.purge_expired,
+            *storage.chores,
+        ],
         shutdown_grace_seconds=settings.server.shutdown_grace_seconds,
     )
 

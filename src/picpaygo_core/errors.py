@@ -31,6 +31,10 @@ class InvalidPack(InvalidInput):
     default_message = "Pack must be 5, 10 or 20 credits."
 
 
+class BalanceLimitExceeded(InvalidInput):
+    default_message = "A balance can hold at most 1,000,000,000,000 credits."
+
+
 class EmailTaken(DomainError):
     default_message = "An account with this email already exists."
 
@@ -127,3 +131,13 @@ class StorageUnavailable(DomainError):
     """The storage behind the ports cannot be reached right now."""
 
     default_message = "The service's storage is unavailable; try again shortly."
+
+
+class IdempotencyKeyReused(InvalidInput):
+    default_message = (
+        "This Idempotency-Key was already used for a different request; use a new key."
+    )
+
+
+class RequestInProgress(DomainError):
+    default_message = "A request with this Idempotency-Key is still being processed; retry shortly."

@@ -154,6 +154,13 @@ class ImageInfo(msgspec.Struct, frozen=True, kw_only=True):
     height: int
 
 
+class CleanImage(msgspec.Struct, frozen=True, kw_only=True):
+    """An upload decoded and encoded again: upright, without metadata (ICC profile aside)."""
+
+    info: ImageInfo
+    data: bytes
+
+
 class GoogleIdentity(msgspec.Struct, frozen=True, kw_only=True):
     """The facts a verified Google ID token vouches for."""
 
@@ -351,3 +358,18 @@ class PaymentReversal(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     reference: str
     created_at: datetime
+
+
+class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """The first answer to a request sent with an idempotency key, replayed to retries."""
+
+    status_code: int
+    body: bytes
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What is known of a (caller, key): the request's fingerprint, and its answer once
+    the first request has finished (None while it is still being worked on)."""
+
+    fingerprint: str
+    response: StoredResponse | None

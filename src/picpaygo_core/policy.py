@@ -31,5 +31,12 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     generator_concurrency: int = 4
     output_retention: timedelta = timedelta(days=7)
     auth_attempts_per_minute: int = 20
+    # Password hashes one client network may have in flight at once in one process: a
+    # flood from one network waits behind itself, and another network's sign-in waits
+    # for at most this many of its hashes.
+    hashes_in_flight_per_network: int = 2
+    # Uploaded photos decoded (and cleaned of metadata) at once per process: each can
+    # take hundreds of megabytes while it is decoded.
+    image_decoders: int = 2
     pack_prices: dict[int, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_PACK_PRICES))
     currency: str = "usd"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from picpaygo_core.errors import InvalidCategory, InvalidInput
 from picpaygo_core.models import Category
@@ -15,15 +16,44 @@ MAX_NAME_LENGTH = 100
 _EMAIL_PATTERN = re.compile(
     r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+$"
 )
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode categories no person types on purpose: controls (NUL, newlines), format
+# characters (soft hyphen, zero-width joiners, bidi overrides), lone surrogates, private
+# use and unassigned code points. They hide what a name or address really is.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+MAX_BALANCE = 1_000_000_000_000
+
+
+def has_invisible_characters(value: str) -> bool:
+    """True when ``value`` holds a control, format, surrogate, private or unassigned character."""
+    return any(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in value)
+
+
+def is_storable_text(value: str) -> bool:
+    """True when ``value`` can be stored as text anywhere: no NUL, no lone surrogate."""
+    return "\x00" not in value and not any(unicodedata.category(char) == "Cs" for char in value)
 
 
 def normalise_email(email: str) -> str:
-    """The email as stored: trimmed. Raises ``InvalidInput`` unless it looks like an address."""
-    email = email.strip()
+    """The email as stored: trimmed and in Unicode NFKC form.
+
+    Raises ``InvalidInput`` unless it looks like an address without invisible characters.
+    """
+    if has_invisible_characters(email):
+        raise InvalidInput("An email address must not contain control or format characters.")
+    email = unicodedata.normalize("NFKC", email.strip())
     if len(email) > MAX_EMAIL_LENGTH or not _EMAIL_PATTERN.match(email):
         raise InvalidInput("Enter a valid email address.")
     return email
+
+
+def email_key(email: str) -> str:
+    """How emails are compared, on every storage: NFKC, case-folded, NFKC again, trimmed.
+
+    ``Ada@Example.com``, ``ada@example.com`` and the NFD and NFC spellings of ``café``
+    have one key. Every user lookup by email goes through this key.
+    """
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
 
 
 def check_password(password: str) -> None:
@@ -38,12 +68,24 @@ def clean_name(value: str | None, field: str) -> str | None:
     """A trimmed optional name, None when blank; refuses absurdly long ones."""
     if value is None:
         return None
-    value = value.strip()
-    if _CONTROL_CHARACTERS.search(value):
-        raise InvalidInput(f"{field} must not contain control characters.")
+    if has_invisible_characters(value):
+        raise InvalidInput(f"{field} must not contain control or format characters.")
+    value = unicodedata.normalize("NFKC", value.strip())
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{field} must be at most {MAX_NAME_LENGTH} characters long.")
     return value or None
+
+
+def check_reason(reason: str, max_length: int) -> str:
+    """A ledger reason: one line of visible text, trimmed; raises ``InvalidInput`` otherwise."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("A reason is required.")
+    if has_invisible_characters(reason):
+        raise InvalidInput("The reason must be one line without control or format characters.")
+    if len(reason) > max_length:
+        raise InvalidInput(f"The reason must be at most {max_length} characters long.")
+    return reason
 
 
 def parse_category(value: str) -> Category:

@@ -11,6 +11,7 @@ outcome is checked where users and operators see it (job status, picture, credit
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
@@ -22,13 +23,19 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from PIL import Image
 from psycopg.rows import dict_row
 
 from picpaygo_core.models import Category
 from picpaygo_core.prompts import build_prompt
 from support.api import checkout, credits_of, register, wait_for_job
 from support.fake_openrouter import FAKE_PNG, Answer, FakeOpenRouter
-from support.images import jpeg_bytes
+from support.images import (
+    carries_metadata,
+    jpeg_bytes,
+    photo_with_metadata_bytes,
+    same_picture,
+)
 from support.server import ServerProcess, answered_500, serving
 from support.worker import running_worker
 
@@ -207,7 +214,7 @@ def test_a_paid_editorial_job_sends_the_photo_to_the_model_and_serves_its_png(
     assert sent.body["modalities"] == ["image", "text"]
     assert sent.prompt == build_prompt(Category.EDITORIAL)
     assert sent.image_url.startswith("data:image/jpeg;base64,")
-    assert sent.image == PHOTO
+    assert same_picture(sent.image, PHOTO)  # re-encoded without metadata
     assert sent.headers["authorization"] == f"Bearer {RIGHT_KEY}"
 
     assert stack.ledger_of_job(job_id) == [(-1, "generation")]
@@ -426,3 +433,32 @@ def test_a_job_of_a_killed_worker_is_finished_by_another_and_charged_once(
     assert stack.ledger_of_job(job_id) == [(-1, "generation")]
     row = stack.job_row(job_id)
     assert (row["attempts"], row["refunded"], row["input_image_id"]) == (2, False, None)
+
+
+# --- privacy -------------------------------------------------------------------------------
+
+
+def test_a_photos_gps_and_camera_never_reach_the_model_or_storage(stack: Stack) -> None:
+    photo = photo_with_metadata_bytes("JPEG", width=80, height=60, orientation=6)
+    assert {"SecretCam", "Model X-42", "GPS", "orientation"} <= set(carries_metadata(photo))
+    with stack.api(JOB_WORKERS="0") as (_, client):
+        paying_user(client)
+        response = client.post(
+            "/api/generate",
+            data={"category": "portraits"},
+            files={"image": ("me.jpg", photo, "image/jpeg")},
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["jobId"]
+        [(stored, content_type)] = stack.stored_images().values()  # before any worker ran
+        with running_worker(stack.env()):
+            job = wait_for_job(client, job_id)
+
+    assert job["status"] == "succeeded", job
+    assert content_type == "image/jpeg"
+    assert carries_metadata(stored) == []
+    [sent] = stack.fake.requests
+    assert carries_metadata(sent.image) == []
+    assert sent.image == stored
+    with Image.open(io.BytesIO(sent.image)) as image:
+        assert image.size == (60, 80)  # the orientation was applied to the pixels

@@ -301,3 +301,68 @@ def test_an_unreachable_database_is_one_line_on_stderr(args: tuple[str, ...]) ->
     assert "Traceback" not in result.stderr
     line = refused(result)
     assert "database" in line.lower()
+
+
+# --- any bytes, any text ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (b"credits", b"show", b"ada\xff@example.com"),
+        (b"credits", b"grant", b"ada@example.com", b"5", b"--reason", b"\xc3\x28"),
+        (b"users", b"show", b"\xed\xa0\x80@example.com"),
+        (b"credits", b"history", b"ada@example.com", b"--limit", b"\xff"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_one_line(postgres_url: str, args: tuple[bytes]) -> None:
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [*(part.encode() for part in picpaygo_command()), *args],
+        env=clean_environment({"DATABASE_URL": postgres_url}),
+        capture_output=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == b""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("reason", ["line one\nline two", "tab\there", "bidi \u202e", "\r"])
+def test_a_reason_that_is_not_one_visible_line_is_refused(
+    account: Account, postgres_url: str, reason: str
+) -> None:
+    line = refused(
+        picpaygo(postgres_url, "credits", "grant", account.email, "5", "--reason", reason)
+    )
+
+    assert "reason" in line
+    assert account.balance() == 0
+
+
+@pytest.mark.parametrize("email", ["ada\x01@example.com", "ad\u00ada@example.com", "\ud800"])
+def test_an_email_with_invisible_characters_is_one_line(postgres_url: str, email: str) -> None:
+    email = email.encode("utf-8", "surrogatepass").decode("utf-8", "surrogateescape")
+    line = refused(picpaygo(postgres_url, "credits", "show", email))
+
+    assert "Traceback" not in line
+
+
+def test_a_grant_past_the_balance_cap_is_one_line(account: Account, postgres_url: str) -> None:
+    near_the_cap = 999_999_999_999
+    with psycopg.connect(postgres_url) as conn:  # a ledger entry the size no grant may be
+        conn.execute(
+            "INSERT INTO credit_ledger (id, user_id, amount, reason, actor, created_at) "
+            "VALUES (gen_random_uuid(), %s, %s, 'test', 'test', now())",
+            (account.user["id"], near_the_cap),
+        )
+        conn.execute(
+            "UPDATE credits SET balance = %s WHERE user_id = %s", (near_the_cap, account.user["id"])
+        )
+
+    line = refused(picpaygo(postgres_url, "credits", "grant", account.email, "2", "--reason", "x"))
+
+    assert "1,000,000,000,000" in line
+    assert account.balance() == near_the_cap

@@ -29,9 +29,11 @@ class FakeClock:
         self._now += timedelta(**delta)
 
 
-def cheap_hasher() -> Argon2PasswordHasher:
+def cheap_hasher(threads: int | None = None) -> Argon2PasswordHasher:
     """Argon2id with tiny parameters, so tests stay fast. Same code path as production."""
-    return Argon2PasswordHasher(argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return Argon2PasswordHasher(
+        argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1), threads=threads
+    )
 
 
 class Call:

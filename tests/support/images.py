@@ -137,3 +137,61 @@ def portrait_jpeg_bytes(width: int = 480, height: int = 600) -> bytes:
         (cx - w * 0.06, h * 0.42, cx + w * 0.06, h * 0.48), 20, 160, fill=(150, 60, 60), width=4
     )
     return _encode(image, "JPEG", quality=88)
+
+
+_GPS_IFD = 0x8825
+_MAKE = 0x010F
+_MODEL = 0x0110
+_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>'
+    b'<rdf:Description Secret="xmp-secret"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def photo_with_metadata_bytes(
+    fmt: str = "JPEG", width: int = 64, height: int = 48, orientation: int = 6
+) -> bytes:
+    """A camera-like photo: EXIF with GPS coordinates, camera make and model and an
+    orientation, plus XMP, stored ``width`` x ``height`` (shown rotated for 6 and 8)."""
+    exif = Image.Exif()
+    exif[_EXIF_ORIENTATION] = orientation
+    exif[_MAKE] = "SecretCam"
+    exif[_MODEL] = "Model X-42"
+    exif.get_ifd(_GPS_IFD).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    params: dict[str, object] = {"exif": exif}
+    if fmt in ("JPEG", "WEBP"):
+        params["quality"] = 90
+    if fmt in ("JPEG", "WEBP", "PNG"):
+        params["xmp"] = _XMP
+    return _encode(_pattern(width, height), fmt, **params)
+
+
+def carries_metadata(data: bytes) -> list[str]:
+    """What of ``photo_with_metadata_bytes``'s metadata ``data`` still carries."""
+    found = [
+        marker for marker in ("SecretCam", "Model X-42", "xmp-secret") if marker.encode() in data
+    ]
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()
+        if exif.get_ifd(_GPS_IFD):
+            found.append("GPS")
+        if exif.get(_EXIF_ORIENTATION, 1) != 1:
+            found.append("orientation")
+        if image.info.get("xmp") or "XML:com.adobe.xmp" in image.info:
+            found.append("XMP")
+    return found
+
+
+def same_picture(a: bytes, b: bytes, tolerance: float = 8.0) -> bool:
+    """True when ``a`` and ``b`` decode to the same size and nearly the same pixels
+    (a re-encoded JPEG is never byte for byte the same)."""
+    with Image.open(io.BytesIO(a)) as first, Image.open(io.BytesIO(b)) as second:
+        if first.size != second.size:
+            return False
+        one, two = first.convert("RGB"), second.convert("RGB")
+        difference = sum(
+            abs(x - y)
+            for p, q in zip(one.getdata(), two.getdata(), strict=True)
+            for x, y in zip(p, q, strict=True)
+        )
+        return difference / (3 * first.size[0] * first.size[1]) <= tolerance

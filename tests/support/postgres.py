@@ -39,6 +39,7 @@ TABLES = (
     "images",
     "auth_attempts",
     "incidents",
+    "idempotency_keys",
     "users",
 )
 

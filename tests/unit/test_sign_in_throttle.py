@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -11,24 +12,27 @@ from adapters.memory import MemoryAttemptThrottle
 from entrypoints.container import Container
 from entrypoints.http import create_app
 from picpaygo_core.errors import InvalidCredentials, TooManyAttempts
-from support.fakes import FakeClock
+from picpaygo_core.policy import Policy
+from support.fakes import FakeClock, cheap_hasher
 
 ContainerFactory = Callable[..., Container]
 
 
-async def test_the_memory_throttle_blocks_a_key_past_its_limit_until_the_window_ends(
+async def test_the_memory_throttle_counts_up_to_its_limit_until_the_window_ends(
     clock: FakeClock,
 ) -> None:
     throttle = MemoryAttemptThrottle(clock)
     for _ in range(3):
-        assert await throttle.blocked_for("k", limit=3, window_seconds=60) is None
-        await throttle.record("k", window_seconds=60)
+        assert await throttle.acquire("k", limit=3, window_seconds=60) is None
     clock.advance(seconds=15)
 
-    assert await throttle.blocked_for("k", limit=3, window_seconds=60) == pytest.approx(45)
-    assert await throttle.blocked_for("other", limit=3, window_seconds=60) is None
+    assert await throttle.acquire("k", limit=3, window_seconds=60) == pytest.approx(45)
+    assert await throttle.acquire("other", limit=3, window_seconds=60) is None
+    await throttle.release("k")
+    assert await throttle.acquire("k", limit=3, window_seconds=60) is None
+    assert await throttle.acquire("k", limit=3, window_seconds=60) == pytest.approx(45)
     clock.advance(seconds=45)
-    assert await throttle.blocked_for("k", limit=3, window_seconds=60) is None
+    assert await throttle.acquire("k", limit=3, window_seconds=60) is None
 
 
 async def test_failed_logins_from_one_network_are_refused_after_the_limit(
@@ -110,3 +114,50 @@ async def test_a_throttled_login_is_a_429_with_retry_after(
         "detail": "Too many attempts. Try again in a minute.",
     }
     assert refused.headers["retry-after"] == "60"
+
+
+class OrderRecordingHasher:
+    """Cheap Argon2 on one thread; records whose verification was queued, in order."""
+
+    def __init__(self) -> None:
+        self._inner = cheap_hasher(threads=1)
+        self.queued: list[str] = []
+        self.first_queued = asyncio.Event()
+
+    async def hash(self, password: str) -> str:
+        return await self._inner.hash(password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        self.queued.append(password)
+        self.first_queued.set()
+        return await self._inner.verify(password_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._inner.needs_rehash(password_hash)
+
+
+async def test_one_networks_flood_delays_anothers_sign_in_by_a_few_hashes_at_most(
+    make_container: ContainerFactory,
+) -> None:
+    container = make_container(AUTH_ATTEMPTS_PER_MINUTE="0")  # the flood is not throttled
+    hasher = OrderRecordingHasher()
+    container.hasher.override(hasher)
+    auth = container.auth_service()
+    await auth.register(email="ada@example.com", password="correct horse", location="10.9.9.9")
+
+    async def guess() -> None:
+        with pytest.raises(InvalidCredentials):
+            await auth.login(email="ada@example.com", password="flood", location="203.0.113.7")
+
+    flood = [asyncio.create_task(guess()) for _ in range(400)]
+    await asyncio.wait_for(hasher.first_queued.wait(), 30)
+    queued_before = len(hasher.queued)
+    signed_in = await auth.login(
+        email="ada@example.com", password="correct horse", location="198.51.100.1"
+    )
+    ahead = hasher.queued.index("correct horse") - queued_before
+    await asyncio.gather(*flood)
+
+    assert signed_in.user.email == "ada@example.com"
+    assert ahead <= Policy().hashes_in_flight_per_network
+    assert len(hasher.queued) == 401

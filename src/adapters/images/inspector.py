@@ -11,10 +11,10 @@ import io
 import re
 from typing import Final
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from picpaygo_core.errors import ImageTooLarge, UnsupportedImage
-from picpaygo_core.models import ImageInfo
+from picpaygo_core.models import CleanImage, ImageInfo
 
 _CONTENT_TYPES: Final[dict[str, str]] = {
     "JPEG": "image/jpeg",
@@ -62,6 +62,63 @@ class PillowImageInspector:
             raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
         except Exception as exc:  # anything Pillow raises for bytes it cannot read
             raise UnsupportedImage() from exc
+
+    def read_header(self, data: bytes) -> ImageInfo:
+        """Format and size from the file's header alone: no pixel is decoded.
+
+        Raises ``UnsupportedImage`` for anything but a JPEG, PNG or WebP header and
+        ``ImageTooLarge`` past ``max_pixels``; cheap enough for the request path.
+        """
+        if not data:
+            raise UnsupportedImage()
+        try:
+            with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+                return self._header_info(im)
+        except (ImageTooLarge, UnsupportedImage):
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
+        except Exception as exc:  # anything Pillow raises for bytes it cannot read
+            raise UnsupportedImage() from exc
+
+    def clean(self, data: bytes) -> CleanImage:
+        """Decode the photo fully and encode it again without its metadata.
+
+        EXIF (GPS, camera make and model, maker notes), XMP and text chunks are dropped;
+        the ICC colour profile is kept, and the EXIF orientation is applied to the
+        pixels, so the picture looks the same and says nothing else. Only the first
+        frame of an animation is kept. Same format as the upload. Raises like ``inspect``.
+        """
+        info = self.inspect(data)
+        try:
+            return CleanImage(info=info, data=self._reencode(data, info))
+        except (ImageTooLarge, UnsupportedImage):
+            raise
+        except Exception as exc:
+            raise UnsupportedImage() from exc
+
+    def _reencode(self, data: bytes, info: ImageInfo) -> bytes:
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+            icc_profile = im.info.get("icc_profile")
+            upright = ImageOps.exif_transpose(im)
+            fmt = next(f for f, t in _CONTENT_TYPES.items() if t == info.content_type)
+            if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
+                upright = upright.convert("RGB")
+            out = io.BytesIO()
+            options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
+            if fmt in ("JPEG", "WEBP"):
+                options.update(quality=95)
+            upright.save(out, format=fmt, **options)
+            return out.getvalue()
+
+    def _header_info(self, im: Image.Image) -> ImageInfo:
+        width, height = im.size
+        content_type = _CONTENT_TYPES.get(im.format or "")
+        if content_type is None or width <= 0 or height <= 0:
+            raise UnsupportedImage()
+        if width * height > self.max_pixels:
+            raise ImageTooLarge(self._too_large_message(width, height))
+        return ImageInfo(content_type=content_type, width=width, height=height)
 
     def _inspect(self, data: bytes) -> ImageInfo:
         # First open: header only (Image.open is lazy), then check chunk integrity.

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
-from adapters.memory.store import Journal, MemoryStore
-from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
+from adapters.memory.store import IdempotencyEntry, Journal, MemoryStore
+from picpaygo_core.errors import (
+    BalanceLimitExceeded,
+    DuplicateLedgerEntry,
+    EmailTaken,
+    InsufficientCredits,
+)
 from picpaygo_core.models import (
     CallerCredits,
     Charge,
+    IdempotencyRecord,
     Incident,
     Job,
     JobStatus,
@@ -21,8 +28,10 @@ from picpaygo_core.models import (
     Session,
     Spending,
     StoredImage,
+    StoredResponse,
     User,
 )
+from picpaygo_core.validation import MAX_BALANCE, email_key
 
 
 class _Repository:
@@ -32,17 +41,17 @@ class _Repository:
 
 
 class MemoryUserRepository(_Repository):
-    """Users, indexed by lower-cased email and by Google id."""
+    """Users, indexed by their email key (see ``email_key``) and by Google id."""
 
     async def add(self, user: User) -> None:
-        """Store a new user; ``EmailTaken`` if the email exists in any letter case."""
-        email_key = user.email.lower()
-        if email_key in self._store.user_ids_by_email:
+        """Store a new user; ``EmailTaken`` if an email with the same key exists."""
+        key = email_key(user.email)
+        if key in self._store.user_ids_by_email:
             raise EmailTaken
         if user.google_id and user.google_id in self._store.user_ids_by_google_id:
             raise EmailTaken  # as PostgreSQL's unique index on google_id would
         self._journal.put(self._store.users, user.id, user)
-        self._journal.put(self._store.user_ids_by_email, email_key, user.id)
+        self._journal.put(self._store.user_ids_by_email, key, user.id)
         if user.google_id:
             self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)
 
@@ -51,9 +60,9 @@ class MemoryUserRepository(_Repository):
         previous = self._store.users.get(user.id)
         if previous and previous.google_id and previous.google_id != user.google_id:
             self._journal.pop(self._store.user_ids_by_google_id, previous.google_id)
-        if previous and previous.email.lower() != user.email.lower():
-            self._journal.pop(self._store.user_ids_by_email, previous.email.lower())
-            self._journal.put(self._store.user_ids_by_email, user.email.lower(), user.id)
+        if previous and email_key(previous.email) != email_key(user.email):
+            self._journal.pop(self._store.user_ids_by_email, email_key(previous.email))
+            self._journal.put(self._store.user_ids_by_email, email_key(user.email), user.id)
         self._journal.put(self._store.users, user.id, user)
         if user.google_id:
             self._journal.put(self._store.user_ids_by_google_id, user.google_id, user.id)
@@ -62,7 +71,7 @@ class MemoryUserRepository(_Repository):
         return self._store.users.get(user_id)
 
     async def find_by_email(self, email: str) -> User | None:
-        user_id = self._store.user_ids_by_email.get(email.lower())
+        user_id = self._store.user_ids_by_email.get(email_key(email))
         return self._store.users.get(user_id) if user_id else None
 
     async def find_by_google_id(self, google_id: str) -> User | None:
@@ -98,6 +107,12 @@ class MemorySessionRepository(_Repository):
     async def delete(self, token_hash: str) -> None:
         self._journal.pop(self._store.sessions, token_hash)
 
+    async def delete_for_user(self, user_id: UUID) -> int:
+        theirs = [k for k, s in self._store.sessions.items() if s.user_id == user_id]
+        for token_hash in theirs:
+            self._journal.pop(self._store.sessions, token_hash)
+        return len(theirs)
+
     async def purge_expired(self, now: datetime) -> int:
         expired = [k for k, s in self._store.sessions.items() if s.is_expired(now)]
         for token_hash in expired:
@@ -118,6 +133,8 @@ class MemoryCreditRepository(_Repository):
         new_balance = self._store.balances.get(entry.user_id, 0) + entry.amount
         if new_balance < 0:
             raise InsufficientCredits
+        if new_balance > MAX_BALANCE:
+            raise BalanceLimitExceeded
         self._journal.put(self._store.balances, entry.user_id, new_balance)
         if entry.user_id not in self._store.ledger:
             self._journal.put(self._store.ledger, entry.user_id, [])
@@ -359,3 +376,49 @@ class MemoryPurchaseRepository(_Repository):
             self._journal.put(
                 self._store.purchase_ids_by_payment, purchase.payment_intent_id, purchase.id
             )
+
+
+class MemoryIdempotencyRepository(_Repository):
+    """Idempotency records by (scope, key)."""
+
+    async def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        stale_before: datetime,
+    ) -> IdempotencyRecord | None:
+        entry = self._store.idempotency.get((scope, key))
+        if entry is not None:
+            pending_and_stale = entry.record.response is None and entry.created_at <= stale_before
+            if entry.expires_at > now and not pending_and_stale:
+                return entry.record
+        pending = IdempotencyRecord(fingerprint=fingerprint, response=None)
+        self._journal.put(
+            self._store.idempotency,
+            (scope, key),
+            IdempotencyEntry(record=pending, created_at=now, expires_at=expires_at),
+        )
+        return None
+
+    async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
+        entry = self._store.idempotency.get((scope, key))
+        if entry is not None:
+            record = msgspec.structs.replace(entry.record, response=response)
+            self._journal.put(
+                self._store.idempotency, (scope, key), dataclasses.replace(entry, record=record)
+            )
+
+    async def release(self, scope: str, key: str) -> None:
+        entry = self._store.idempotency.get((scope, key))
+        if entry is not None and entry.record.response is None:
+            self._journal.pop(self._store.idempotency, (scope, key))
+
+    async def purge_expired(self, now: datetime) -> int:
+        expired = [k for k, e in self._store.idempotency.items() if e.expires_at <= now]
+        for k in expired:
+            self._journal.pop(self._store.idempotency, k)
+        return len(expired)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
 from picpaygo_core.models import (
+    IdempotencyRecord,
     Incident,
     Job,
     LedgerEntry,
@@ -23,6 +25,15 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class IdempotencyEntry:
+    """A stored idempotency record and its times."""
+
+    record: IdempotencyRecord
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass
@@ -45,6 +56,7 @@ class MemoryStore:
     incidents: dict[str, Incident] = field(default_factory=dict)
     payment_customers: dict[UUID, str] = field(default_factory=dict)
     purchases: dict[UUID, Purchase] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
     purchase_ids_by_payment: dict[str, UUID] = field(default_factory=dict)
     payment_reversals: dict[str, PaymentReversal] = field(default_factory=dict)
 

@@ -8,6 +8,7 @@ from typing import Self
 from adapters.memory.repositories import (
     MemoryCreditRepository,
     MemoryFreeCreditRepository,
+    MemoryIdempotencyRepository,
     MemoryImageRepository,
     MemoryIncidentRepository,
     MemoryJobRepository,
@@ -36,6 +37,7 @@ class MemoryUnitOfWork:
         self.images = MemoryImageRepository(store, self._journal)
         self.incidents = MemoryIncidentRepository(store, self._journal)
         self.purchases = MemoryPurchaseRepository(store, self._journal)
+        self.idempotency = MemoryIdempotencyRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

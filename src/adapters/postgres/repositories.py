@@ -24,10 +24,16 @@ from adapters.postgres.sql import (
     SPEND_SQL,
     USER_COLUMNS,
 )
-from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
+from picpaygo_core.errors import (
+    BalanceLimitExceeded,
+    DuplicateLedgerEntry,
+    EmailTaken,
+    InsufficientCredits,
+)
 from picpaygo_core.models import (
     CallerCredits,
     Charge,
+    IdempotencyRecord,
     Incident,
     Job,
     LedgerEntry,
@@ -36,8 +42,10 @@ from picpaygo_core.models import (
     Session,
     Spending,
     StoredImage,
+    StoredResponse,
     User,
 )
+from picpaygo_core.validation import MAX_BALANCE, email_key
 
 T = TypeVar("T")
 
@@ -55,7 +63,7 @@ class _Repository:
 
 
 _USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = %s".encode()
-_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(%s)".encode()
+_USER_BY_EMAIL = f"SELECT {USER_COLUMNS} FROM users WHERE email_key = %s".encode()
 _USER_BY_GOOGLE_ID = f"SELECT {USER_COLUMNS} FROM users WHERE google_id = %s".encode()
 
 
@@ -72,11 +80,11 @@ class PostgresUserRepository(_Repository):
             row = await self._db.fetch_one(
                 f"""
                 WITH added AS (
-                    INSERT INTO users ({USER_COLUMNS})
+                    INSERT INTO users ({USER_COLUMNS}, email_key)
                     VALUES (%(id)s, %(email)s, %(password_hash)s, %(name)s, %(surname)s,
                             %(is_google_account)s, %(google_id)s, %(created_at)s,
-                            %(last_login_at)s, %(last_login_location)s)
-                    ON CONFLICT ((lower(email))) DO NOTHING
+                            %(last_login_at)s, %(last_login_location)s, %(email_key)s)
+                    ON CONFLICT (email_key) DO NOTHING
                     RETURNING id, created_at
                 ), balance AS (
                     INSERT INTO credits (user_id, balance, updated_at)
@@ -84,7 +92,7 @@ class PostgresUserRepository(_Repository):
                 )
                 SELECT count(*) FROM added
                 """.encode(),
-                msgspec.structs.asdict(user),
+                _user_params(user),
                 changes=True,
             )
         except pg_errors.UniqueViolation:
@@ -96,20 +104,21 @@ class PostgresUserRepository(_Repository):
         """Replace every column of the user with the same id."""
         await self._db.execute(
             b"""
-            UPDATE users SET email = %(email)s, password_hash = %(password_hash)s,
+            UPDATE users SET email = %(email)s, email_key = %(email_key)s,
+                password_hash = %(password_hash)s,
                 name = %(name)s, surname = %(surname)s, created_at = %(created_at)s,
                 is_google_account = %(is_google_account)s, google_id = %(google_id)s,
                 last_login_at = %(last_login_at)s, last_login_location = %(last_login_location)s
             WHERE id = %(id)s
             """,
-            msgspec.structs.asdict(user),
+            _user_params(user),
         )
 
     async def find_by_id(self, user_id: UUID) -> User | None:
         return await self._one(User, _USER_BY_ID, (user_id,))
 
     async def find_by_email(self, email: str) -> User | None:
-        return await self._one(User, _USER_BY_EMAIL, (email,))
+        return await self._one(User, _USER_BY_EMAIL, (email_key(email),))
 
     async def find_by_google_id(self, google_id: str) -> User | None:
         return await self._one(User, _USER_BY_GOOGLE_ID, (google_id,))
@@ -160,6 +169,15 @@ class PostgresSessionRepository(_Repository):
     async def delete(self, token_hash: str) -> None:
         await self._db.execute(b"DELETE FROM sessions WHERE token_hash = %s", (token_hash,))
 
+    async def delete_for_user(self, user_id: UUID) -> int:
+        row = await self._db.fetch_one(
+            b"WITH gone AS (DELETE FROM sessions WHERE user_id = %s RETURNING 1) "
+            b"SELECT count(*) FROM gone",
+            (user_id,),
+            changes=True,
+        )
+        return int(row[0]) if row else 0
+
     async def purge_expired(self, now: datetime) -> int:
         row = await self._db.fetch_one(
             b"WITH gone AS (DELETE FROM sessions WHERE expires_at <= %s RETURNING 1) "
@@ -194,6 +212,8 @@ class PostgresCreditRepository(_Repository):
         if row is None or row[0] is None:
             if row is not None and row[1]:
                 raise DuplicateLedgerEntry
+            if entry.amount > 0:
+                raise BalanceLimitExceeded
             raise InsufficientCredits
         return int(row[0])
 
@@ -210,7 +230,11 @@ class PostgresCreditRepository(_Repository):
         return row
 
     async def _record(self, entry: LedgerEntry) -> Row | None:
-        return await self._db.fetch_one(_RECORD_SQL, msgspec.structs.asdict(entry), changes=True)
+        return await self._db.fetch_one(
+            _RECORD_SQL,
+            {**msgspec.structs.asdict(entry), "max_balance": MAX_BALANCE},
+            changes=True,
+        )
 
     async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
         if limit <= 0:
@@ -286,7 +310,7 @@ class PostgresCreditRepository(_Repository):
 _RECORD_SQL = f"""
 WITH moved AS (
     UPDATE credits SET balance = balance + %(amount)s, updated_at = %(created_at)s
-    WHERE user_id = %(user_id)s AND balance + %(amount)s >= 0
+    WHERE user_id = %(user_id)s AND balance + %(amount)s BETWEEN 0 AND %(max_balance)s
       AND NOT EXISTS (
           SELECT 1 FROM credit_ledger WHERE idempotency_key = %(idempotency_key)s
       )
@@ -619,6 +643,89 @@ def _job_params(job: Job) -> dict[str, Any]:
     for name in ("category", "status", "credit_source"):
         params[name] = str(params[name])
     return params
+
+
+class PostgresIdempotencyRepository(_Repository):
+    """Idempotency records, one row per (caller scope, key)."""
+
+    async def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        stale_before: datetime,
+    ) -> IdempotencyRecord | None:
+        """One upsert: a new key, an expired record or a stale pending one is claimed;
+        a racing claim waits for the row lock and then sees the winner's record."""
+        claimed = await self._db.fetch_one(
+            _CLAIM_SQL,
+            {
+                "scope": scope,
+                "key": key,
+                "fingerprint": fingerprint,
+                "now": now,
+                "expires_at": expires_at,
+                "stale_before": stale_before,
+            },
+            changes=True,
+        )
+        if claimed is not None:
+            return None
+        row = await self._db.fetch_one(
+            b"SELECT fingerprint, status_code, body FROM idempotency_keys "
+            b"WHERE caller = %s AND key = %s",
+            (scope, key),
+        )
+        if row is None:  # released in the meantime: the caller may simply retry
+            return IdempotencyRecord(fingerprint=fingerprint, response=None)
+        response = None
+        if row[1] is not None:
+            response = StoredResponse(status_code=row[1], body=bytes(row[2]))
+        return IdempotencyRecord(fingerprint=row[0], response=response)
+
+    async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
+        await self._db.fetch_all(
+            b"UPDATE idempotency_keys SET status_code = %s, body = %s "
+            b"WHERE caller = %s AND key = %s",
+            (response.status_code, response.body, scope, key),
+            changes=True,
+        )
+
+    async def release(self, scope: str, key: str) -> None:
+        await self._db.fetch_all(
+            b"DELETE FROM idempotency_keys WHERE caller = %s AND key = %s AND status_code IS NULL",
+            (scope, key),
+            changes=True,
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        row = await self._db.fetch_one(
+            b"WITH gone AS (DELETE FROM idempotency_keys WHERE expires_at <= %s RETURNING 1) "
+            b"SELECT count(*) FROM gone",
+            (now,),
+            changes=True,
+        )
+        return int(row[0]) if row else 0
+
+
+_CLAIM_SQL = b"""
+INSERT INTO idempotency_keys AS i
+    (caller, key, fingerprint, status_code, body, created_at, expires_at)
+VALUES (%(scope)s, %(key)s, %(fingerprint)s, NULL, NULL, %(now)s, %(expires_at)s)
+ON CONFLICT (caller, key) DO UPDATE SET
+    fingerprint = EXCLUDED.fingerprint, status_code = NULL, body = NULL,
+    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE i.expires_at <= %(now)s
+   OR (i.status_code IS NULL AND i.created_at <= %(stale_before)s)
+RETURNING 1
+"""
+
+
+def _user_params(user: User) -> dict[str, Any]:
+    return {**msgspec.structs.asdict(user), "email_key": email_key(user.email)}
 
 
 def _session(row: Row) -> Session:

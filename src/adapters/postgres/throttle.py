@@ -10,6 +10,21 @@ from picpaygo_core.ports import Clock
 # Counts older than this can no longer block anyone (windows last a minute or so).
 RETENTION = timedelta(hours=1)
 
+# Counts an attempt unless the key's current window is full; the upsert locks the row,
+# so concurrent attempts (from any process) are counted one after the other and at most
+# ``limit`` of them get a row back.
+ACQUIRE_SQL = b"""
+    INSERT INTO auth_attempts AS a (key, window_started, attempts)
+    VALUES (%(key)s, %(now)s, 1)
+    ON CONFLICT (key) DO UPDATE SET
+        window_started = CASE WHEN a.window_started + %(window)s <= %(now)s
+                              THEN %(now)s ELSE a.window_started END,
+        attempts = CASE WHEN a.window_started + %(window)s <= %(now)s
+                        THEN 1 ELSE a.attempts + 1 END
+    WHERE a.window_started + %(window)s <= %(now)s OR a.attempts < %(limit)s
+    RETURNING attempts
+"""
+
 
 class PostgresAttemptThrottle:
     """Fixed windows per key, starting at a key's first attempt (as the in-memory one)."""
@@ -18,34 +33,31 @@ class PostgresAttemptThrottle:
         self._database = database
         self._clock = clock
 
-    async def blocked_for(self, key: str, *, limit: int, window_seconds: float) -> float | None:
-        now = self._clock.now()
-        async with self._database.connection() as conn:
-            row = await conn.fetch_one(
-                b"SELECT window_started, attempts FROM auth_attempts WHERE key = %s", (key,)
-            )
-        if row is None:
-            return None
-        ends = row[0] + timedelta(seconds=window_seconds)
-        if now >= ends or row[1] < limit:
-            return None
-        return float((ends - now).total_seconds())
-
-    async def record(self, key: str, *, window_seconds: float) -> None:
+    async def acquire(self, key: str, *, limit: int, window_seconds: float) -> float | None:
+        """One statement counts the attempt only while under ``limit`` (row-locked upsert)."""
         now = self._clock.now()
         window = timedelta(seconds=window_seconds)
-        async with self._database.connection() as conn:
+        async with self._database.connection(single_change=True) as conn:
+            counted = await conn.fetch_one(
+                ACQUIRE_SQL,
+                {"key": key, "now": now, "window": window, "limit": limit},
+                changes=True,
+            )
+            if counted is not None:
+                return None
+            row = await conn.fetch_one(
+                b"SELECT window_started FROM auth_attempts WHERE key = %s", (key,)
+            )
+        if row is None:
+            return window_seconds
+        return max(float((row[0] + window - now).total_seconds()), 0.0)
+
+    async def release(self, key: str) -> None:
+        async with self._database.connection(single_change=True) as conn:
             await conn.fetch_all(
-                b"""
-                    INSERT INTO auth_attempts AS a (key, window_started, attempts)
-                    VALUES (%(key)s, %(now)s, 1)
-                    ON CONFLICT (key) DO UPDATE SET
-                        window_started = CASE WHEN a.window_started + %(window)s <= %(now)s
-                                              THEN %(now)s ELSE a.window_started END,
-                        attempts = CASE WHEN a.window_started + %(window)s <= %(now)s
-                                        THEN 1 ELSE a.attempts + 1 END
-                    """,
-                {"key": key, "now": now, "window": window},
+                b"UPDATE auth_attempts SET attempts = attempts - 1 WHERE key = %s AND attempts > 0",
+                (key,),
+                changes=True,
             )
 
     async def forget_expired(self) -> int:

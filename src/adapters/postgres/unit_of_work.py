@@ -9,6 +9,7 @@ from adapters.postgres.database import DatabaseConnection, PostgresDatabase
 from adapters.postgres.repositories import (
     PostgresCreditRepository,
     PostgresFreeCreditRepository,
+    PostgresIdempotencyRepository,
     PostgresImageRepository,
     PostgresIncidentRepository,
     PostgresJobRepository,
@@ -34,6 +35,7 @@ class PostgresUnitOfWork:
     images: PostgresImageRepository
     incidents: PostgresIncidentRepository
     purchases: PostgresPurchaseRepository
+    idempotency: PostgresIdempotencyRepository
 
     def __init__(self, database: PostgresDatabase, *, single_change: bool = False) -> None:
         self._database = database
@@ -51,6 +53,7 @@ class PostgresUnitOfWork:
         self.images = PostgresImageRepository(conn)
         self.incidents = PostgresIncidentRepository(conn)
         self.purchases = PostgresPurchaseRepository(conn)
+        self.idempotency = PostgresIdempotencyRepository(conn)
         return self
 
     async def __aexit__(

@@ -21,6 +21,7 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
 from entrypoints.http.openapi import complete, docs_assets_router, openapi_config
+from entrypoints.http.request_rules import request_rules
 from entrypoints.http.web_client import web_client_router
 from entrypoints.settings import Settings
 
@@ -68,6 +69,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         ],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
+        before_request=request_rules(settings.server.cors_origins),
         request_max_body_size=settings.server.max_json_body_bytes,
         cors_config=(
             CORSConfig(allow_origins=list(settings.server.cors_origins), allow_credentials=True)

@@ -44,13 +44,13 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
     # The two below read the request themselves rather than ask for ``client_address``:
     # a dependency of their own would cost a resolution step on every request.
     async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-        user = await auth.current_user(session_cookie.read(request.cookies))
+        user = await auth.current_user(session_cookie.read(request.headers.get("cookie")))
         return Caller(user=user, network=client_network(address_of(request)))
 
     async def provide_caller_credits(request: Request[Any, Any, Any]) -> CreditsView:
         """The caller's credits, its session resolved in the same read (one round trip)."""
         return await credits.view_for_session(
-            session_cookie.read(request.cookies), client_network(address_of(request))
+            session_cookie.read(request.headers.get("cookie")), client_network(address_of(request))
         )
 
     def constant(value: object) -> Provide:
@@ -61,6 +61,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "auth_service": constant(auth),
         "credit_service": constant(credits),
         "purchase_service": constant(container.purchase_service()),
+        "idempotency_service": constant(container.idempotency_service()),
         "generation_service": constant(container.generation_service()),
         "health_service": constant(container.health_service()),
         "metrics": constant(container.metrics()),

@@ -32,6 +32,7 @@ from picpaygo_core.errors import (
     PaymentProviderUnavailable,
     PaymentsNotConfigured,
     PurchaseNotFound,
+    RequestInProgress,
     StorageUnavailable,
     TooManyAttempts,
     UnsupportedImage,
@@ -69,6 +70,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     DuplicateLedgerEntry: 409,
     StorageUnavailable: 503,
     TooManyAttempts: 429,
+    RequestInProgress: 409,
 }
 
 
@@ -91,9 +93,29 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     headers = None
     if isinstance(exc, TooManyAttempts):
         headers = {"Retry-After": str(max(math.ceil(exc.retry_after), 1))}
-    elif status_code == 503:
+    elif isinstance(exc, RequestInProgress):
+        headers = {"Retry-After": "1"}
+    elif status_code == 503 and retry_is_safe(request):
         headers = {"Retry-After": "5"}
     return Response(error_body(status_code, exc.message), status_code=status_code, headers=headers)
+
+
+# Requests that charge or create: after a 503 the change may have been committed anyway,
+# so a plain retry could do it twice. Only with an Idempotency-Key is a retry safe.
+CHARGING_REQUESTS = frozenset(
+    {
+        ("POST", "/api/generate"),
+        ("POST", "/api/credits/consume"),
+        ("POST", "/api/credits/checkout"),
+    }
+)
+
+
+def retry_is_safe(request: Request[Any, Any, Any]) -> bool:
+    """Whether a 503 may invite a retry (``Retry-After``): not for a charging request
+    without an ``Idempotency-Key``, whose retry could charge twice."""
+    charging = (request.method, request.url.path.rstrip("/") or "/") in CHARGING_REQUESTS
+    return not charging or "idempotency-key" in request.headers
 
 
 def _observe_sign_in(request: Request[Any, Any, Any], exc: DomainError) -> None:

@@ -38,6 +38,7 @@ from picpaygo_core.errors import (
     DomainError,
     EmailTaken,
     GoogleLoginDisabled,
+    IdempotencyKeyReused,
     ImageNotFound,
     ImageTooLarge,
     InsufficientCredits,
@@ -52,6 +53,7 @@ from picpaygo_core.errors import (
     PaymentProviderUnavailable,
     PaymentsNotConfigured,
     PurchaseNotFound,
+    RequestInProgress,
     StorageUnavailable,
     TooManyAttempts,
     UnsupportedImage,
@@ -74,8 +76,10 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "me": (NotAuthenticated,),
     "googleConfig": (),
     "getCredits": (),
-    "consumeCredits": (InvalidInput, InsufficientCredits),
+    "consumeCredits": (InvalidInput, InsufficientCredits, IdempotencyKeyReused, RequestInProgress),
     "checkout": (
+        IdempotencyKeyReused,
+        RequestInProgress,
         NotAuthenticated,
         InvalidPack,
         PaymentProviderRefused,
@@ -84,7 +88,14 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     ),
     "listPurchases": (NotAuthenticated,),
     "getPurchase": (NotAuthenticated, PurchaseNotFound),
-    "createJob": (InvalidCategory, InsufficientCredits, ImageTooLarge, UnsupportedImage),
+    "createJob": (
+        InvalidCategory,
+        InsufficientCredits,
+        ImageTooLarge,
+        UnsupportedImage,
+        IdempotencyKeyReused,
+        RequestInProgress,
+    ),
     "listJobs": (NotAuthenticated, JobNotFound),
     "getJob": (JobNotFound,),
     "getJobImage": (JobNotFound, ImageNotFound),
@@ -93,6 +104,12 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "live": (),
     "metrics": (),
 }
+# Operations that change state: refused with 403 when sent cross-site (see cross_site).
+UNSAFE_OPERATIONS = frozenset(
+    {"register", "login", "googleLogin", "logout", "consumeCredits", "checkout", "createJob"}
+)
+# Operations with a JSON body: 415 for any other media type.
+JSON_BODY_OPERATIONS = frozenset({"register", "login", "googleLogin", "consumeCredits", "checkout"})
 # Operations that never touch the database (so never answer 503 for it).
 WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics"})
 # Readiness answers its own body with 503, not the error shape.
@@ -103,7 +120,10 @@ SIGNED_IN_ONLY = frozenset({"me", "checkout", "listPurchases", "getPurchase", "l
 GENERIC_DESCRIPTIONS = {
     400: "The request is malformed: not JSON, a wrong type, an unknown field or a bad "
     "parameter (``extra`` says which).",
+    403: "The request came from another site's page (its ``Origin`` is neither this "
+    "server's nor listed in ``CORS_ORIGINS``); nothing was done.",
     413: "The request body is larger than this endpoint accepts.",
+    415: "The body was not sent as ``application/json``.",
     503: "A service this request needs (the database, Google, the payment provider) is "
     "unavailable; retry after ``Retry-After`` seconds.",
 }
@@ -224,6 +244,10 @@ def _common_errors(
         yield 400
     if has_body:
         yield 413
+    if operation_id in UNSAFE_OPERATIONS:
+        yield 403
+    if operation_id in JSON_BODY_OPERATIONS:
+        yield 415
     if operation_id not in WITHOUT_STORAGE:
         yield StorageUnavailable
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from picpaygo_core.models import Category, GenerationOutcome, ImageInfo
+from picpaygo_core.models import Category, CleanImage, GenerationOutcome, ImageInfo
 
 
 class ImageInspector(Protocol):
@@ -13,6 +13,18 @@ class ImageInspector(Protocol):
 
         Raises ``UnsupportedImage`` unless it is a readable JPEG, PNG or WebP, and
         ``ImageTooLarge`` when its pixel count is over the limit (decompression bombs).
+        """
+        ...
+
+    def read_header(self, data: bytes) -> ImageInfo:
+        """Like ``inspect``, from the header alone: cheap, no pixel decoded."""
+        ...
+
+    def clean(self, data: bytes) -> CleanImage:
+        """Decode fully and re-encode upright, without metadata (ICC profile kept).
+
+        Raises like ``inspect``. Slow and memory-hungry for big photos: run it off the
+        event loop, a bounded number at a time.
         """
         ...
 

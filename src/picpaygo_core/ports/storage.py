@@ -14,6 +14,7 @@ from uuid import UUID
 from picpaygo_core.models import (
     CallerCredits,
     Charge,
+    IdempotencyRecord,
     Incident,
     Job,
     LedgerEntry,
@@ -22,6 +23,7 @@ from picpaygo_core.models import (
     Session,
     Spending,
     StoredImage,
+    StoredResponse,
     User,
 )
 
@@ -67,6 +69,10 @@ class SessionRepository(Protocol):
 
     async def purge_expired(self, now: datetime) -> int:
         """Delete every session expired at ``now``; returns how many went."""
+        ...
+
+    async def delete_for_user(self, user_id: UUID) -> int:
+        """End every session of a user; returns how many went."""
         ...
 
 
@@ -226,6 +232,40 @@ class PurchaseRepository(Protocol):
     async def find_reversal(self, payment_intent_id: str) -> PaymentReversal | None: ...
 
 
+class IdempotencyRepository(Protocol):
+    """Answers to requests sent with an idempotency key, per caller scope and key."""
+
+    async def claim(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        stale_before: datetime,
+    ) -> IdempotencyRecord | None:
+        """Start work on (scope, key): None when this call claimed it (a pending record).
+
+        Otherwise the record that holds it: finished (with its answer) or still pending.
+        An expired record, or a pending one started before ``stale_before`` (its request
+        died), is taken over. Concurrent claims of one key: exactly one gets None.
+        """
+        ...
+
+    async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
+        """Keep the answer of the claimed (scope, key)."""
+        ...
+
+    async def release(self, scope: str, key: str) -> None:
+        """Forget a claim that is still pending (its request failed without an answer)."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete records expired at ``now``; returns how many went."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """A transaction over every repository: ``async with uow: ...; await uow.commit()``.
 
@@ -255,6 +295,9 @@ class UnitOfWork(Protocol):
 
     @property
     def purchases(self) -> PurchaseRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
-from picpaygo_core.errors import InsufficientCredits, InvalidInput, UserNotFound
+from picpaygo_core.errors import InsufficientCredits, UserNotFound
 from picpaygo_core.models import LedgerEntry, User
 from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.ledger import ledger_entry
-from picpaygo_core.validation import check_amount
+from picpaygo_core.validation import check_amount, check_reason, has_invisible_characters
 
 MAX_REASON_LENGTH = 500
 
@@ -60,11 +60,7 @@ class AdminService:
     async def _adjust(
         self, email: str, amount: int, *, reason: str, actor: str, kind: str
     ) -> Account:
-        reason = reason.strip()
-        if not reason:
-            raise InvalidInput("A reason is required.")
-        if len(reason) > MAX_REASON_LENGTH:
-            raise InvalidInput(f"The reason must be at most {MAX_REASON_LENGTH} characters long.")
+        reason = check_reason(reason, MAX_REASON_LENGTH)
         async with self._uow_factory() as uow:
             user = await _user(uow, email)
             entry = ledger_entry(
@@ -89,7 +85,9 @@ class AdminService:
 
 
 async def _user(uow: UnitOfWork, email: str) -> User:
-    user = await uow.users.find_by_email(email.strip())
+    if has_invisible_characters(email):
+        raise UserNotFound("No user has an email with control or format characters.")
+    user = await uow.users.find_by_email(email)
     if user is None:
         raise UserNotFound(f"No user with the email {email.strip()!r}.")
     return user

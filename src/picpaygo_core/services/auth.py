@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -11,8 +13,10 @@ from picpaygo_core.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidGoogleToken,
+    StorageUnavailable,
     TooManyAttempts,
 )
+from picpaygo_core.fairness import PerKeyLimiter
 from picpaygo_core.models import GoogleIdentity, Session, SignedIn, User
 from picpaygo_core.networks import client_network
 from picpaygo_core.policy import Policy
@@ -36,6 +40,7 @@ from picpaygo_core.validation import (
     MAX_PASSWORD_LENGTH,
     check_password,
     clean_name,
+    has_invisible_characters,
     normalise_email,
 )
 
@@ -63,6 +68,7 @@ class AuthService:
         self._clock = clock
         self._policy = policy
         self._dummy_hash: str | None = None
+        self._hashing = PerKeyLimiter(policy.hashes_in_flight_per_network)
 
     @property
     def google_client_id(self) -> str | None:
@@ -91,7 +97,8 @@ class AuthService:
         async with self._uow_factory() as uow:
             if await uow.users.find_by_email(email) is not None:
                 raise EmailTaken
-        password_hash = await self._hasher.hash(password)
+        async with self._hashing.slot(_network(location)):
+            password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(
             id=uuid.uuid4(),
@@ -119,16 +126,19 @@ class AuthService:
         stored in an outdated format is upgraded to Argon2id here. Failed attempts are
         throttled per client network (``TooManyAttempts``).
         """
-        await self._refuse_if_throttled("login", location)
-        try:
+        async with (
+            self._attempt("login", location, failure=InvalidCredentials),
+            self._hashing.slot(_network(location)),
+        ):
             return await self._login(email, password, location)
-        except InvalidCredentials:
-            await self._count_attempt("login", location)
-            raise
 
     async def _login(self, email: str, password: str, location: str | None) -> SignedIn:
         email = email.strip()
-        if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        if (
+            len(email) > MAX_EMAIL_LENGTH
+            or len(password) > MAX_PASSWORD_LENGTH
+            or has_invisible_characters(email)
+        ):
             raise InvalidCredentials  # cannot match an account; not worth hashing
         async with self._uow_factory() as uow:
             user = await uow.users.find_by_email(email)
@@ -161,12 +171,8 @@ class AuthService:
         An existing password account with the same verified email is linked to the
         Google identity rather than duplicated.
         """
-        await self._refuse_if_throttled("login", location)
-        try:
+        async with self._attempt("login", location, failure=InvalidGoogleToken):
             identity = await self._google.verify(credential)
-        except InvalidGoogleToken:
-            await self._count_attempt("login", location)
-            raise
         if not identity.email_verified:
             raise InvalidGoogleToken("Your Google email address is not verified.")
         try:
@@ -200,6 +206,11 @@ class AuthService:
                 )
                 await uow.users.add(user)
             else:
+                if user.google_id is None:
+                    # The first Google sign-in proves the email; nobody who merely knew
+                    # the unproven password, or held a session from before, stays in.
+                    await uow.sessions.delete_for_user(user.id)
+                    user = msgspec.structs.replace(user, password_hash=None)
                 user = msgspec.structs.replace(
                     user,
                     is_google_account=True,
@@ -244,24 +255,38 @@ class AuthService:
             await uow.commit()
         return purged
 
-    async def _refuse_if_throttled(self, action: str, location: str | None) -> None:
+    async def _count_attempt(self, action: str, location: str | None) -> None:
+        """Count an attempt before any work, atomically; ``TooManyAttempts`` past the limit."""
         limit = self._policy.auth_attempts_per_minute
         if limit <= 0:
             return
-        wait = await self._throttle.blocked_for(
+        wait = await self._throttle.acquire(
             _throttle_key(action, location), limit=limit, window_seconds=THROTTLE_WINDOW_SECONDS
         )
         if wait is not None:
             raise TooManyAttempts(wait)
 
-    async def _count_attempt(self, action: str, location: str | None) -> None:
-        """Count an attempt, refusing it when the network is already over the limit."""
-        if self._policy.auth_attempts_per_minute <= 0:
-            return
-        await self._refuse_if_throttled(action, location)
-        await self._throttle.record(
-            _throttle_key(action, location), window_seconds=THROTTLE_WINDOW_SECONDS
-        )
+    @contextlib.asynccontextmanager
+    async def _attempt(
+        self, action: str, location: str | None, *, failure: type[Exception]
+    ) -> AsyncIterator[None]:
+        """A sign-in attempt: counted before the password or token is checked (so racing
+        guesses past the limit are refused without any hashing), and uncounted again
+        unless it ends in ``failure``, so only wrong guesses use up a network's limit."""
+        await self._count_attempt(action, location)
+        try:
+            yield
+        except failure:
+            raise
+        except BaseException:
+            await self._uncount(action, location)
+            raise
+        await self._uncount(action, location)
+
+    async def _uncount(self, action: str, location: str | None) -> None:
+        if self._policy.auth_attempts_per_minute > 0:
+            with contextlib.suppress(StorageUnavailable):
+                await self._throttle.release(_throttle_key(action, location))
 
     async def _start_session(self, uow: UnitOfWork, user: User) -> SignedIn:
         token = new_session_token()
@@ -281,5 +306,9 @@ class AuthService:
         return self._dummy_hash
 
 
+def _network(location: str | None) -> str:
+    return client_network(location or "unknown")
+
+
 def _throttle_key(action: str, location: str | None) -> str:
-    return f"{action}:{client_network(location or 'unknown')}"
+    return f"{action}:{_network(location)}"

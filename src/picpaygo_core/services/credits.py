@@ -17,6 +17,7 @@ from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase,
 from picpaygo_core.policy import CREDIT_PACKS, Policy
 from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
+from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import charged_view, credits_view, purchase_credit, spend
 from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import check_amount
@@ -67,10 +68,15 @@ class CreditService:
             authenticated=session is not None,
         )
 
-    async def consume(self, caller: Caller, amount: int = 1) -> CreditsView:
-        """Spend ``amount`` credits, free ones first; all or nothing (``InsufficientCredits``)."""
+    async def consume(
+        self, caller: Caller, amount: int = 1, *, recorder: Recorder[CreditsView] | None = None
+    ) -> CreditsView:
+        """Spend ``amount`` credits, free ones first; all or nothing (``InsufficientCredits``).
+
+        ``recorder`` keeps the answer of an idempotent request in the same transaction.
+        """
         check_amount(amount)
-        async with self._uow_factory(single_change=True) as uow:
+        async with self._uow_factory(single_change=recorder is None) as uow:
             charge = await spend(
                 uow,
                 caller,
@@ -79,11 +85,16 @@ class CreditService:
                 reason="consume",
                 now=self._clock.now(),
             )
+            view = charged_view(caller, charge)
+            if recorder is not None:
+                await recorder(uow, view)
             await uow.commit()
         self._telemetry.credits_moved("spent", amount)
-        return charged_view(caller, charge)
+        return view
 
-    async def checkout(self, caller: Caller, pack: int) -> CheckoutOutcome:
+    async def checkout(
+        self, caller: Caller, pack: int, *, recorder: Recorder[CheckoutOutcome] | None = None
+    ) -> CheckoutOutcome:
         """Buy a pack of 5, 10 or 20 credits through the payment gateway.
 
         Only signed-in users can buy (``NotAuthenticated``). Every checkout stores a
@@ -113,7 +124,7 @@ class CreditService:
             updated_at=now,
         )
         if self._payments.settles_at_once:
-            return await self._settle_at_once(caller, purchase)
+            return await self._settle_at_once(caller, purchase, recorder)
         async with self._uow_factory() as uow:
             await uow.purchases.add(purchase)
             customer_id = await uow.users.payment_customer(user.id)
@@ -134,10 +145,15 @@ class CreditService:
                 )
                 await uow.purchases.update(current)
             view = await credits_view(uow, caller, self._policy.free_credits)
+            outcome = CheckoutOutcome(purchase=current, credits=view, checkout_url=session.url)
+            if recorder is not None:
+                await recorder(uow, outcome)
             await uow.commit()
-        return CheckoutOutcome(purchase=current, credits=view, checkout_url=session.url)
+        return outcome
 
-    async def _settle_at_once(self, caller: Caller, purchase: Purchase) -> CheckoutOutcome:
+    async def _settle_at_once(
+        self, caller: Caller, purchase: Purchase, recorder: Recorder[CheckoutOutcome] | None
+    ) -> CheckoutOutcome:
         paid = msgspec.structs.replace(purchase, status=PurchaseStatus.PAID)
         async with self._uow_factory() as uow:
             await uow.purchases.add(paid)
@@ -147,9 +163,12 @@ class CreditService:
                 )
             )
             view = await credits_view(uow, caller, self._policy.free_credits)
+            outcome = CheckoutOutcome(purchase=paid, credits=view, checkout_url=None)
+            if recorder is not None:
+                await recorder(uow, outcome)
             await uow.commit()
         self._telemetry.credits_moved("purchased", paid.pack)
-        return CheckoutOutcome(purchase=paid, credits=view, checkout_url=None)
+        return outcome
 
     async def _mark_failed(self, purchase: Purchase) -> None:
         async with self._uow_factory() as uow:

@@ -9,6 +9,7 @@ from uuid import UUID
 from picpaygo_core.errors import (
     ImageNotFound,
     ImageTooLarge,
+    InsufficientCredits,
     JobNotFound,
     NotAuthenticated,
     UnsupportedImage,
@@ -17,7 +18,8 @@ from picpaygo_core.models import Caller, CreditSource, Job, JobStatus, StoredIma
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
-from picpaygo_core.services.ledger import spend
+from picpaygo_core.services.idempotency import Recorder
+from picpaygo_core.services.ledger import credits_view, spend
 from picpaygo_core.validation import parse_category
 
 MAX_JOBS_PER_PAGE = 100
@@ -39,11 +41,19 @@ class GenerationService:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._inspector = inspector
+        self._decoding = asyncio.Semaphore(policy.image_decoders)
         self._wakeup = wakeup
         self._clock = clock
         self._policy = policy
 
-    async def create_job(self, caller: Caller, *, category: str, image: bytes) -> Job:
+    async def create_job(
+        self,
+        caller: Caller,
+        *,
+        category: str,
+        image: bytes,
+        recorder: Recorder[Job] | None = None,
+    ) -> Job:
         """Queue a photo for restyling and charge one credit for it, in one transaction.
 
         Raises ``InvalidCategory``, ``ImageTooLarge``, ``UnsupportedImage`` (checked by the
@@ -56,7 +66,11 @@ class GenerationService:
         if len(image) > self._policy.max_upload_bytes:
             limit = _human_size(self._policy.max_upload_bytes)
             raise ImageTooLarge(f"The image is larger than the {limit} limit.")
-        info = await asyncio.to_thread(self._inspector.inspect, image)
+        self._inspector.read_header(image)  # format and size; no pixel decoded yet
+        await self._check_credit(caller)
+        async with self._decoding:  # a bounded number of full decodes at once, in threads
+            clean = await asyncio.to_thread(self._inspector.clean, image)
+        info, image = clean.info, clean.data
         now = self._clock.now()
         job_id = uuid.uuid4()
         async with self._uow_factory() as uow:
@@ -89,11 +103,24 @@ class GenerationService:
                 available_at=now,
             )
             await uow.jobs.add(job)
+            if recorder is not None:
+                await recorder(uow, job)
             await uow.commit()
         self._telemetry.job_created()
         self._telemetry.credits_moved("spent", 1)
         self._wakeup.notify()
         return job
+
+    async def _check_credit(self, caller: Caller) -> None:
+        """Refuse a caller without any credit before the photo costs any decoding.
+
+        The charge itself happens later, in the job's transaction, which stays the
+        authority when two uploads race for the last credit.
+        """
+        async with self._uow_factory() as uow:
+            view = await credits_view(uow, caller, self._policy.free_credits)
+        if view.credits < 1:
+            raise InsufficientCredits
 
     async def job(self, caller: Caller, job_id: UUID) -> Job:
         """A job the caller may see: its own, or an anonymous one reached by its id."""

@@ -387,15 +387,21 @@ async def test_a_google_login_links_the_password_account_with_the_same_email(
     assert user_count(google_container) == 1
 
 
-async def test_a_linked_account_still_logs_in_with_its_password(
+async def test_linking_google_locks_out_the_unproven_password_and_older_sessions(
     google_container: Container, google: GoogleTokenFactory
 ) -> None:
-    await register(google_container)
-    await google_container.auth_service().google_login(credential=google.token())
+    auth = google_container.auth_service()
+    squatter_token = await register(google_container)
+    squatter = await auth.current_user(squatter_token)
 
-    signed_in = await google_container.auth_service().login(email=EMAIL, password=PASSWORD)
+    victim = await auth.google_login(credential=google.token())
 
-    assert signed_in.user.is_google_account is True
+    assert squatter is not None
+    assert victim.user.id == squatter.id
+    assert await auth.current_user(squatter_token) is None
+    assert await auth.current_user(victim.token) is not None
+    with pytest.raises(InvalidCredentials):
+        await auth.login(email=EMAIL, password=PASSWORD)
 
 
 async def test_another_google_account_with_the_same_email_cannot_take_over_a_linked_account(

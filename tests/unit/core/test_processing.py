@@ -26,7 +26,7 @@ from picpaygo_core.models import (
 from picpaygo_core.prompts import build_prompt
 from picpaygo_core.services import JobProcessor
 from support.fakes import FakeClock, ScriptedGenerator
-from support.images import jpeg_bytes
+from support.images import jpeg_bytes, same_picture
 
 ContainerFactory = Callable[..., Container]
 
@@ -152,7 +152,7 @@ async def test_the_generator_gets_the_categorys_prompt_and_the_uploaded_photo(
     (call,) = generator.calls
     assert call.prompt == build_prompt(category)
     assert call.category is category
-    assert call.image == PHOTO
+    assert same_picture(call.image, PHOTO)
     assert call.content_type == "image/jpeg"
 
 

@@ -276,6 +276,7 @@ async def test_a_second_login_starts_a_second_session(client: Client) -> None:
     _, second, _ = session_cookie(login)
 
     assert first != second
+    client.cookies.clear()
     client.cookies.set(COOKIE, first)
     assert (await client.get("/api/auth/me")).status_code == 200
 

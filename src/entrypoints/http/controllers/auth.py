@@ -79,7 +79,7 @@ class AuthController(Controller):
         session_cookie: NamedDependency[SessionCookie],
     ) -> Response[None]:
         """End the session, if there is one, and clear the cookie."""
-        await auth_service.logout(session_cookie.read(request.cookies))
+        await auth_service.logout(session_cookie.read(request.headers.get("cookie")))
         response: Response[None] = Response(content=None, status_code=204)
         session_cookie.clear(response)
         return response

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
+from entrypoints.http import idempotency
 from entrypoints.http.schemas import (
     CheckoutRequest,
     CheckoutResponse,
@@ -21,6 +22,7 @@ from entrypoints.http.schemas import (
 from picpaygo_core.errors import PurchaseNotFound
 from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.services import CreditService, PurchaseService
+from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.purchases import DEFAULT_LIMIT
 
 
@@ -36,27 +38,50 @@ class CreditsController(Controller):
     @post("/consume", status_code=200, operation_id="consumeCredits")
     async def consume(
         self,
+        request: Request[Any, Any, Any],
         caller: NamedDependency[Caller],
         credit_service: NamedDependency[CreditService],
+        idempotency_service: NamedDependency[IdempotencyService],
         data: JSONBody[ConsumeRequest | None] = None,
-    ) -> CreditsResponse:
-        """Spend credits (default 1), free ones first; 402 and nothing spent if short."""
+    ) -> Response[CreditsResponse]:
+        """Spend credits (default 1), free ones first; 402 and nothing spent if short.
+
+        With an ``Idempotency-Key``, a retry gets the first answer and spends nothing.
+        """
         amount = data.amount if data else 1
-        return CreditsResponse.of(await credit_service.consume(caller, amount))
+        return await idempotency.respond(
+            request,
+            caller,
+            idempotency_service,
+            request_parts=(str(amount),),
+            status_code=200,
+            render=CreditsResponse.of,
+            run=lambda recorder: credit_service.consume(caller, amount, recorder=recorder),
+        )
 
     @post("/checkout", status_code=200, operation_id="checkout")
     async def checkout(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[CheckoutRequest],
         caller: NamedDependency[Caller],
         credit_service: NamedDependency[CreditService],
-    ) -> CheckoutResponse:
+        idempotency_service: NamedDependency[IdempotencyService],
+    ) -> Response[CheckoutResponse]:
         """Buy a pack of 5, 10 or 20 credits (signed-in users only).
 
         ``status`` is ``completed`` when the credits were added at once, else ``pending``
         with ``checkoutUrl``, the provider's payment page to send the browser to.
         """
-        return CheckoutResponse.of(await credit_service.checkout(caller, data.pack))
+        return await idempotency.respond(
+            request,
+            caller,
+            idempotency_service,
+            request_parts=(str(data.pack),),
+            status_code=200,
+            render=CheckoutResponse.of,
+            run=lambda recorder: credit_service.checkout(caller, data.pack, recorder=recorder),
+        )
 
     @get("/purchases", operation_id="listPurchases")
     async def purchases(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
 
+from entrypoints.http import idempotency
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -20,6 +22,7 @@ from picpaygo_core.errors import JobNotFound
 from picpaygo_core.models import Caller
 from picpaygo_core.services import GenerationService
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
+from picpaygo_core.services.idempotency import IdempotencyService
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
@@ -31,17 +34,32 @@ class GenerationController(Controller):
     @post("/", status_code=202, operation_id="createJob")
     async def create(
         self,
+        request: Request[Any, Any, Any],
         data: MultipartBody[GenerateForm],
         caller: NamedDependency[Caller],
         generation_service: NamedDependency[GenerationService],
-    ) -> JobCreateResponse:
-        """Queue a photo for restyling; one credit is charged now and refunded on failure."""
+        idempotency_service: NamedDependency[IdempotencyService],
+    ) -> Response[JobCreateResponse]:
+        """Queue a photo for restyling; one credit is charged now and refunded on failure.
+
+        With an ``Idempotency-Key``, a retry gets the first answer (the same job id) and
+        is not charged again.
+        """
         try:
             image = await data.image.read()
         finally:
             await data.image.close()
-        job = await generation_service.create_job(caller, category=data.category, image=image)
-        return JobCreateResponse(job_id=job.id, status=job.status)
+        return await idempotency.respond(
+            request,
+            caller,
+            idempotency_service,
+            request_parts=(data.category, hashlib.sha256(image).digest()),
+            status_code=202,
+            render=lambda job: JobCreateResponse(job_id=job.id, status=job.status),
+            run=lambda recorder: generation_service.create_job(
+                caller, category=data.category, image=image, recorder=recorder
+            ),
+        )
 
     @get("/", operation_id="listJobs")
     async def list_jobs(

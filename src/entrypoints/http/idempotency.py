@@ -1,0 +1,93 @@
+"""``Idempotency-Key`` on the endpoints that charge or create: the first answer is kept
+for 24 hours and replayed byte for byte to a retry of the same request."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import ClientException
+
+from entrypoints.http.errors import error_body, status_of
+from picpaygo_core.errors import DomainError, StorageUnavailable
+from picpaygo_core.models import Caller, StoredResponse
+from picpaygo_core.services.idempotency import IdempotencyService, Recorder, fingerprint
+
+T = TypeVar("T")
+
+HEADER = "idempotency-key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_JSON = "application/json"
+
+
+def scope_of(caller: Caller) -> str:
+    """Whose keys these are: a signed-in user's own, or an anonymous network's."""
+    return f"user:{caller.user.id}" if caller.user else f"network:{caller.network}"
+
+
+async def respond(
+    request: Request[Any, Any, Any],
+    caller: Caller,
+    service: IdempotencyService,
+    *,
+    request_parts: tuple[str | bytes, ...],
+    status_code: int,
+    render: Callable[[T], msgspec.Struct],
+    run: Callable[[Recorder[T] | None], Awaitable[T]],
+) -> Response[Any]:
+    """Run the use case (``run``) and answer with ``render``'s JSON, idempotently when the
+    request carries an ``Idempotency-Key``.
+
+    ``request_parts`` are what makes two requests the same (method, path and the parsed
+    input): the same key with other parts is a 422, a retry while the first still runs a
+    409, and a finished one gets the first answer (success or refusal) again.
+    """
+
+    def stored(result: T) -> StoredResponse:
+        return StoredResponse(status_code=status_code, body=msgspec.json.encode(render(result)))
+
+    key = request.headers.get(HEADER)
+    if key is None:
+        return _response(stored(await run(None)))
+    if not _VALID_KEY.fullmatch(key):
+        raise ClientException(detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    scope = scope_of(caller)
+    replay = await service.begin(
+        scope, key, fingerprint(request.method, request.url.path, *request_parts)
+    )
+    if replay is not None:
+        return _response(replay, {REPLAYED_HEADER: "true"})
+    try:
+        result = await run(service.recorder(scope, key, stored))
+    except DomainError as exc:
+        refusal = status_of(exc)
+        if refusal >= 500:
+            await _release(service, scope, key)
+            raise
+        answer = StoredResponse(
+            status_code=refusal, body=msgspec.json.encode(error_body(refusal, exc.message))
+        )
+        with contextlib.suppress(StorageUnavailable):
+            await service.answer(scope, key, answer)
+        return _response(answer)
+    except BaseException:
+        await _release(service, scope, key)
+        raise
+    return _response(stored(result))
+
+
+async def _release(service: IdempotencyService, scope: str, key: str) -> None:
+    # Only a claim still pending goes: an answer committed with the use case stays.
+    with contextlib.suppress(Exception):
+        await service.release(scope, key)
+
+
+def _response(answer: StoredResponse, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        content=answer.body, status_code=answer.status_code, media_type=_JSON, headers=headers
+    )

@@ -1,0 +1,76 @@
+"""The HTTP/1.1 connection handling of ``picpaygo serve``: uvicorn's h11 protocol with a
+deadline for each request's headers.
+
+uvicorn closes connections that idle *between* requests (``timeout_keep_alive``), but a
+client that opens a connection and sends its headers a byte at a time (slowloris) keeps
+it forever. Here every connection must deliver a complete request head within
+``HEADER_TIMEOUT_SECONDS`` of opening, and again after each response; otherwise it is
+closed. The total number of connections and requests at once is bounded by uvicorn's
+``limit_concurrency`` (``MAX_CONNECTIONS``): past it, new requests get 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+logger = logging.getLogger("picpaygo.server")
+
+DEFAULT_HEADER_TIMEOUT_SECONDS = 30.0
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """``H11Protocol`` that closes a connection whose request head does not arrive in time."""
+
+    # Set once per process from the settings (``configure``) before connections arrive.
+    header_timeout_seconds = DEFAULT_HEADER_TIMEOUT_SECONDS
+
+    _header_timer: asyncio.TimerHandle | None = None
+    _answered_cycle: object = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and self.cycle is not self._answered_cycle:
+            self._answered_cycle = self.cycle  # a complete request head arrived
+            self._stop_waiting()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._wait_for_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _wait_for_headers(self) -> None:
+        self._stop_waiting()
+        self._header_timer = self.loop.call_later(self.header_timeout_seconds, self._too_slow)
+
+    def _stop_waiting(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            logger.info(
+                "closed a connection that sent no complete request within %gs",
+                self.header_timeout_seconds,
+            )
+            self.transport.close()
+
+
+def configure(header_timeout_seconds: float) -> None:
+    """Set this process's header deadline (the ASGI factory calls it with the settings)."""
+    HeaderTimeoutProtocol.header_timeout_seconds = header_timeout_seconds
+
+
+PROTOCOL = f"{__name__}:{HeaderTimeoutProtocol.__name__}"

@@ -1,5 +1,5 @@
-"""The HTTP/1.1 connection handling of ``picpaygo serve``: uvicorn's h11 protocol with a
-deadline for each request's headers.
+"""The HTTP/1.1 connection handling of ``picpaygo serve``: uvicorn's protocol (httptools
+when installed, else h11) with a deadline for each request's headers.
 
 uvicorn closes connections that idle *between* requests (``timeout_keep_alive``), but a
 client that opens a connection and sends its headers a byte at a time (slowloris) keeps
@@ -12,7 +12,9 @@ closed. The total number of connections and requests at once is bounded by uvico
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -21,33 +23,40 @@ logger = logging.getLogger("picpaygo.server")
 DEFAULT_HEADER_TIMEOUT_SECONDS = 30.0
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """``H11Protocol`` that closes a connection whose request head does not arrive in time."""
+class HeaderDeadline:
+    """Mixin for a uvicorn HTTP protocol: close a connection whose request head is late.
+
+    Relies on what uvicorn's protocols share: ``cycle`` (set once a request head is
+    parsed), ``loop``, ``transport`` and ``on_response_complete``.
+    """
 
     # Set once per process from the settings (``configure``) before connections arrive.
     header_timeout_seconds = DEFAULT_HEADER_TIMEOUT_SECONDS
 
     _header_timer: asyncio.TimerHandle | None = None
     _answered_cycle: object = None
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self._wait_for_headers()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        super().data_received(data)  # type: ignore[misc]
         if self.cycle is not None and self.cycle is not self._answered_cycle:
             self._answered_cycle = self.cycle  # a complete request head arrived
             self._stop_waiting()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        super().on_response_complete()  # type: ignore[misc]
         if not self.transport.is_closing():
             self._wait_for_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _wait_for_headers(self) -> None:
         self._stop_waiting()
@@ -68,9 +77,21 @@ class HeaderTimeoutProtocol(H11Protocol):
             self.transport.close()
 
 
+class H11HeaderTimeoutProtocol(HeaderDeadline, H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol with the header deadline."""
+
+
+if importlib.util.find_spec("httptools") is not None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HttpToolsHeaderTimeoutProtocol(HeaderDeadline, HttpToolsProtocol):
+        """uvicorn's httptools-based protocol (the fast one) with the header deadline."""
+
+    PROTOCOL = f"{__name__}:HttpToolsHeaderTimeoutProtocol"
+else:
+    PROTOCOL = f"{__name__}:H11HeaderTimeoutProtocol"
+
+
 def configure(header_timeout_seconds: float) -> None:
     """Set this process's header deadline (the ASGI factory calls it with the settings)."""
-    HeaderTimeoutProtocol.header_timeout_seconds = header_timeout_seconds
-
-
-PROTOCOL = f"{__name__}:{HeaderTimeoutProtocol.__name__}"
+    HeaderDeadline.header_timeout_seconds = header_timeout_seconds

@@ -43,6 +43,7 @@ UNAVAILABLE = "The database is unavailable right now; try again shortly."
 # During an outage every request fails the same way: warn once per interval, not each time.
 WARNING_INTERVAL_SECONDS = 10.0
 _last_warning = 0.0
+RECONNECT_GIVE_UP_SECONDS = 2.0
 # A pooled connection idle for longer than this is checked before it is handed out.
 CHECK_IDLE_SECONDS = 1.0
 _IDLE = pq.TransactionStatus.IDLE
@@ -67,7 +68,10 @@ class PostgresDatabase:
             max_size=pool_size,
             open=False,
             timeout=timeout,
-            reconnect_timeout=60.0,
+            # A failed background reconnection gives up quickly (its back-off doubles
+            # from 1 s); the next request starts a fresh one at once, so the pool is
+            # back within about a second of the database, however long it was away.
+            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
             check=self._check_if_idle,
             kwargs={**connection_options(timeout, statement_limit=True), "autocommit": True},
             name="picpaygo",
@@ -294,6 +298,22 @@ def storage_errors(unit: DatabaseConnection | None = None) -> Iterator[None]:
     except psycopg.errors.UndefinedTable as exc:
         logger.error("database schema is missing a table: run `picpaygo db migrate`")
         raise StorageUnavailable(UNAVAILABLE) from exc
+
+
+def outage_known() -> bool:
+    """True when this process reported the database unavailable moments ago."""
+    return time.monotonic() - _last_warning < WARNING_INTERVAL_SECONDS
+
+
+def announce_outage() -> bool:
+    """True when the caller should report the outage now: not reported in this process
+    within ``WARNING_INTERVAL_SECONDS`` (start-up runs the check twice in one process)."""
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning < WARNING_INTERVAL_SECONDS:
+        return False
+    _last_warning = now
+    return True
 
 
 def _warn_unavailable(reason: str) -> None:

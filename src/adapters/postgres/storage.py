@@ -6,6 +6,8 @@ embedded one this process starts or joins; either way the adapters are the same.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import (
@@ -17,7 +19,7 @@ from contextlib import (
 )
 from typing import Protocol
 
-from adapters.postgres.database import PostgresDatabase
+from adapters.postgres.database import PostgresDatabase, announce_outage, outage_known
 from adapters.postgres.migrations import migrate, pending_migrations
 from adapters.postgres.throttle import PostgresAttemptThrottle
 from adapters.postgres.unit_of_work import PostgresHealthProbe, PostgresUnitOfWorkFactory
@@ -27,6 +29,16 @@ from picpaygo_core.ports import Clock
 from picpaygo_core.services.workers import Chore
 
 logger = logging.getLogger("picpaygo")
+
+# How long start-up waits to learn whether the database answers before serving anyway.
+STARTUP_PROBE_SECONDS = 1.0
+RETRY_SECONDS = 0.5
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class SchemaOutOfDate(Exception):
@@ -106,12 +118,48 @@ class PostgresStorage:
             await stack.enter_async_context(self.server.running())
             await self.database.open()
             stack.push_async_callback(self.database.close)
-            if check_schema:
+            if check_schema and long_running and not await self._answers_at_once(start=True):
+                # Start at once anyway: readiness says 503 until the database answers,
+                # and the schema is prepared as soon as it does.
+                if announce_outage():
+                    logger.error(
+                        "the database is unreachable at start-up; serving 503s until it answers"
+                    )
+                preparing = asyncio.create_task(self._prepare_schema_once_back())
+                stack.push_async_callback(_cancel, preparing)
+            elif check_schema:
                 await self._prepare_schema(tolerate_outage=long_running)
             if listen:
                 self.wakeup.start()
                 stack.push_async_callback(self.wakeup.stop)
             yield
+
+    async def _answers_at_once(self, *, start: bool = False) -> bool:
+        """Whether the database answers a trivial query within ``STARTUP_PROBE_SECONDS``
+        (at ``start``, not asked again when this process just found it unreachable)."""
+        if start and outage_known():
+            return False
+        try:
+            async with asyncio.timeout(STARTUP_PROBE_SECONDS):
+                return await self.health_probe.check() is None
+        except TimeoutError:
+            return False
+
+    async def _prepare_schema_once_back(self) -> None:
+        """Wait for the database, then migrate or check the schema (logged once)."""
+        while True:
+            if await self._answers_at_once():
+                break
+            await asyncio.sleep(RETRY_SECONDS)
+        try:
+            await self._prepare_schema(tolerate_outage=False)
+        except StorageUnavailable:
+            logger.warning("the database went away again before the schema was checked")
+            return
+        except SchemaOutOfDate as exc:
+            logger.error("%s", exc)
+            return
+        logger.info("the database answers; the schema is ready")
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations; their names (``0001_initial``, ...)."""

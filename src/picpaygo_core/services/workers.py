@@ -128,6 +128,7 @@ class WorkerPool:
                     await chore()
                 except StorageUnavailable:
                     logger.warning("maintenance skipped: storage is unreachable")
+                    break  # one line per round, not one per chore
                 except Exception:
                     logger.exception("maintenance chore failed")
             await asyncio.sleep(self._chore_interval)

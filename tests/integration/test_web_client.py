@@ -204,6 +204,25 @@ def test_a_first_picture_anonymously_with_free_credits(
     shoot(page, "03-anonymous-result")
 
 
+def test_a_reload_while_the_picture_is_made_does_not_lose_it(
+    site: Any, slow_model: FakeOpenRouter
+) -> None:
+    web = site(OPENROUTER_API_KEY="fake-key", OPENROUTER_URL=slow_model.url)
+    page = web.open()
+    choose_photo(page)
+    generate(page, "documentary")
+    expect(page.locator("#progress")).to_have_attribute("data-status", "running")
+
+    page.reload()
+    expect_done(page)
+    expect(page.get_by_role("img", name="Your photo restyled as documentary")).to_be_visible()
+    expect(page.get_by_role("img", name="Your original photo")).to_be_hidden()
+    credits_shown(page).to_have_text("2 credits")
+    page.reload()  # once finished, it is not followed again
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#result")).to_be_hidden()
+
+
 def test_sign_up_buy_a_pack_generate_in_each_category_and_download(site: Any) -> None:
     web = site(DEFAULT_FREE_CREDITS="0")
     page = web.open()

@@ -15,6 +15,7 @@ const WORDS = {
   succeeded: "Done! Your picture is ready.",
 };
 const LOOK_NAMES = { portraits: "Portraits", editorial: "Editorial", documentary: "Documentary" };
+const CURRENT_KEY = "picpaygo.currentJob"; // survives a reload of the tab, not its closing
 const POLL_START_MS = 400;
 const POLL_MAX_MS = 2000;
 
@@ -45,7 +46,9 @@ function showResult(job, original) {
   const image = byId("result-image");
   image.src = job.outputUrl;
   image.alt = `Your photo restyled as ${job.category}`;
-  byId("result-original").src = original;
+  const before = byId("result-original");
+  if (original) before.src = original;
+  show(before.closest("figure"), Boolean(original)); // after a reload the photo is gone
   byId("result-caption").textContent = LOOK_NAMES[job.category] || "Restyled";
   const link = byId("download");
   link.href = job.outputUrl;
@@ -84,20 +87,45 @@ async function generate(event) {
   showStage("sending");
   try {
     const created = await api.generate(file, category);
+    sessionStorage.setItem(CURRENT_KEY, created.jobId);
     showStage(created.status);
     refreshCredits().catch(() => {});
-    const job = await follow(created.jobId);
-    if (job.status === "succeeded") {
-      showResult(job, url);
-    } else {
-      show(byId("progress"), false);
-      showProblem(`${job.error || "The picture could not be made."} Your credit was given back.`);
-    }
-    onFinished(job);
-    await refreshCredits();
+    await finish(created.jobId, url);
   } catch (problem) {
     show(byId("progress"), false);
     showProblem(problem.message, { offerBuy: problem.status === 402 });
+  } finally {
+    busy = false;
+    byId("generate").disabled = false;
+  }
+}
+
+async function finish(jobId, original) {
+  const job = await follow(jobId);
+  sessionStorage.removeItem(CURRENT_KEY);
+  if (job.status === "succeeded") {
+    showResult(job, original);
+  } else {
+    show(byId("progress"), false);
+    showProblem(`${job.error || "The picture could not be made."} Your credit was given back.`);
+  }
+  onFinished(job);
+  await refreshCredits();
+}
+
+/** After a reload: pick up the job this tab was following (an anonymous job has no other handle). */
+export async function resumeJob() {
+  const jobId = sessionStorage.getItem(CURRENT_KEY);
+  if (!jobId || busy) return;
+  busy = true;
+  byId("generate").disabled = true;
+  show(byId("progress"));
+  try {
+    await finish(jobId, null);
+  } catch (problem) {
+    sessionStorage.removeItem(CURRENT_KEY);
+    show(byId("progress"), false);
+    if (problem.status !== 404) showProblem(problem.message);
   } finally {
     busy = false;
     byId("generate").disabled = false;

@@ -2,7 +2,7 @@
 
 import { initAccount } from "./account.js";
 import { initCredits, resumeCheckout } from "./credits.js";
-import { initGenerate } from "./generate.js";
+import { initGenerate, resumeJob } from "./generate.js";
 import { initPictures, loadPictures } from "./pictures.js";
 import { refreshCredits, refreshUser } from "./state.js";
 import { initUpload } from "./upload.js";
@@ -15,7 +15,8 @@ async function start() {
   initCredits();
   try {
     await Promise.all([refreshUser(), refreshCredits(), initAccount()]);
-    await resumeCheckout();
+    resumeCheckout(); // both follow something for a while and report their own errors
+    resumeJob();
   } catch (problem) {
     notice(problem.message, { sticky: true });
   }

@@ -11,12 +11,19 @@ export class ApiError extends Error {
 
 const UNREACHABLE = "PicPayGo cannot be reached right now. Check your connection and try again.";
 
+/** A fresh Idempotency-Key (128 random bits; works on plain-HTTP pages too). */
+export function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * Call the API. `json` is sent as an `application/json` body, `form` as multipart.
  * Resolves to the parsed JSON body (or null for 204); rejects with an ApiError.
  */
-export async function call(path, { method = "GET", json, form } = {}) {
+export async function call(path, { method = "GET", json, form, key } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (key) init.headers["Idempotency-Key"] = key;
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(json);
@@ -48,14 +55,14 @@ export const api = {
   login: (email, password) => call("/api/auth/login", { method: "POST", json: { email, password } }),
   google: (credential) => call("/api/auth/google", { method: "POST", json: { credential } }),
   logout: () => call("/api/auth/logout", { method: "POST" }),
-  checkout: (pack) => call("/api/credits/checkout", { method: "POST", json: { pack } }),
+  checkout: (pack, key) => call("/api/credits/checkout", { method: "POST", json: { pack }, key }),
   purchase: (id) => call(`/api/credits/purchases/${encodeURIComponent(id)}`),
   purchases: (limit = 1) => call(`/api/credits/purchases?limit=${limit}`),
-  generate: (image, category) => {
+  generate: (image, category, key) => {
     const form = new FormData();
     form.append("category", category);
     form.append("image", image, image.name || "photo");
-    return call("/api/generate", { method: "POST", form });
+    return call("/api/generate", { method: "POST", form, key });
   },
   job: (id) => call(`/api/generate/${encodeURIComponent(id)}`),
   jobs: (before, limit = 12) => {
@@ -64,3 +71,23 @@ export const api = {
     return call(`/api/generate?${query}`);
   },
 };
+
+const RETRY_PAUSES_MS = [1000, 3000];
+
+/**
+ * Run `send(key)` for a paid action (generate, checkout) with one Idempotency-Key, and
+ * send it again with the same key when the answer was lost (network error) or the
+ * server asked for a retry (503): the API then charges once and replays its answer.
+ */
+export async function once(send) {
+  const key = newKey();
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await send(key);
+    } catch (problem) {
+      const retriable = problem.status === 0 || problem.status === 503 || problem.status === 409;
+      if (!retriable || attempt >= RETRY_PAUSES_MS.length) throw problem;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSES_MS[attempt]));
+    }
+  }
+}

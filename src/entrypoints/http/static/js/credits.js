@@ -2,7 +2,7 @@
 // payment provider's page (redirect to `checkoutUrl`, then poll the purchase on return).
 
 import { openAuth } from "./account.js";
-import { api } from "./api.js";
+import { api, once } from "./api.js";
 import { refreshCredits, state, subscribe, update } from "./state.js";
 import { byId, credits, pause, say } from "./ui.js";
 
@@ -39,7 +39,7 @@ async function buy(pack, button) {
   button.disabled = true;
   say(status, `Buying ${credits(pack)}…`);
   try {
-    const answer = await api.checkout(pack);
+    const answer = await once((key) => api.checkout(pack, key));
     if (answer.status === "pending" && answer.checkoutUrl) {
       sessionStorage.setItem(PENDING_KEY, answer.purchaseId);
       say(status, "Taking you to the payment page…");

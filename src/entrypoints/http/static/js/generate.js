@@ -1,7 +1,7 @@
 // Generate: send the photo and the look, follow the job (queued -> running -> succeeded) with
 // a progress indication, then show the result beside the original with a download link.
 
-import { api } from "./api.js";
+import { api, once } from "./api.js";
 import { goBuy } from "./credits.js";
 import { refreshCredits } from "./state.js";
 import { photo } from "./upload.js";
@@ -86,7 +86,7 @@ async function generate(event) {
   show(byId("progress"));
   showStage("sending");
   try {
-    const created = await api.generate(file, category);
+    const created = await once((key) => api.generate(file, category, key));
     sessionStorage.setItem(CURRENT_KEY, created.jobId);
     showStage(created.status);
     refreshCredits().catch(() => {});

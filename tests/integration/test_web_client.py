@@ -522,3 +522,27 @@ def test_sign_out_sign_in_again_and_see_my_pictures(site: Any) -> None:
     hrefs = [a.get_attribute("href") for a in page.locator("#gallery a").all()]
     assert hrefs == [job["outputUrl"] for job in jobs]
     shoot(page, "08-my-pictures")
+
+
+def test_an_answer_lost_on_the_way_is_asked_again_and_charged_once(site: Any) -> None:
+    web = site()
+    page = web.open()
+    lost: list[int] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if route.request.method != "POST" or lost:
+            route.continue_()
+            return
+        answer = route.fetch()  # the server makes the job and charges for it...
+        lost.append(answer.status)
+        route.abort("connectionreset")  # ...but the page never hears back
+
+    page.route("**/api/generate", lose_the_first_answer)
+    choose_photo(page)
+    generate(page)
+    expect_done(page)
+
+    assert lost == [202]
+    credits_shown(page).to_have_text("2 credits")
+    with api_client(web, page) as api:
+        assert api.get("/api/credits").json()["credits"] == 2

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -35,8 +36,8 @@ from entrypoints.container import (
 from entrypoints.http import server_protocol
 from entrypoints.settings import Settings, SettingsError, load_settings, secret_values
 from picpaygo_core.errors import DomainError
-from picpaygo_core.models import LedgerEntry
-from picpaygo_core.services import AdminService
+from picpaygo_core.models import LedgerEntry, Purchase
+from picpaygo_core.services import AdminService, PurchaseService
 from picpaygo_core.services.admin import Account
 
 T = TypeVar("T")
@@ -100,6 +101,13 @@ class CliContext:
         if not self.allow_memory_admin:
             self.require_shared_storage(command)
         service: AdminService = self.container.admin_service()
+        return service
+
+    def purchases(self, command: str) -> PurchaseService:
+        """The purchase use cases, refused like ``admin`` on this process's own memory."""
+        if not self.allow_memory_admin:
+            self.require_shared_storage(command)
+        service: PurchaseService = self.container.purchase_service()
         return service
 
     def require_shared_storage(self, command: str) -> None:
@@ -491,6 +499,73 @@ def credits_history(context: CliContext, email: str, limit: int, as_json: bool) 
         f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.amount:+d} {e.reason} ({e.actor})" for e in entries
     ]
     emit(as_json, [entry_payload(e) for e in entries], "\n".join(lines) or "no entries")
+
+
+@cli.group()
+def payments() -> None:
+    """Look at purchases of credit packs and what the payment provider said."""
+
+
+@payments.command("list")
+@click.argument("email", required=False)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@json_option
+@pass_context
+def payments_list(context: CliContext, email: str | None, limit: int, as_json: bool) -> None:
+    """List purchases, newest first: a user's, or everyone's without EMAIL."""
+    purchase_service = context.purchases("payments list")
+    found = context.run(lambda: purchase_service.recent(email, limit))
+    emit(
+        as_json,
+        [purchase_payload(p) for p in found],
+        "\n".join(purchase_line(p) for p in found) or "no purchases",
+    )
+
+
+@payments.command("show")
+@click.argument("purchase_id", type=click.UUID)
+@json_option
+@pass_context
+def payments_show(context: CliContext, purchase_id: uuid.UUID, as_json: bool) -> None:
+    """Show one purchase, with its Stripe Checkout Session and payment."""
+    purchase_service = context.purchases("payments show")
+    purchase = context.run(lambda: purchase_service.show(purchase_id))
+    emit(
+        as_json,
+        purchase_payload(purchase),
+        "\n".join(
+            [
+                purchase_line(purchase),
+                f"user: {purchase.user_id}",
+                f"checkout session: {purchase.checkout_session_id or '-'}",
+                f"payment: {purchase.payment_intent_id or '-'}",
+                f"updated: {purchase.updated_at:%Y-%m-%d %H:%M:%S}",
+            ]
+        ),
+    )
+
+
+def purchase_payload(purchase: Purchase) -> dict[str, object]:
+    return {
+        "purchaseId": str(purchase.id),
+        "userId": str(purchase.user_id),
+        "pack": purchase.pack,
+        "amount": purchase.amount,
+        "currency": purchase.currency,
+        "status": purchase.status.value,
+        "checkoutSessionId": purchase.checkout_session_id,
+        "paymentIntentId": purchase.payment_intent_id,
+        "createdAt": purchase.created_at,
+        "updatedAt": purchase.updated_at,
+    }
+
+
+def purchase_line(purchase: Purchase) -> str:
+    price = f"{purchase.amount} (minor units of {purchase.currency})"
+    return (
+        f"{purchase.created_at:%Y-%m-%d %H:%M:%S} {purchase.id} {purchase.pack} credits "
+        f"for {price}: {purchase.status.value}"
+    )
 
 
 def _actor(actor: str | None) -> str:

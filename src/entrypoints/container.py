@@ -16,6 +16,7 @@ from contextlib import (
 )
 from typing import Protocol
 
+import stripe
 from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
@@ -28,6 +29,11 @@ from adapters.payments import DisabledPaymentGateway, InstantPaymentGateway
 from adapters.postgres import PostgresDatabase
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.storage import DatabaseServer, ExternalServer, PostgresStorage
+from adapters.stripe import (
+    StripePaymentGateway,
+    build_stripe_client,
+    build_stripe_http_client,
+)
 from adapters.system import SystemClock
 from entrypoints.settings import MEMORY_URL, Settings
 from picpaygo_core.ports import AttemptThrottle, Clock, HealthProbe, JobWakeup, UnitOfWorkFactory
@@ -38,6 +44,7 @@ from picpaygo_core.services import (
     GenerationService,
     HealthService,
     JobProcessor,
+    PaymentEventService,
     PurchaseService,
     RetentionService,
     WorkerPool,
@@ -160,10 +167,26 @@ class Container(containers.DeclarativeContainer):
             app_title=settings.provided.openrouter.app_title,
         ),
     )
+    stripe_http_client = providers.Singleton(
+        build_stripe_http_client, timeout_seconds=settings.provided.payments.stripe_timeout_seconds
+    )
+    stripe_client = providers.Singleton(
+        build_stripe_client,
+        secret_key=settings.provided.payments.stripe_secret_key,
+        api_base=settings.provided.payments.stripe_api_base,
+        http_client=stripe_http_client,
+    )
     payments = providers.Selector(
         settings.provided.payments.mode,
         instant=providers.Singleton(InstantPaymentGateway),
         disabled=providers.Singleton(DisabledPaymentGateway),
+        stripe=providers.Singleton(
+            StripePaymentGateway,
+            client=stripe_client,
+            webhook_secret=settings.provided.payments.stripe_webhook_secret,
+            success_url=settings.provided.payments.checkout_success_url,
+            cancel_url=settings.provided.payments.checkout_cancel_url,
+        ),
     )
 
     auth_service = providers.Singleton(
@@ -195,6 +218,13 @@ class Container(containers.DeclarativeContainer):
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
     idempotency_service = providers.Singleton(
         IdempotencyService, uow_factory=uow_factory, clock=clock
+    )
+    payment_event_service = providers.Singleton(
+        PaymentEventService,
+        uow_factory=uow_factory,
+        payments=payments,
+        clock=clock,
+        telemetry=metrics,
     )
     admin_service = providers.Singleton(
         AdminService, uow_factory=uow_factory, clock=clock, telemetry=metrics
@@ -266,6 +296,9 @@ async def running_resources(
         stack.callback(container.google_verifier().close)
         if generator_kind(settings) == "openrouter":
             await stack.enter_async_context(container.openrouter_client())
+        if settings.payments.mode == "stripe":
+            stripe_http: stripe.HTTPXClient = container.stripe_http_client()
+            stack.push_async_callback(stripe_http.close_async)
         await stack.enter_async_context(
             storage.lifespan(listen=listen, check_schema=check_schema, long_running=long_running)
         )
@@ -295,5 +328,9 @@ def announce_profile(settings: Settings, storage: StorageFamily) -> None:
         logger.warning("SESSION_COOKIE_SECURE is off: session cookies work over plain HTTP")
     if settings.payments.mode == "instant":
         logger.warning("PAYMENTS_MODE=instant: credit packs are added without payment")
+    elif settings.payments.mode == "stripe":
+        logger.info("payments: Stripe Checkout at %s", settings.payments.stripe_api_base)
+    else:
+        logger.info("PAYMENTS_MODE=disabled: checkout answers 503")
     if not settings.google.client_id:
         logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")

@@ -31,7 +31,7 @@ _MIN_SECRET_LENGTH = 4
 _secrets: set[str] = set()
 
 # Loggers whose routine INFO lines say nothing an operator needs.
-_QUIET_LOGGERS = ("httpx", "httpcore", "uvicorn.access")
+_QUIET_LOGGERS = ("httpx", "httpcore", "stripe", "uvicorn.access")
 # psycopg_pool reports every failed connection attempt as a multi-line warning; the
 # service reports the outage itself, once.
 _POOL_LOGGERS = ("psycopg.pool",)

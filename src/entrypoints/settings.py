@@ -27,11 +27,11 @@ T = TypeVar("T")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Profile = Literal["development", "production"]
-PaymentsMode = Literal["instant", "disabled"]
+PaymentsMode = Literal["instant", "disabled", "stripe"]
 
 MEGABYTE = 1024 * 1024
 PROFILES: tuple[Profile, ...] = ("development", "production")
-PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled")
+PAYMENTS_MODES: tuple[PaymentsMode, ...] = ("instant", "disabled", "stripe")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 MEMORY_URL = "memory://"
@@ -293,9 +293,24 @@ class OpenRouterSettings:
 class PaymentSettings:
     """How credit packs are paid for."""
 
-    mode: PaymentsMode = setting(
-        "PAYMENTS_MODE", choice(PAYMENTS_MODES), "instant", production="disabled"
+    mode: PaymentsMode = setting("PAYMENTS_MODE", choice(PAYMENTS_MODES), "instant")
+    stripe_secret_key: str | None = setting("STRIPE_SECRET_KEY", OPTIONAL_TEXT, None, secret=True)
+    stripe_webhook_secret: str | None = setting(
+        "STRIPE_WEBHOOK_SECRET", OPTIONAL_TEXT, None, secret=True
     )
+    stripe_api_base: str = setting("STRIPE_API_BASE", HTTP_URL, "https://api.stripe.com")
+    stripe_timeout_seconds: float = setting("STRIPE_TIMEOUT_SECONDS", number(0.1), 30.0)
+    checkout_success_url: str | None = setting("CHECKOUT_SUCCESS_URL", OPTIONAL_HTTP_URL, None)
+    checkout_cancel_url: str | None = setting("CHECKOUT_CANCEL_URL", OPTIONAL_HTTP_URL, None)
+
+
+# What stripe mode cannot work without: the variable, the field, what it is.
+STRIPE_REQUIRED = (
+    ("STRIPE_SECRET_KEY", "stripe_secret_key", "the secret API key (sk_live_... or sk_test_...)"),
+    ("STRIPE_WEBHOOK_SECRET", "stripe_webhook_secret", "the webhook signing secret (whsec_...)"),
+    ("CHECKOUT_SUCCESS_URL", "checkout_success_url", "where Stripe sends the buyer after paying"),
+    ("CHECKOUT_CANCEL_URL", "checkout_cancel_url", "where Stripe sends a buyer who gives up"),
+)
 
 
 # The core's rules: which variable sets which ``Policy`` field (the defaults are the core's).
@@ -369,9 +384,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     }
     # A refused value reads as its default, so that every other problem is found too.
     settings = Settings(env=env, policy=Policy(**policy), **sections)
-    problems = [*reader.problems, *_unsupported(settings)]
+    problems = [*reader.problems, *_unsupported(settings), *_missing_for_stripe(settings)]
     if production:
-        problems += _missing_for_production(settings)
+        payments_chosen = bool(environ.get("PAYMENTS_MODE", "").strip())
+        problems += _missing_for_production(settings, payments_chosen=payments_chosen)
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
@@ -397,7 +413,20 @@ def _unsupported(settings: Settings) -> list[str]:
     return problems
 
 
-def _missing_for_production(settings: Settings) -> list[str]:
+def _missing_for_stripe(settings: Settings) -> list[str]:
+    """One line per setting that ``PAYMENTS_MODE=stripe`` needs and lacks."""
+    if settings.payments.mode != "stripe":
+        return []
+    return [
+        f"{name} is required when PAYMENTS_MODE=stripe: {what}"
+        for name, attribute, what in STRIPE_REQUIRED
+        if not getattr(settings.payments, attribute)
+    ]
+
+
+def _missing_for_production(settings: Settings, *, payments_chosen: bool) -> list[str]:
+    """What production needs and lacks. It sells through Stripe, or says explicitly that it
+    sells nothing (``PAYMENTS_MODE=disabled``)."""
     problems = []
     if not settings.database.external:
         problems.append(
@@ -408,7 +437,12 @@ def _missing_for_production(settings: Settings) -> list[str]:
         problems.append("OPENROUTER_API_KEY is required when PICPAYGO_ENV=production")
     if not settings.sessions.cookie_secure:
         problems.append("SESSION_COOKIE_SECURE must be true when PICPAYGO_ENV=production")
-    if settings.payments.mode == "instant":
+    if not payments_chosen:
+        problems.append(
+            "PAYMENTS_MODE is required when PICPAYGO_ENV=production: stripe (with the "
+            "STRIPE_* and CHECKOUT_* settings), or disabled to sell nothing"
+        )
+    elif settings.payments.mode == "instant":
         problems.append(
             "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
         )

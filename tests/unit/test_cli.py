@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from entrypoints.cli import CliContext, cli
 from entrypoints.container import Container
 from entrypoints.settings import Settings
+from picpaygo_core.models import Caller
 from support.fakes import FakeClock
 
 EMAIL = "ada@example.com"
@@ -322,3 +323,92 @@ def test_json_output_uses_the_http_apis_names_and_rfc3339_utc_times(invoke: Invo
     assert user["createdAt"].endswith("Z")
     assert entry["createdAt"].endswith("Z")
     assert "+00:00" not in json.dumps([granted, user, entry])
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+def bought(prepared: Container, *packs: int, email: str = EMAIL) -> list[str]:
+    """Buy ``packs`` as ``email`` (instant payments); the purchase ids, oldest first."""
+
+    async def buy() -> list[str]:
+        user = await prepared.admin_service().show(email)
+        caller = Caller(user=user.user, network="203.0.113.7")
+        return [
+            str((await prepared.credit_service().checkout(caller, pack)).purchase.id)
+            for pack in packs
+        ]
+
+    return asyncio.run(buy())
+
+
+def test_payments_list_shows_a_users_purchases_newest_first_as_json(
+    invoke: Invoke, prepared: Container
+) -> None:
+    ids = bought(prepared, 5, 20)
+
+    result = invoke("payments", "list", EMAIL, "--json")
+
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert [p["purchaseId"] for p in listed] == ids[::-1]
+    assert listed[0]["pack"] == 20
+    assert listed[0]["amount"] == 1600
+    assert listed[0]["status"] == "paid"
+    assert listed[0]["createdAt"].endswith("Z")
+
+
+def test_payments_list_without_an_email_lists_everyones(
+    invoke: Invoke, prepared: Container
+) -> None:
+    asyncio.run(prepared.auth_service().register(email="grace@example.com", password="x" * 12))
+    ids = bought(prepared, 5) + bought(prepared, 10, email="grace@example.com")
+
+    result = invoke("payments", "list")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[2] for line in lines] == ids[::-1]
+
+
+def test_payments_show_prints_one_purchase(invoke: Invoke, prepared: Container) -> None:
+    (purchase_id,) = bought(prepared, 10)
+
+    shown = invoke("payments", "show", purchase_id, "--json")
+    text = invoke("payments", "show", purchase_id)
+
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["purchaseId"] == purchase_id
+    assert json.loads(shown.stdout)["status"] == "paid"
+    assert purchase_id in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["payments", "show", "00000000-0000-4000-8000-000000000000"], 1),
+        (["payments", "list", "nobody@example.com"], 1),
+    ],
+)
+def test_payments_commands_refuse_with_one_line(invoke: Invoke, args: list[str], code: int) -> None:
+    result = invoke(*args)
+
+    assert result.exit_code == code, result.output
+    assert one_line(result.stderr)
+
+
+def test_a_malformed_purchase_id_is_a_usage_error(invoke: Invoke) -> None:
+    result = invoke("payments", "show", "not-a-uuid")
+
+    assert result.exit_code == 2
+    assert "not a valid UUID" in result.stderr
+
+
+def test_credits_history_names_the_purchase_of_an_entry(
+    invoke: Invoke, prepared: Container
+) -> None:
+    (purchase_id,) = bought(prepared, 5)
+
+    result = invoke("credits", "history", EMAIL, "--json")
+
+    assert json.loads(result.stdout)[0]["purchaseId"] == purchase_id

@@ -104,7 +104,7 @@ def test_a_blank_value_means_the_default() -> None:
         ("SESSION_COOKIE_SECURE", "maybe"),
         ("SESSION_COOKIE", "a b"),
         ("SESSION_COOKIE", "caf\u00e9"),
-        ("PAYMENTS_MODE", "stripe"),
+        ("PAYMENTS_MODE", "paypal"),
         ("MAX_UPLOAD_BYTES", "1e9"),
         ("JOB_TIMEOUT_SECONDS", "nan"),
         ("JOB_TIMEOUT_SECONDS", "inf"),
@@ -380,3 +380,87 @@ def test_malformed_payment_settings_are_refused_naming_the_variable(name: str, v
 
     assert message.startswith(name)
     assert "\n" not in message
+
+
+STRIPE = {
+    "PAYMENTS_MODE": "stripe",
+    "STRIPE_SECRET_KEY": "sk_test_secret_value",
+    "STRIPE_WEBHOOK_SECRET": "whsec_secret_value",
+    "CHECKOUT_SUCCESS_URL": "https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+    "CHECKOUT_CANCEL_URL": "https://app.example/cancelled",
+}
+PRODUCTION = {
+    "PICPAYGO_ENV": "production",
+    "DATABASE_URL": "postgresql://picpaygo@db/picpaygo",
+    "OPENROUTER_API_KEY": "sk-or-secret",
+}
+
+
+def test_stripe_mode_reads_every_stripe_setting() -> None:
+    settings = load_settings({**STRIPE, "STRIPE_API_BASE": "http://127.0.0.1:9999/"})
+
+    assert settings.payments_mode == "stripe"
+    assert settings.stripe_secret_key == "sk_test_secret_value"
+    assert settings.stripe_webhook_secret == "whsec_secret_value"
+    assert settings.stripe_api_base == "http://127.0.0.1:9999"
+    assert settings.checkout_success_url == STRIPE["CHECKOUT_SUCCESS_URL"]
+    assert settings.checkout_cancel_url == STRIPE["CHECKOUT_CANCEL_URL"]
+
+
+def test_the_stripe_api_base_defaults_to_stripe() -> None:
+    assert load_settings(STRIPE).stripe_api_base == "https://api.stripe.com"
+
+
+def test_stripe_mode_without_its_settings_names_every_missing_one_at_once() -> None:
+    message = refusal({"PAYMENTS_MODE": "stripe"})
+
+    lines = message.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "CHECKOUT_SUCCESS_URL",
+        "CHECKOUT_CANCEL_URL",
+    ]
+
+
+def test_production_accepts_stripe_with_every_setting() -> None:
+    settings = load_settings({**PRODUCTION, **STRIPE})
+
+    assert settings.payments_mode == "stripe"
+
+
+def test_production_accepts_payments_explicitly_disabled() -> None:
+    assert load_settings({**PRODUCTION, "PAYMENTS_MODE": "disabled"}).payments_mode == "disabled"
+
+
+@pytest.mark.parametrize("mode", [None, "instant"])
+def test_production_refuses_free_or_unchosen_payments(mode: str | None) -> None:
+    environ = dict(PRODUCTION)
+    if mode:
+        environ["PAYMENTS_MODE"] = mode
+
+    message = refusal(environ)
+
+    assert message.startswith("PAYMENTS_MODE")
+    assert "stripe" in message
+
+
+def test_production_reports_every_problem_at_once_one_line_each_without_secrets() -> None:
+    environ = {
+        "PICPAYGO_ENV": "production",
+        "SESSION_COOKIE_SECURE": "false",
+        "PAYMENTS_MODE": "stripe",
+        "STRIPE_SECRET_KEY": "sk_live_do_not_print",
+    }
+
+    lines = refusal(environ).splitlines()
+
+    assert [line.split()[0] for line in lines] == [
+        "DATABASE_URL",
+        "OPENROUTER_API_KEY",
+        "SESSION_COOKIE_SECURE",
+        "STRIPE_WEBHOOK_SECRET",
+        "CHECKOUT_SUCCESS_URL",
+        "CHECKOUT_CANCEL_URL",
+    ]
+    assert not any("do_not_print" in line for line in lines)

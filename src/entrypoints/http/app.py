@@ -17,6 +17,7 @@ from entrypoints.http.controllers import (
     GenerationController,
     HealthController,
     MetricsController,
+    StripeWebhookController,
 )
 from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
@@ -62,6 +63,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             AuthController,
             CreditsController,
             HealthController,
+            StripeWebhookController,
             uploads,
             docs_assets_router(),
             *operations,

@@ -62,6 +62,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "credit_service": constant(credits),
         "purchase_service": constant(container.purchase_service()),
         "idempotency_service": constant(container.idempotency_service()),
+        "payment_event_service": constant(container.payment_event_service()),
         "generation_service": constant(container.generation_service()),
         "health_service": constant(container.health_service()),
         "metrics": constant(container.metrics()),

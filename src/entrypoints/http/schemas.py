@@ -283,6 +283,10 @@ JobId = Annotated[UUID, doc("The job's id.", EXAMPLE_ID)]
 JobState = Annotated[JobStatus, doc("Where the job is.", "queued")]
 
 
+class WebhookReceived(Response):
+    received: bool
+
+
 class JobCreateResponse(Response):
     """A queued job."""
 

@@ -5,6 +5,7 @@ from picpaygo_core.services.auth import AuthService
 from picpaygo_core.services.credits import CreditService
 from picpaygo_core.services.generation import GenerationService
 from picpaygo_core.services.health import HealthService
+from picpaygo_core.services.payment_events import PaymentEventService
 from picpaygo_core.services.processing import JobProcessor, RetentionService
 from picpaygo_core.services.purchases import PurchaseService
 from picpaygo_core.services.workers import WorkerPool
@@ -16,6 +17,7 @@ __all__ = [
     "GenerationService",
     "HealthService",
     "JobProcessor",
+    "PaymentEventService",
     "PurchaseService",
     "RetentionService",
     "WorkerPool",

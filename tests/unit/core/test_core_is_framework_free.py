@@ -20,6 +20,7 @@ FORBIDDEN = (
     "click",
     "argon2",
     "PIL",
+    "stripe",
     "adapters",
     "entrypoints",
 )

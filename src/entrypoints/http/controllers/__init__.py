@@ -5,6 +5,7 @@ from entrypoints.http.controllers.credits import CreditsController
 from entrypoints.http.controllers.generation import GenerationController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.metrics import MetricsController
+from entrypoints.http.controllers.stripe_webhook import StripeWebhookController
 
 __all__ = [
     "AuthController",
@@ -12,4 +13,5 @@ __all__ = [
     "GenerationController",
     "HealthController",
     "MetricsController",
+    "StripeWebhookController",
 ]

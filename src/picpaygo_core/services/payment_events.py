@@ -1,0 +1,283 @@
+"""What the payment provider tells us, applied to purchases and credits exactly once.
+
+Events come late, twice, or in any order, and two API processes may get the same one at
+once. Each is applied in one transaction with the purchase locked, and the outcome does
+not depend on their order: once the money arrived the purchase is paid (the pack
+credited once, under the Checkout Session id), and once a paid purchase's payment is
+refunded or disputed it is reversed (the pack taken back once, never below zero).
+Without money, a failed payment outranks an expired page, which outranks pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
+from picpaygo_core.models import (
+    CheckoutExpired,
+    CheckoutFailed,
+    CheckoutPaid,
+    CheckoutUnpaid,
+    IgnoredPaymentEvent,
+    PaymentEvent,
+    PaymentReversal,
+    PaymentReversed,
+    Purchase,
+    PurchaseStatus,
+)
+from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
+from picpaygo_core.services.ledger import ledger_entry, purchase_credit
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_ACTOR = "payments"
+# Without money, the later word on a checkout is the stronger of the two.
+_RANK = {PurchaseStatus.PENDING: 0, PurchaseStatus.EXPIRED: 1, PurchaseStatus.FAILED: 2}
+
+
+class PaymentEventService:
+    """Receives the payment provider's notifications (the Stripe webhook)."""
+
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        payments: PaymentGateway,
+        clock: Clock,
+        telemetry: Telemetry = NO_TELEMETRY,
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._payments = payments
+        self._clock = clock
+        self._telemetry = telemetry
+
+    async def receive(self, payload: bytes, signature: str | None) -> PaymentEvent:
+        """Verify and apply one notification; returns the event it carried.
+
+        ``InvalidPaymentEvent`` (nothing changed) for a bad signature or body;
+        ``StorageUnavailable`` when it could not be applied, so the provider sends it again.
+        """
+        event = self._payments.read_event(payload, signature)
+        await self.apply(event)
+        return event
+
+    async def apply(self, event: PaymentEvent) -> None:
+        """Apply a verified event (idempotent: applying it again changes nothing)."""
+        if isinstance(event, CheckoutPaid):
+            await self._paid(event)
+        elif isinstance(event, CheckoutUnpaid):
+            await self._settle_without_money(event, event.purchase_reference, None, event)
+        elif isinstance(event, CheckoutFailed):
+            await self._settle_without_money(
+                event, event.purchase_reference, PurchaseStatus.FAILED, None
+            )
+        elif isinstance(event, CheckoutExpired):
+            await self._settle_without_money(
+                event, event.purchase_reference, PurchaseStatus.EXPIRED, None
+            )
+        elif isinstance(event, PaymentReversed):
+            await self._reversed(event)
+        else:
+            assert isinstance(event, IgnoredPaymentEvent)
+            logger.debug("payment event %s (%s) ignored", event.event_id, event.event_type)
+
+    async def _paid(self, event: CheckoutPaid) -> None:
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            if event.payment_intent_id:
+                await uow.purchases.lock_payment(event.payment_intent_id)
+            purchase = await _purchase(uow, event, event.purchase_reference)
+            if purchase is None or purchase.status in (
+                PurchaseStatus.PAID,
+                PurchaseStatus.REVERSED,
+            ):
+                return
+            if not _amount_matches(purchase, event):
+                logger.error(
+                    "payment event %s: session %s paid %s %s, but purchase %s costs %d %s; "
+                    "not credited",
+                    event.event_id,
+                    event.session_id,
+                    event.amount_total,
+                    event.currency,
+                    purchase.id,
+                    purchase.amount,
+                    purchase.currency,
+                )
+                return
+            with contextlib.suppress(DuplicateLedgerEntry):
+                await uow.credits.record(
+                    purchase_credit(
+                        purchase,
+                        key=f"checkout:{event.session_id}",
+                        actor=PROVIDER_ACTOR,
+                        now=now,
+                    )
+                )
+            purchase = msgspec.structs.replace(
+                purchase,
+                status=PurchaseStatus.PAID,
+                checkout_session_id=event.session_id,
+                payment_intent_id=event.payment_intent_id or purchase.payment_intent_id,
+                updated_at=now,
+            )
+            await uow.purchases.update(purchase)
+            logger.info("purchase %s paid: %d credits added", purchase.id, purchase.pack)
+            taken_back = None
+            if purchase.payment_intent_id:
+                reversal = await uow.purchases.find_reversal(purchase.payment_intent_id)
+                if reversal is not None:
+                    taken_back = await _reverse(uow, purchase, reversal, now)
+            await uow.commit()
+        self._telemetry.credits_moved("purchased", purchase.pack)
+        if taken_back:
+            self._telemetry.credits_moved("reversed", taken_back)
+
+    async def _settle_without_money(
+        self,
+        event: PaymentEvent,
+        reference: str | None,
+        status: PurchaseStatus | None,
+        unpaid: CheckoutUnpaid | None,
+    ) -> None:
+        """A checkout ended without money (``status``), or is waiting for it (``unpaid``)."""
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            purchase = await _purchase(uow, event, reference)
+            if purchase is None or purchase.status not in _RANK:
+                return  # paid or reversed: the money's word stands
+            changed = purchase
+            if status is not None and _RANK[status] > _RANK[purchase.status]:
+                changed = msgspec.structs.replace(changed, status=status, updated_at=now)
+            if unpaid is not None:
+                changed = msgspec.structs.replace(
+                    changed,
+                    checkout_session_id=changed.checkout_session_id or unpaid.session_id,
+                    payment_intent_id=changed.payment_intent_id or unpaid.payment_intent_id,
+                )
+            if changed != purchase:
+                await uow.purchases.update(changed)
+                await uow.commit()
+                logger.info("purchase %s is %s", changed.id, changed.status)
+
+    async def _reversed(self, event: PaymentReversed) -> None:
+        now = self._clock.now()
+        reversal = PaymentReversal(
+            payment_intent_id=event.payment_intent_id,
+            kind=event.kind,
+            reference=event.reference,
+            created_at=now,
+        )
+        taken_back = None
+        async with self._uow_factory() as uow:
+            await uow.purchases.lock_payment(event.payment_intent_id)
+            await uow.purchases.add_reversal(reversal)
+            purchase = await uow.purchases.find_by_payment_for_update(event.payment_intent_id)
+            if purchase is None:
+                logger.warning(
+                    "payment event %s: %s of payment %s, which no paid purchase has yet; "
+                    "kept, in case its payment is confirmed later",
+                    event.event_id,
+                    event.kind,
+                    event.payment_intent_id,
+                )
+            elif purchase.status is PurchaseStatus.PAID:
+                taken_back = await _reverse(uow, purchase, reversal, now)
+            await uow.commit()
+        if taken_back:
+            self._telemetry.credits_moved("reversed", taken_back)
+
+
+async def _purchase(uow: UnitOfWork, event: PaymentEvent, reference: str | None) -> Purchase | None:
+    """The purchase an event names, locked; None (logged) for one we do not know."""
+    purchase_id = _as_uuid(reference)
+    purchase = await uow.purchases.find_for_update(purchase_id) if purchase_id else None
+    if purchase is None:
+        logger.warning(
+            "payment event %s names purchase %r, which does not exist; acknowledged and ignored",
+            event.event_id,
+            reference,
+        )
+    return purchase
+
+
+async def _reverse(
+    uow: UnitOfWork, purchase: Purchase, reversal: PaymentReversal, now: datetime
+) -> int:
+    """Take a paid purchase's pack back, as far as the balance allows, and mark it reversed;
+    how many credits were taken back."""
+    taken = await _take_back(uow, purchase, purchase.pack, now)
+    shortfall = purchase.pack - taken
+    if shortfall:
+        logger.warning(
+            "purchase %s reversed by a %s (%s): took back %d of %d credits; user %s had "
+            "already spent them, a shortfall of %d credits",
+            purchase.id,
+            reversal.kind,
+            reversal.reference,
+            taken,
+            purchase.pack,
+            purchase.user_id,
+            shortfall,
+        )
+    else:
+        logger.info(
+            "purchase %s reversed by a %s (%s): took back %d credits",
+            purchase.id,
+            reversal.kind,
+            reversal.reference,
+            taken,
+        )
+    await uow.purchases.update(
+        msgspec.structs.replace(purchase, status=PurchaseStatus.REVERSED, updated_at=now)
+    )
+    return taken
+
+
+async def _take_back(uow: UnitOfWork, purchase: Purchase, wanted: int, now: datetime) -> int:
+    """Record a ``payment_reversed`` entry of up to ``wanted`` credits; how many were taken.
+
+    A spend committed meanwhile lowers what is left; the entry is then tried again with
+    the lower amount, so the balance never goes below zero.
+    """
+    while True:
+        take = min(wanted, await uow.credits.balance(purchase.user_id))
+        if take <= 0:
+            return 0
+        try:
+            await uow.credits.record(
+                ledger_entry(
+                    user_id=purchase.user_id,
+                    amount=-take,
+                    reason="payment_reversed",
+                    actor=PROVIDER_ACTOR,
+                    now=now,
+                    idempotency_key=f"reversal:{purchase.id}",
+                    purchase_id=purchase.id,
+                )
+            )
+        except InsufficientCredits:
+            continue
+        except DuplicateLedgerEntry:
+            return 0
+        return take
+
+
+def _amount_matches(purchase: Purchase, event: CheckoutPaid) -> bool:
+    if event.amount_total is not None and event.amount_total != purchase.amount:
+        return False
+    return event.currency is None or event.currency.lower() == purchase.currency
+
+
+def _as_uuid(reference: str | None) -> UUID | None:
+    try:
+        return uuid.UUID(reference) if reference else None
+    except ValueError:
+        return None

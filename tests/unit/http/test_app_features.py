@@ -30,6 +30,7 @@ SPEC_ENDPOINTS = {
     ("post", "/api/credits/checkout"),
     ("get", "/api/credits/purchases"),
     ("get", "/api/credits/purchases/{}"),
+    ("post", "/api/stripe/webhook"),
     ("post", "/api/generate"),
     ("get", "/api/generate"),
     ("get", "/api/generate/{}"),

@@ -450,6 +450,26 @@ def test_a_refund_before_the_payment_is_confirmed_ends_reversed(shop: Shop, buye
     assert [entry[:2] for entry in entries] == [(10, "purchase"), (-10, "payment_reversed")]
 
 
+def test_a_refund_racing_its_payments_confirmation_always_ends_reversed(shop: Shop) -> None:
+    with shop.client() as client, ThreadPoolExecutor(max_workers=4) as pool:
+        for attempt in range(5):
+            buyer = new_buyer(shop, client, 5)
+            payment = f"pi_race_{attempt}_{buyer.purchase_id[:8]}"
+            events = [
+                shop.fake.completed(buyer.session, payment_intent=payment),
+                shop.fake.refunded(payment, 500),
+            ]
+            if attempt % 2:
+                events.reverse()
+
+            responses = list(pool.map(shop.deliver, events))
+
+            assert [r.status_code for r in responses] == [200, 200]
+            assert buyer.purchase()["status"] == "reversed"
+            assert ledger(shop.database_url, buyer.user_id)[0] == 0
+            client.post("/api/auth/logout")
+
+
 def test_a_payment_confirmed_after_the_page_expired_is_credited(shop: Shop, buyer: Buyer) -> None:
     shop.deliver(shop.fake.expired(buyer.session))
 

@@ -384,10 +384,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     }
     # A refused value reads as its default, so that every other problem is found too.
     settings = Settings(env=env, policy=Policy(**policy), **sections)
-    problems = [*reader.problems, *_unsupported(settings), *_missing_for_stripe(settings)]
+    problems = [*reader.problems, *_unsupported(settings)]
     if production:
         payments_chosen = bool(environ.get("PAYMENTS_MODE", "").strip())
         problems += _missing_for_production(settings, payments_chosen=payments_chosen)
+    problems += _missing_for_stripe(settings)
     if problems:
         raise SettingsError("\n".join(problems))
     return settings
@@ -444,7 +445,8 @@ def _missing_for_production(settings: Settings, *, payments_chosen: bool) -> lis
         )
     elif settings.payments.mode == "instant":
         problems.append(
-            "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production"
+            "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production: "
+            "use stripe (or disabled to sell nothing)"
         )
     return problems
 

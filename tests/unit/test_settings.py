@@ -306,6 +306,7 @@ def test_production_has_its_own_defaults_for_cookies_and_payments() -> None:
             "PICPAYGO_ENV": "production",
             "DATABASE_URL": "postgresql://app@db/picpaygo",
             "OPENROUTER_API_KEY": "sk-or-test",
+            "PAYMENTS_MODE": "disabled",
         }
     )
 
@@ -397,18 +398,18 @@ PRODUCTION = {
 
 
 def test_stripe_mode_reads_every_stripe_setting() -> None:
-    settings = load_settings({**STRIPE, "STRIPE_API_BASE": "http://127.0.0.1:9999/"})
+    payments = load_settings({**STRIPE, "STRIPE_API_BASE": "http://127.0.0.1:9999/"}).payments
 
-    assert settings.payments_mode == "stripe"
-    assert settings.stripe_secret_key == "sk_test_secret_value"
-    assert settings.stripe_webhook_secret == "whsec_secret_value"
-    assert settings.stripe_api_base == "http://127.0.0.1:9999"
-    assert settings.checkout_success_url == STRIPE["CHECKOUT_SUCCESS_URL"]
-    assert settings.checkout_cancel_url == STRIPE["CHECKOUT_CANCEL_URL"]
+    assert payments.mode == "stripe"
+    assert payments.stripe_secret_key == "sk_test_secret_value"
+    assert payments.stripe_webhook_secret == "whsec_secret_value"
+    assert payments.stripe_api_base == "http://127.0.0.1:9999"
+    assert payments.checkout_success_url == STRIPE["CHECKOUT_SUCCESS_URL"]
+    assert payments.checkout_cancel_url == STRIPE["CHECKOUT_CANCEL_URL"]
 
 
 def test_the_stripe_api_base_defaults_to_stripe() -> None:
-    assert load_settings(STRIPE).stripe_api_base == "https://api.stripe.com"
+    assert load_settings(STRIPE).payments.stripe_api_base == "https://api.stripe.com"
 
 
 def test_stripe_mode_without_its_settings_names_every_missing_one_at_once() -> None:
@@ -426,11 +427,11 @@ def test_stripe_mode_without_its_settings_names_every_missing_one_at_once() -> N
 def test_production_accepts_stripe_with_every_setting() -> None:
     settings = load_settings({**PRODUCTION, **STRIPE})
 
-    assert settings.payments_mode == "stripe"
+    assert settings.payments.mode == "stripe"
 
 
 def test_production_accepts_payments_explicitly_disabled() -> None:
-    assert load_settings({**PRODUCTION, "PAYMENTS_MODE": "disabled"}).payments_mode == "disabled"
+    assert load_settings({**PRODUCTION, "PAYMENTS_MODE": "disabled"}).payments.mode == "disabled"
 
 
 @pytest.mark.parametrize("mode", [None, "instant"])

@@ -47,6 +47,7 @@ from picpaygo_core.errors import (
     InvalidGoogleToken,
     InvalidInput,
     InvalidPack,
+    InvalidPaymentEvent,
     JobNotFound,
     NotAuthenticated,
     PaymentProviderRefused,
@@ -88,6 +89,7 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     ),
     "listPurchases": (NotAuthenticated,),
     "getPurchase": (NotAuthenticated, PurchaseNotFound),
+    "stripeWebhook": (InvalidPaymentEvent, PaymentsNotConfigured),
     "createJob": (
         InvalidCategory,
         InsufficientCredits,

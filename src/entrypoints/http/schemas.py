@@ -284,7 +284,9 @@ JobState = Annotated[JobStatus, doc("Where the job is.", "queued")]
 
 
 class WebhookReceived(Response):
-    received: bool
+    """Stripe's event was verified and applied (or acknowledged and ignored)."""
+
+    received: Annotated[bool, doc("Always true: Stripe need not send the event again.", True)]
 
 
 class JobCreateResponse(Response):

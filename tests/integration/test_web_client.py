@@ -25,7 +25,7 @@ from support.api import PASSWORD, unique_email
 from support.chromium import SCREENSHOTS, chromium_missing, launch_chromium
 from support.fake_openrouter import Answer, FakeOpenRouter
 from support.images import portrait_jpeg_bytes
-from support.server import ServerProcess, serving
+from support.server import ServerProcess
 
 PHOTO = portrait_jpeg_bytes()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,22 +86,27 @@ class Site:
 
 @pytest.fixture
 def site(browser: Browser, postgres_url: str) -> Iterator[Any]:
-    """``site(**settings)`` starts ``picpaygo serve`` on the run's database."""
-    running: list[tuple[Any, Site]] = []
+    """``site(**settings)`` starts ``picpaygo serve`` on the run's database.
+
+    ``{url}`` in a setting's value becomes the server's own base URL.
+    """
+    running: list[Site] = []
 
     def start(**settings: str) -> Site:
-        manager = serving({"DATABASE_URL": postgres_url, "JOB_POLL_SECONDS": "0.2", **settings})
-        server = manager.__enter__()
+        server = ServerProcess({"DATABASE_URL": postgres_url, "JOB_POLL_SECONDS": "0.2"})
+        server.env.update({k: v.replace("{url}", server.base_url) for k, v in settings.items()})
         opened = Site(server, browser)
-        running.append((manager, opened))
+        running.append(opened)
+        server.start()
+        server.wait_ready()
         return opened
 
     try:
         yield start
     finally:
-        for manager, opened in reversed(running):
+        for opened in reversed(running):
             opened.close()
-            manager.__exit__(None, None, None)
+            opened.server.close()
 
 
 @pytest.fixture
@@ -546,3 +551,59 @@ def test_an_answer_lost_on_the_way_is_asked_again_and_charged_once(site: Any) ->
     credits_shown(page).to_have_text("2 credits")
     with api_client(web, page) as api:
         assert api.get("/api/credits").json()["credits"] == 2
+
+
+@pytest.fixture
+def stripe() -> Iterator[Any]:
+    """A fake Stripe whose payment page pays without telling the service (the test does)."""
+    from support.fake_stripe import FakeStripe
+
+    with FakeStripe() as fake:
+        yield fake
+
+
+def stripe_settings(fake: Any) -> dict[str, str]:
+    return {
+        "PAYMENTS_MODE": "stripe",
+        "STRIPE_SECRET_KEY": fake.secret_key,
+        "STRIPE_WEBHOOK_SECRET": fake.webhook_secret,
+        "STRIPE_API_BASE": fake.url,
+        "CHECKOUT_SUCCESS_URL": "{url}/?checkout=success&session={CHECKOUT_SESSION_ID}",
+        "CHECKOUT_CANCEL_URL": "{url}/?checkout=cancel",
+        "DEFAULT_FREE_CREDITS": "0",
+    }
+
+
+def test_with_stripe_the_page_goes_to_checkout_and_waits_for_the_payment(
+    site: Any, stripe: Any
+) -> None:
+    web = site(**stripe_settings(stripe))
+    page = web.open()
+    sign_up(page, unique_email())
+    credits_shown(page).to_have_text("0 credits")
+
+    with page.expect_navigation(url=re.compile(r"/\?checkout=success")):
+        page.get_by_role("button", name="10 credits").click()  # to Stripe's page and back
+    [session] = stripe.sessions
+    status = page.locator("#buy-status")
+    expect(status).to_have_text("Waiting for the payment to be confirmed…")
+    credits_shown(page).to_have_text("0 credits")
+    assert "checkout=" not in page.url  # the page tidies its address once back
+
+    delivered = stripe.deliver(f"{web.url}/api/stripe/webhook", stripe.completed(session))
+    assert delivered.status_code == 200, delivered.text
+    expect(status).to_have_text("Payment received: 10 credits added. You now have 10 credits.")
+    credits_shown(page).to_have_text("10 credits")
+    with api_client(web, page) as api:
+        [purchase] = api.get("/api/credits/purchases").json()["purchases"]
+    assert purchase["status"] == "paid"
+    assert purchase["pack"] == 10
+
+
+def test_a_cancelled_checkout_says_nothing_was_charged(site: Any, stripe: Any) -> None:
+    web = site(**stripe_settings(stripe))
+    page = web.open()
+    sign_up(page, unique_email())
+    page.goto("/?checkout=cancel")
+    expect(page.locator("#buy-status")).to_have_text("Payment cancelled: nothing was charged.")
+    credits_shown(page).to_have_text("0 credits")

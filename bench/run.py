@@ -87,9 +87,10 @@ def seed_our_users(url: str, users: int, network: str) -> None:
     spent, so every consume takes the paid path."""
     with psycopg.connect(url, autocommit=True) as conn:
         script = f"""
-            INSERT INTO users (id, email, password_hash, name, is_google_account, created_at)
-            SELECT {ONE_USER}, 'bench' || n || '@example.com', NULL, 'Bench User ' || n,
-                   false, now() FROM generate_series(1, %(n)s) n;
+            INSERT INTO users (id, email, email_key, password_hash, name, is_google_account,
+                               created_at)
+            SELECT {ONE_USER}, 'bench' || n || '@example.com', 'bench' || n || '@example.com',
+                   NULL, 'Bench User ' || n, false, now() FROM generate_series(1, %(n)s) n;
             INSERT INTO credits (user_id, balance, updated_at)
             SELECT {ONE_USER}, %(balance)s, now() FROM generate_series(1, %(n)s) n;
             INSERT INTO credit_ledger (id, user_id, amount, reason, actor, created_at)

@@ -1,11 +1,6 @@
-"""Floods an attacker would send, and what they cost everyone else; writes its section of
-BENCHMARKS.md.
+"""Floods an attacker would send, and what they cost everyone else.
 
-Run from the repository root, with the project's virtualenv::
-
-    .venv/bin/python bench/abuse.py
-
-It starts one ``picpaygo serve`` (in-memory storage, no job workers, loopback) per part:
+One ``picpaygo serve`` (in-memory storage, no job workers, loopback) per part:
 
 1. **Upload flood**: 24 concurrent uploads of a 7000 x 7000 RGBA PNG (about 196 MB
    once decoded) from a network without credits, while another client polls
@@ -15,54 +10,45 @@ It starts one ``picpaygo serve`` (in-memory storage, no job workers, loopback) p
    through ``X-Forwarded-For`` from a trusted loopback proxy), and meanwhile one right
    login from another network; its latency against the same login on an idle server.
 
-The block between ``<!-- abuse:begin -->`` and ``<!-- abuse:end -->`` in BENCHMARKS.md
-is replaced (appended if absent); the rest of the file is left alone.
+The figures go to BENCHMARKS.md, between the ``abuse`` markers (appended if absent).
+
+Usage (from the repository root, in the project's virtualenv): python bench/abuse.py
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from common import cpu_seconds, options, publish
 from PIL import Image
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-sys.path[:0] = [str(REPO_ROOT / "tests")]
+from support.server import ServerProcess, serving
 
-from support.server import ServerProcess, serving  # noqa: E402 - tests/ is put on sys.path above
-
-BEGIN, END = "<!-- abuse:begin -->", "<!-- abuse:end -->"
 PASSWORD = "correct horse battery"
 ATTACKER, VICTIM = "203.0.113.7", "198.51.100.1"
 ROUNDS = 10
 
 
 def huge_png(side: int = 7000) -> bytes:
+    """A plain-colour RGBA PNG of ``side`` x ``side`` pixels, small once compressed."""
     out = io.BytesIO()
     Image.new("RGBA", (side, side), (40, 120, 200, 255)).save(out, "PNG", compress_level=9)
     return out.getvalue()
 
 
-def proc_status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} for {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident set size of process ``pid`` (``VmHWM``), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:", 1)[1].split()[0]) / 1024
 
 
 def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank ``share`` percentile of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
@@ -83,12 +69,9 @@ async def upload_flood(server: ServerProcess) -> dict[str, str]:
                 await asyncio.sleep(0.02)
 
         async def upload() -> int:
-            response = await client.post(
-                "/api/generate",
-                data={"category": "portraits"},
-                files={"image": ("huge.png", png, "image/png")},
-            )
-            return response.status_code
+            files = {"image": ("huge.png", png, "image/png")}
+            answer = await client.post("/api/generate", data={"category": "portraits"}, files=files)
+            return answer.status_code
 
         (await client.get("/api/credits")).raise_for_status()  # connection warmed up
         poller = asyncio.create_task(poll())
@@ -104,7 +87,7 @@ async def upload_flood(server: ServerProcess) -> dict[str, str]:
         "answers": ", ".join(f"{statuses.count(s)} x {s}" for s in sorted(set(statuses))),
         "floods": f"{ROUNDS} rounds of 24 concurrent uploads, {elapsed:.2f} s in all",
         "server CPU during the flood": f"{cpu_seconds(server.process.pid) - cpu_before:.2f} s",
-        "server peak RSS (VmHWM)": f"{proc_status(server.process.pid, 'VmHWM') / 1024:.0f} MB",
+        "server peak RSS (VmHWM)": f"{peak_rss_mb(server.process.pid):.0f} MB",
         "GET /api/credits during the flood": (
             f"{len(latencies)} requests, p50 {statistics.median(latencies):.1f} ms, "
             f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
@@ -153,7 +136,6 @@ def render(uploads: dict[str, str], sign_ins: dict[str, str]) -> str:
 
     return "\n".join(
         [
-            BEGIN,
             "## Floods from one network (bench/abuse.py)",
             "",
             f"One run on {time.strftime('%Y-%m-%d')}, one `picpaygo serve` process, in-memory "
@@ -168,29 +150,18 @@ def render(uploads: dict[str, str], sign_ins: dict[str, str]) -> str:
             "(`AUTH_ATTEMPTS_PER_MINUTE=20`) and one right login from another.",
             "",
             table(sign_ins),
-            END,
         ]
     )
 
 
-def write_section(path: Path, block: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
+    args = options(__doc__, pg=False).parse_args()
     env = {"DATABASE_URL": "memory://", "JOB_WORKERS": "0", "DEFAULT_FREE_CREDITS": "0"}
     with serving(env) as server:
         uploads = asyncio.run(upload_flood(server))
     with serving({**env, "TRUSTED_PROXIES": "127.0.0.0/8"}) as server:
         sign_ins = asyncio.run(sign_in_flood(server))
-    block = render(uploads, sign_ins)
-    print(block)
-    write_section(REPO_ROOT / "BENCHMARKS.md", block)
+    publish("abuse", render(uploads, sign_ins), args)
     return 0
 
 

@@ -15,33 +15,24 @@ Usage (from the repository root, in the project's virtualenv): python bench/jobs
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import psycopg
-from common import (
-    ROOT,
-    cpu_seconds,
-    fresh_database,
-    machine_line,
-    picpaygo,
-    replace_block,
-    url_of,
-)
+from common import cpu_seconds, machine_line, options, publish
 
 from support.fake_openrouter import FakeOpenRouter
 from support.images import jpeg_bytes
-from support.worker import WorkerProcess
+from support.postgres import throwaway_database
+from support.worker import running_worker
 
 POLL_SECONDS = 0.05
+WORKER = {"OPENROUTER_API_KEY": "bench", "LOG_LEVEL": "WARNING"}
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser = options(__doc__)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 1, 8])
-    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     return parser.parse_args()
 
 
@@ -72,36 +63,27 @@ def queue_jobs(url: str, count: int) -> None:
 
 def drain(url: str, fake: FakeOpenRouter, concurrency: int, count: int) -> dict[str, float]:
     """Start a worker, wait until every job succeeded, stop it; the drain's figures."""
-    env = {
-        "DATABASE_URL": url,
-        "OPENROUTER_API_KEY": "bench",
-        "OPENROUTER_URL": fake.url,
-        "JOB_WORKERS": str(concurrency),
-        "LOG_LEVEL": "WARNING",
-    }
-    worker = WorkerProcess(env)
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
+    env = {**WORKER, "DATABASE_URL": url, "OPENROUTER_URL": fake.url}
+    env["JOB_WORKERS"] = str(concurrency)
+    with running_worker(env) as worker, psycopg.connect(url, autocommit=True) as conn:
 
-            def counted(status: str) -> int:
-                row = conn.execute("SELECT count(*) FROM jobs WHERE status = %s", (status,))
-                return int(row.fetchone()[0])  # type: ignore[index]
+        def counted(status: str) -> int:
+            row = conn.execute("SELECT count(*) FROM jobs WHERE status = %s", (status,))
+            return int(row.fetchone()[0])  # type: ignore[index]
 
-            deadline = time.monotonic() + 120
-            while counted("queued") == count and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-            cpu_start = cpu_seconds(worker.process.pid)
-            while counted("succeeded") < count and time.monotonic() < deadline:
-                if not worker.alive():
-                    raise RuntimeError(f"the worker died:\n{worker.output()}")
-                time.sleep(POLL_SECONDS)
-            cpu_used = cpu_seconds(worker.process.pid) - cpu_start
-            first, last, attempts = conn.execute(
-                "SELECT extract(epoch FROM min(updated_at)), extract(epoch FROM max(updated_at)),"
-                " sum(attempts) FROM jobs WHERE status = 'succeeded'"
-            ).fetchone()  # type: ignore[misc]
-    finally:
-        worker.close()
+        deadline = time.monotonic() + 120
+        while counted("queued") == count and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        cpu_start = cpu_seconds(worker.process.pid)
+        while counted("succeeded") < count and time.monotonic() < deadline:
+            if not worker.alive():
+                raise RuntimeError("the worker died")  # its output is attached
+            time.sleep(POLL_SECONDS)
+        cpu_used = cpu_seconds(worker.process.pid) - cpu_start
+        first, last, attempts = conn.execute(
+            "SELECT extract(epoch FROM min(updated_at)), extract(epoch FROM max(updated_at)),"
+            " sum(attempts) FROM jobs WHERE status = 'succeeded'"
+        ).fetchone()  # type: ignore[misc]
     seconds = float(last - first)
     return {
         "concurrency": concurrency,
@@ -115,20 +97,15 @@ def drain(url: str, fake: FakeOpenRouter, concurrency: int, count: int) -> dict[
 
 def main() -> int:
     args = parse_args()
-    started, load_before = time.time(), " ".join(f"{x:.2f}" for x in os.getloadavg())
-    url = url_of(args.pg, "picpaygo_jobs")
-    fresh_database(args.pg, url)
-    picpaygo(["db", "migrate"], {"DATABASE_URL": url})
     results = []
-    with FakeOpenRouter() as fake:
+    with FakeOpenRouter() as fake, throwaway_database(admin_url=args.pg) as url:
         for concurrency in args.concurrency:
             queue_jobs(url, args.jobs)
-            result = drain(url, fake, concurrency, args.jobs)
-            print(result, flush=True)
-            results.append(result)
+            results.append(drain(url, fake, concurrency, args.jobs))
+            print(results[-1], flush=True)
     lines = [
         f"- Command: `python bench/jobs.py` ({args.jobs:,} jobs per drain)",
-        f"- {machine_line(started, load_before)}",
+        f"- {machine_line()}",
         "",
         "| `JOB_WORKERS` (concurrency) | jobs | drain s | **jobs/s** | worker CPU ms per job "
         "| worker CPU (100% = one core) | claims per job |",
@@ -139,10 +116,7 @@ def main() -> int:
         f"| {r['cpu_ms']:.2f} | {r['cpu_share']:.0%} | {r['claims']:.2f} |"
         for r in results
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_block(ROOT / "BENCHMARKS.md", "jobs", text)
+    publish("jobs", "\n".join(lines), args)
     return 0
 
 

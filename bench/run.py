@@ -21,63 +21,59 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
-from common import (
-    ROOT,
-    cpu_seconds,
-    fresh_database,
-    machine_line,
-    picpaygo,
-    replace_block,
-    run_command,
-    url_of,
-)
+from common import ROOT, cpu_seconds, machine_line, options, publish, run_command
 
 from adapters.postgres.sql import CREDITS_FOR_SESSION_SQL, SESSION_WITH_USER_SQL, SPEND_SQL
 from picpaygo_core.networks import client_network
 from support.images import jpeg_bytes
-from support.server import ServerProcess
+from support.postgres import throwaway_database
+from support.server import ServerProcess, serving
 
 WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
 PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
-# (name, seed path, our path, method, body)
-ENDPOINTS = [
-    ("trivial", "/hello", "/api/auth/google/config", "GET", ""),
-    ("GET /api/auth/me", "/api/auth/me", "/api/auth/me", "GET", ""),
-    ("GET /api/credits", "/api/credits", "/api/credits", "GET", ""),
-    (
-        "POST /api/credits/consume",
-        "/api/credits/consume",
-        "/api/credits/consume",
-        "POST",
-        '{"amount":1}',
-    ),
-]
+SEED_SERVER = shlex.split("-m uvicorn app:app --loop uvloop --http httptools --log-level warning")
+OUR_SERVER = {"SESSION_COOKIE": "session", "JOB_WORKERS": "0", "LOG_LEVEL": "WARNING"}
+STACKS = ("seed", "ours")
+CONSUME = "/api/credits/consume"
+# name: (seed path, our path, method, JSON body)
+ENDPOINTS = {
+    "trivial": ("/hello", "/api/auth/google/config", "GET", ""),
+    "GET /api/auth/me": ("/api/auth/me", "/api/auth/me", "GET", ""),
+    "GET /api/credits": ("/api/credits", "/api/credits", "GET", ""),
+    "POST /api/credits/consume": (CONSUME, CONSUME, "POST", '{"amount":1}'),
+}
+# Counted, not loaded (ours only): the upload's request path.
+COUNTED = {**ENDPOINTS, "POST /api/generate": ("", "/api/generate", "POST", "")}
 BALANCE = 1_000_000
+# Parameters of the pgbench scripts that are SQL, not pgbench variables.
+CONSTANTS = {"entry_id": "gen_random_uuid()", "now": "now()"}
+CONSTANTS |= dict.fromkeys(["job_id", "idempotency_key"], "NULL")
 ONE_USER = "md5('bench-user-' || n)::uuid"
+Results = dict[str, dict[str, list[dict[str, float]]]]
+Counts = dict[str, dict[str, tuple[float, float]]]
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = options(__doc__)
     parser.add_argument("--seed-dir", default=str(ROOT.parent / "shared/bench/seed_ref"))
     parser.add_argument("--seed-python", default="/tmp/seedref/bin/python")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--count-requests", type=int, default=100)
-    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     return parser.parse_args()
 
 
@@ -105,86 +101,48 @@ def seed_our_users(url: str, users: int, network: str) -> None:
             """
         for statement in script.split(";"):
             conn.execute(statement, {"n": users, "balance": BALANCE, "network": network})
-        for table in ("users", "credits", "sessions", "credit_ledger", "free_credits"):
-            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("VACUUM ANALYZE users, credits, sessions, credit_ledger, free_credits")
 
 
 def tokens(users: int) -> list[str]:
+    """The session tokens of users 1 to ``users``, as both stacks' data have them."""
     return [hashlib.md5(f"bench-session-{n}".encode()).hexdigest() for n in range(1, users + 1)]
 
 
 @contextmanager
 def servers(args: argparse.Namespace, urls: dict[str, str]) -> Iterator[dict[str, ServerProcess]]:
     """One API process per stack, started and ready; stopped on exit."""
-    started = {
-        "seed": ServerProcess(
-            {"BENCH_DSN": urls["seed"]},
-            command=[
-                args.seed_python,
-                "-m",
-                "uvicorn",
-                "app:app",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--log-level",
-                "warning",
-            ],
-            cwd=args.seed_dir,
-        ),
-        "ours": ServerProcess(
-            {
-                "DATABASE_URL": urls["ours"],
-                "SESSION_COOKIE": "session",
-                "JOB_WORKERS": "0",
-                "LOG_LEVEL": "WARNING",
-            }
-        ),
-    }
-    try:
-        for server in started.values():
-            server.start()
-            server.wait_ready()
-        yield started
-    finally:
-        for server in started.values():
-            server.close()
+    seed_command = [args.seed_python, *SEED_SERVER]
+    with (
+        serving({"BENCH_DSN": urls["seed"]}, command=seed_command, cwd=args.seed_dir) as seed,
+        serving({**OUR_SERVER, "DATABASE_URL": urls["ours"]}) as ours,
+    ):
+        yield {"seed": seed, "ours": ours}
 
 
-def wrk(
-    url: str, method: str, body: str, token_file: str, seconds: int, args: argparse.Namespace
-) -> dict[str, float]:
-    env = {**os.environ, "BENCH_TOKENS": token_file, "BENCH_METHOD": method, "BENCH_BODY": body}
-    command = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(WRK_SCRIPT),
-        url,
-    ]
-    out = run_command(command, env=env, timeout=seconds + 60)
+def wrk(args: argparse.Namespace, url: str, method: str, body: str, seconds: int) -> dict:
+    """One wrk run on ``url``: the figures of its ``BENCH_RESULT`` line, and req/s."""
+    env = {"BENCH_TOKENS": args.token_file, "BENCH_METHOD": method, "BENCH_BODY": body}
+    flags = shlex.split(f"-t{args.threads} -c{args.connections} -d{seconds}s --latency")
+    command = ["wrk", *flags, "-s", str(WRK_SCRIPT), url]
+    out = run_command(command, env={**os.environ, **env}, timeout=seconds + 60)
     line = next(line for line in out.splitlines() if line.startswith("BENCH_RESULT "))
     result: dict[str, float] = json.loads(line.removeprefix("BENCH_RESULT "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
 
 
-def load(args: argparse.Namespace, running: dict[str, ServerProcess], token_file: str) -> dict:
+def load(args: argparse.Namespace, running: dict[str, ServerProcess]) -> Results:
     """wrk on every endpoint, the stacks interleaved; CPU µs per request of each server."""
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for name, seed_path, our_path, method, body in ENDPOINTS:
-        results[name] = {"seed": [], "ours": []}
+    results: Results = {}
+    for name, (*paths, method, body) in ENDPOINTS.items():
+        results[name] = {stack: [] for stack in STACKS}
         for _ in range(args.rounds):
-            for stack, path in (("seed", seed_path), ("ours", our_path)):
-                server = running[stack]
-                url = server.base_url + path
-                wrk(url, method, body, token_file, 2, args)  # warm-up
+            for stack, path in zip(STACKS, paths, strict=True):
+                server, url = running[stack], running[stack].base_url + path
+                wrk(args, url, method, body, 2)  # warm-up
                 cpu = cpu_seconds(server.process.pid)
-                result = wrk(url, method, body, token_file, args.duration, args)
+                result = wrk(args, url, method, body, args.duration)
                 used = cpu_seconds(server.process.pid) - cpu
                 result["cpu_us"] = used * 1e6 / max(result["requests"], 1)
                 results[name][stack].append(result)
@@ -197,6 +155,66 @@ def load(args: argparse.Namespace, running: dict[str, ServerProcess], token_file
     return results
 
 
+def count_per_request(args: argparse.Namespace, urls: dict[str, str]) -> Counts:
+    """Statements (from the log) and round trips (the driver's ``sendto`` calls, by strace)
+    per request, on a fresh server per stack with ``log_statement=all`` on its database
+    (which is dropped at the end of the run)."""
+    with psycopg.connect(args.pg, autocommit=True) as admin:
+        for url in urls.values():
+            admin.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET log_statement = 'all'")
+    with servers(args, urls) as running:
+        return {
+            name: {
+                stack: count_one(args, running[stack], urls[stack], path, method, body)
+                for stack, path in zip(STACKS, paths, strict=True)
+                if path
+            }
+            for name, (*paths, method, body) in COUNTED.items()
+        }
+
+
+def count_one(
+    args: argparse.Namespace, server: ServerProcess, url: str, path: str, method: str, body: str
+) -> tuple[float, float]:
+    """Statements and round trips per request over ``--count-requests`` sequential ones."""
+    n, token_list = args.count_requests, tokens(args.users)
+    trace = Path(tempfile.mkstemp(suffix=".strace")[1])
+    command = shlex.split(f"strace -f -qq -e trace=sendto,recvfrom -s 0 -p {server.process.pid}")
+    strace = subprocess.Popen([*command, "-o", str(trace)], stderr=subprocess.DEVNULL)
+    with httpx.Client(base_url=server.base_url) as client:
+        send = sender(client, path, method, body)
+        time.sleep(1.0)  # strace attaches
+        for token in token_list[:3]:  # warm connections, checked by the pool if idle
+            send(token)
+        time.sleep(0.3)
+        since, skip = PG_LOG.stat().st_size, len(trace.read_text())
+        for i in range(n):
+            send(token_list[(i + 3) % len(token_list)])
+        time.sleep(0.3)
+        strace.terminate()
+        strace.wait()
+    time.sleep(1.0)  # the log is written by another process
+    calls = trace.read_text()[skip:]
+    trace.unlink()
+    return log_statements(url.rsplit("/", 1)[1], since) / n, flights(calls) / n
+
+
+def sender(client: httpx.Client, path: str, method: str, body: str) -> Callable[[str], None]:
+    """Sends one request for ``path`` with a user's session token; raises unless 2xx."""
+    request: dict = {}
+    if path == "/api/generate":
+        photo = ("me.jpg", jpeg_bytes(), "image/jpeg")
+        request = {"data": {"category": "portraits"}, "files": {"image": photo}}
+    elif body:
+        request = {"content": body, "headers": {"content-type": "application/json"}}
+
+    def send(token: str) -> None:
+        client.cookies = {"session": token}
+        client.request(method, path, **request).raise_for_status()
+
+    return send
+
+
 def log_statements(database: str, since: int) -> int:
     """Statements PostgreSQL logged for ``database`` after byte offset ``since``."""
     with PG_LOG.open("rb") as log:
@@ -206,117 +224,16 @@ def log_statements(database: str, since: int) -> int:
     return sum(1 for line in text.splitlines() if pattern.search(line))
 
 
-def count_per_request(
-    args: argparse.Namespace, urls: dict[str, str], token_list: list[str]
-) -> dict:
-    """Statements (from the log) and round trips (libpq's ``sendto`` calls, by strace)
-    per request, on a fresh server per stack with ``log_statement=all`` on its database."""
-    counts: dict[str, dict[str, tuple[float, float]]] = {}
-    names = {stack: urls[stack].rsplit("/", 1)[1] for stack in urls}
-    with psycopg.connect(args.pg, autocommit=True) as admin:
-        for database in names.values():
-            admin.execute(f"ALTER DATABASE {database} SET log_statement = 'all'")
-        try:
-            with servers(args, urls) as running:
-                paths = [(n, s, o, m, b) for n, s, o, m, b in ENDPOINTS]
-                paths.append(("POST /api/generate", "", "/api/generate", "POST", ""))
-                for name, seed_path, our_path, method, body in paths:
-                    counts[name] = {}
-                    for stack, path in (("seed", seed_path), ("ours", our_path)):
-                        if path:
-                            counts[name][stack] = count_one(
-                                args, running[stack], names[stack], path, method, body, token_list
-                            )
-        finally:
-            for database in names.values():
-                admin.execute(f"ALTER DATABASE {database} RESET log_statement")
-    return counts
-
-
-def count_one(
-    args: argparse.Namespace,
-    server: ServerProcess,
-    database: str,
-    path: str,
-    method: str,
-    body: str,
-    token_list: list[str],
-) -> tuple[float, float]:
-    """Statements and round trips per request over ``--count-requests`` sequential ones."""
-    n = args.count_requests
-    trace = Path(tempfile.mkstemp(suffix=".strace")[1])
-    strace = subprocess.Popen(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-e",
-            "trace=sendto,recvfrom",
-            "-s",
-            "0",
-            "-o",
-            str(trace),
-            "-p",
-            str(server.process.pid),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    with httpx.Client(base_url=server.base_url) as client:
-        send = request_maker(client, path, method, body)
-        time.sleep(1.0)
-        for token in token_list[:3]:  # warm connections, checked by the pool if idle
-            send(token)
-        time.sleep(0.3)
-        since, skip = PG_LOG.stat().st_size, len(trace.read_text().splitlines())
-        for i in range(n):
-            send(token_list[(i + 3) % len(token_list)])
-        time.sleep(0.3)
-        strace.terminate()
-        strace.wait()
-    time.sleep(1.0)  # the log is written by another process
-    lines = trace.read_text().splitlines()[skip:]
-    trace.unlink()
-    return log_statements(database, since) / n, flights(lines) / n
-
-
-def flights(strace_lines: list[str]) -> int:
+def flights(trace: str) -> int:
     """Round trips in strace output: runs of ``sendto`` on one socket after it read data."""
-    call = re.compile(r"(sendto|recvfrom)\((\d+),.*= (-?\d+)")
     count, sending = 0, set()
-    for line in strace_lines:
-        match = call.search(line)
-        if not match:
-            continue
-        name, fd, result = match.group(1), match.group(2), int(match.group(3))
-        if name == "sendto" and fd not in sending:
+    for call, fd, result in re.findall(r"(sendto|recvfrom)\((\d+),.*= (-?\d+)", trace):
+        if call == "sendto" and fd not in sending:
             count += 1
             sending.add(fd)
-        elif name == "recvfrom" and result > 0:
+        elif call == "recvfrom" and int(result) > 0:
             sending.discard(fd)
     return count
-
-
-def request_maker(client: httpx.Client, path: str, method: str, body: str):
-    photo = jpeg_bytes()
-
-    def send(token: str) -> None:
-        cookies = {"session": token}
-        if path == "/api/generate":
-            response = client.post(
-                path,
-                cookies=cookies,
-                data={"category": "portraits"},
-                files={"image": ("me.jpg", photo, "image/jpeg")},
-            )
-        elif method == "POST":
-            response = client.post(
-                path, cookies=cookies, content=body, headers={"content-type": "application/json"}
-            )
-        else:
-            response = client.get(path, cookies=cookies)
-        response.raise_for_status()
-
-    return send
 
 
 def pgbench_scripts() -> dict[str, str]:
@@ -324,14 +241,7 @@ def pgbench_scripts() -> dict[str, str]:
 
     def script(*statements: bytes) -> str:
         text = ";\n".join(s.decode().strip() for s in statements) + ";\n"
-        for name, value in (
-            ("entry_id", "gen_random_uuid()"),
-            ("now", "now()"),
-            ("job_id", "NULL"),
-            ("idempotency_key", "NULL"),
-        ):
-            text = text.replace(f"%({name})s", value)
-        return re.sub(r"%\((\w+)\)s", r":\1", text)
+        return re.sub(r"%\((\w+)\)s", lambda m: CONSTANTS.get(m[1], f":{m[1]}"), text)
 
     return {
         "GET /api/auth/me": script(SESSION_WITH_USER_SQL),
@@ -341,54 +251,24 @@ def pgbench_scripts() -> dict[str, str]:
 
 
 def pgbench(url: str, network: str, seconds: int) -> dict[str, float]:
-    token = tokens(1)[0]
-    variables = {
-        "token_hash": hashlib.sha256(token.encode()).hexdigest(),
-        "network": network,
-        "user_id": str(user_uuid(1)),
-        "amount": "1",
-        "reason": "consume",
-        "actor": "bench",
-    }
+    """Transactions per second of each script, for user 1 on ``network``."""
+    token_hash = hashlib.sha256(tokens(1)[0].encode()).hexdigest()
+    user_id = uuid.UUID(hashlib.md5(b"bench-user-1").hexdigest())
+    variables = {"token_hash": token_hash, "user_id": user_id, "network": network, "amount": 1}
+    variables |= {"reason": "consume", "actor": "bench"}
+    command = shlex.split(f"pgbench -n -M prepared -c 8 -j 1 -T{seconds} -f -")
+    command += [*(f"-D{k}={v}" for k, v in variables.items()), url]
     tps = {}
     for name, text in pgbench_scripts().items():
-        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
-            f.write(text)
-        command = [
-            "pgbench",
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            "8",
-            "-j",
-            "1",
-            f"-T{seconds}",
-            "-f",
-            f.name,
-            *[f"-D{k}={v}" for k, v in variables.items()],
-            url,
-        ]
-        out = run_command(command, timeout=seconds + 60)
+        out = run_command(command, input=text, timeout=seconds + 60)
         tps[name] = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
-        os.unlink(f.name)
     return tps
 
 
-def user_uuid(n: int) -> str:
-    digest = hashlib.md5(f"bench-user-{n}".encode()).hexdigest()
-    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+def report(args: argparse.Namespace, results: Results, counts: Counts, tps: dict) -> str:
+    """The ``run`` block of BENCHMARKS.md."""
 
-
-def report(
-    args: argparse.Namespace,
-    results: dict,
-    counts: dict,
-    tps: dict,
-    started: float,
-    load_before: str,
-) -> str:
-    def best(runs: list[dict[str, float]]) -> dict[str, float]:
+    def mean(runs: list[dict[str, float]]) -> dict[str, float]:
         return {
             "rps": sum(r["rps"] for r in runs) / len(runs),
             "p99": max(r["p99_us"] for r in runs) / 1000,
@@ -396,9 +276,15 @@ def report(
             "bad": sum(r["errors"] + r["non2xx"] for r in runs),
         }
 
+    def rounds(runs: dict[str, list[dict[str, float]]]) -> Iterator[tuple[dict, dict]]:
+        return zip(runs["seed"], runs["ours"], strict=True)
+
+    def pair(count: dict[str, tuple[float, float]], index: dict[str, int]) -> str:
+        return " / ".join(f"{count[s][index[s]]:.2f}" if s in count else "-" for s in STACKS)
+
     lines = [
         f"- Command: `python bench/run.py` ({args.rounds} rounds, interleaved seed, ours, ...)",
-        f"- {machine_line(started, load_before)}",
+        f"- {machine_line()}",
         f"- Load: `wrk -t{args.threads} -c{args.connections} -d{args.duration}s` per endpoint "
         f"and stack, after a 2 s warm-up; each request carries the session of one of "
         f"{args.users:,} users, drawn at random (the same tokens for both stacks)",
@@ -408,75 +294,58 @@ def report(
         "| round trips per request, seed / ours | errors + non-2xx |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, per_stack in results.items():
-        seed, ours = best(per_stack["seed"]), best(per_stack["ours"])
-        count = counts.get(name, {})
-        statements = " / ".join(
-            f"{count[s][0]:.2f}" if s in count else "-" for s in ("seed", "ours")
-        )
-        trips = " / ".join(  # asyncpg sends each statement on its own: one trip each
-            f"{count[s][int(s == 'ours')]:.2f}" if s in count else "-" for s in ("seed", "ours")
-        )
-        lines.append(
-            f"| {name} | {seed['rps']:,.0f} | {ours['rps']:,.0f} "
-            f"| **{ours['rps'] / seed['rps']:.2f}** "
-            f"| {seed['p99']:.2f} / {ours['p99']:.2f} | {seed['cpu']:,.0f} / {ours['cpu']:,.0f} "
-            f"| {statements} | {trips} | {seed['bad'] + ours['bad']:.0f} |"
-        )
-    if "POST /api/generate" in counts:
-        ours_gen = counts["POST /api/generate"]["ours"]
-        lines.append(
-            f"| POST /api/generate (not loaded) | - | - | - | - | - | - / {ours_gen[0]:.2f} "
-            f"| - / {ours_gen[1]:.2f} | - |"
-        )
-    lines += [
-        "",
-        "Per round (req/s, seed / ours): "
-        + "; ".join(
-            f"{name}: "
-            + ", ".join(
-                f"{s['rps']:,.0f} / {o['rps']:,.0f}"
-                for s, o in zip(v["seed"], v["ours"], strict=True)
+    # asyncpg sends each statement on its own: the seed's round trips are its statements
+    statements, trips = {"seed": 0, "ours": 0}, {"seed": 0, "ours": 1}
+    for name, count in counts.items():
+        label, loaded, bad = f"{name} (not loaded)", "- | - | - | - | -", "-"
+        if name in results:
+            seed, ours = mean(results[name]["seed"]), mean(results[name]["ours"])
+            label, bad = name, f"{seed['bad'] + ours['bad']:.0f}"
+            loaded = (
+                f"{seed['rps']:,.0f} | {ours['rps']:,.0f} | **{ours['rps'] / seed['rps']:.2f}** "
+                f"| {seed['p99']:.2f} / {ours['p99']:.2f} | {seed['cpu']:,.0f} / {ours['cpu']:,.0f}"
             )
-            for name, v in results.items()
-        )
-        + ".",
-        "",
-    ]
+        row = [label, loaded, pair(count, statements), pair(count, trips), bad]
+        lines.append(f"| {' | '.join(row)} |")
+    per_round = (
+        f"{name}: " + ", ".join(f"{s['rps']:,.0f} / {o['rps']:,.0f}" for s, o in rounds(runs))
+        for name, runs in results.items()
+    )
     lines += [
+        "",
+        "Per round (req/s, seed / ours): " + "; ".join(per_round) + ".",
+        "",
         "**Database ceiling** (pgbench `-M prepared -c 8 -j 1`, scripts generated from "
         "`adapters.postgres.sql`, one user): "
         + "; ".join(f"{name} {value:,.0f} tps" for name, value in tps.items())
-        + "."
+        + ".",
     ]
     return "\n".join(lines)
 
 
 def main() -> int:
     args = parse_args()
-    started, load_before = time.time(), os.getloadavg()
     network = client_network("127.0.0.1")
-    urls = {"seed": url_of(args.pg, "bench_ref"), "ours": url_of(args.pg, "picpaygo_bench")}
-    token_list = tokens(args.users)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as token_file:
-        token_file.write("\n".join(token_list) + "\n")
-    for url in urls.values():
-        fresh_database(args.pg, url)
-    picpaygo(["db", "migrate"], {"DATABASE_URL": urls["ours"]})
-    seed_our_users(urls["ours"], args.users, network)
-    with servers(args, urls) as running:  # its start-up makes the seed's schema
-        env = {**os.environ, "BENCH_DSN": urls["seed"], "BENCH_TOKENS": token_file.name}
-        run_command([args.seed_python, "seed_data.py", str(args.users)], env=env, cwd=args.seed_dir)
-        results = load(args, running, token_file.name)
-    counts = count_per_request(args, urls, token_list)
-    tps = pgbench(urls["ours"], network, 10)
-    text = report(args, results, counts, tps, started, " ".join(f"{x:.2f}" for x in load_before))
-    print(text)
-    if not args.no_write:
-        replace_block(ROOT / "BENCHMARKS.md", "run", text)
-    os.unlink(token_file.name)
+    with (
+        throwaway_database(admin_url=args.pg, migrated=False) as seed_url,
+        throwaway_database(admin_url=args.pg) as our_url,
+        tempfile.NamedTemporaryFile("w", suffix=".txt") as token_file,
+    ):
+        urls = {"seed": seed_url, "ours": our_url}
+        token_file.write("\n".join(tokens(args.users)) + "\n")
+        token_file.flush()
+        args.token_file = token_file.name
+        seed_our_users(our_url, args.users, network)
+        with servers(args, urls) as running:  # its start-up makes the seed's schema
+            env = {**os.environ, "BENCH_DSN": seed_url, "BENCH_TOKENS": token_file.name}
+            seed_data = [args.seed_python, "seed_data.py", str(args.users)]
+            run_command(seed_data, env=env, cwd=args.seed_dir)
+            results = load(args, running)
+        counts = count_per_request(args, urls)
+        tps = pgbench(our_url, network, 10)
+    publish("run", report(args, results, counts, tps), args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

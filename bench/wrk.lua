@@ -1,28 +1,20 @@
 -- wrk script for bench/run.py. Each request carries `Cookie: session=<token>`, a token
--- drawn at random from the file BENCH_TOKENS (one a line; none when unset); BENCH_METHOD
--- and BENCH_BODY (sent as JSON) set the request. done() prints one line,
+-- drawn at random from the file BENCH_TOKENS (one a line); BENCH_METHOD and BENCH_BODY
+-- (sent as JSON when not empty) set the request. done() prints one line,
 -- BENCH_RESULT {json}, after wrk's own report.
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 local tokens = {}
-local path = os.getenv("BENCH_TOKENS")
-if path and path ~= "" then
-  for line in io.lines(path) do
-    if #line > 0 then tokens[#tokens + 1] = line end
-  end
+for line in io.lines(os.getenv("BENCH_TOKENS")) do
+  if #line > 0 then tokens[#tokens + 1] = line end
 end
-local method = os.getenv("BENCH_METHOD")
+wrk.method = os.getenv("BENCH_METHOD")
 local body = os.getenv("BENCH_BODY")
-wrk.method = (method and method ~= "") and method or "GET"
-if body and body ~= "" then
+if body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
 end
 
-function init(args)
-  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-end
-
 function request()
-  if #tokens == 0 then return wrk.format() end
   local headers = { Cookie = "session=" .. tokens[math.random(#tokens)] }
   for name, value in pairs(wrk.headers) do headers[name] = value end
   return wrk.format(nil, nil, headers)

@@ -67,18 +67,19 @@ def unreachable_reason() -> str | None:
 
 
 @contextlib.contextmanager
-def throwaway_database(*, migrated: bool = True) -> Iterator[str]:
-    """Create a fresh database (with the schema applied), yield its URL, then drop it."""
+def throwaway_database(*, migrated: bool = True, admin_url: str = ADMIN_URL) -> Iterator[str]:
+    """Create a fresh database (with the schema applied) on the server of ``admin_url``,
+    yield its URL, then drop it."""
     name = f"picpaygo_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_url(name)
+    url = f"{admin_url.rpartition('/')[0]}/{name}"
     try:
         if migrated:
             blocking(migrate(PostgresDatabase(url, pool_size=1)))
         yield url
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )

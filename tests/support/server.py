@@ -192,13 +192,19 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serving(env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
-    """A started and ready ``ServerProcess``; stopped (and its output dropped) on exit.
+def serving(
+    env: Mapping[str, str] | None = None,
+    *,
+    command: Sequence[str] | None = None,
+    cwd: str | None = None,
+) -> Iterator[ServerProcess]:
+    """A started and ready ``ServerProcess`` (``command`` and ``cwd`` as there); stopped
+    (and its output dropped) on exit.
 
     An exception from the block gets the server's output attached as a note; a server
     that died during the block raises ``ServerError`` with its output.
     """
-    server = ServerProcess(env)
+    server = ServerProcess(env, command=command, cwd=cwd)
     try:
         server.start()
         server.wait_ready()

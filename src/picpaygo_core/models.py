@@ -373,3 +373,34 @@ class IdempotencyRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     fingerprint: str
     response: StoredResponse | None
+
+
+class KeyClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """An idempotency key to claim for a request (see ``IdempotencyRepository.claim``)."""
+
+    key: str
+    fingerprint: str
+    now: datetime
+    expires_at: datetime
+    stale_before: datetime
+
+
+class CallerLookup(msgspec.Struct, frozen=True, kw_only=True):
+    """What the start of a request reads in one go: the session of its token (None if it
+    matches none; maybe expired) with its user, the user's paid balance, the network's
+    free credits and, when a key was to be claimed, the claim's outcome (None: claimed)."""
+
+    session: Session | None
+    user: User | None
+    balance: int
+    free_credits: int
+    claim: IdempotencyRecord | None = None
+
+
+class Admission(msgspec.Struct, frozen=True, kw_only=True):
+    """A request let in: who is asking, what they can spend right now, and the answer to
+    replay instead of doing the work again (a retry with an idempotency key)."""
+
+    caller: Caller
+    credits: int
+    replay: StoredResponse | None = None

@@ -3,6 +3,7 @@ request, 409 while the first runs, and a retry after an ambiguous 503 charges on
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
@@ -113,6 +114,54 @@ async def test_a_retried_upload_is_one_job_and_one_charge(client: Client) -> Non
     assert (await credits(client))["freeCredits"] == 2
     listed = (await client.get("/api/generate")).json()["jobs"]
     assert [job["jobId"] for job in listed] == [first.json()["jobId"]]
+
+
+def upload_with_key(
+    client: Client, key: str, category: str = "portraits", image: bytes | None = None
+) -> Any:
+    return client.post(
+        "/api/generate",
+        files={"image": ("me.jpg", image or jpeg_bytes(), "image/jpeg")},
+        data={"category": category},
+        headers={"Idempotency-Key": key},
+    )
+
+
+async def test_the_same_upload_key_for_another_photo_or_category_is_422(client: Client) -> None:
+    assert (await upload_with_key(client, "upload-1")).status_code == 202
+
+    other_category = await upload_with_key(client, "upload-1", category="editorial")
+    other_photo = await upload_with_key(client, "upload-1", image=jpeg_bytes(color=(9, 9, 9)))
+
+    assert other_category.status_code == other_photo.status_code == 422
+    assert (await credits(client))["freeCredits"] == 2
+
+
+async def test_an_upload_retried_while_the_first_is_running_is_409(
+    client: Client, container: Container
+) -> None:
+    user_id = (await client.get("/api/auth/me")).json()["user"]["id"]
+    same = fingerprint("POST", "/api/generate", "portraits", hashlib.sha256(jpeg_bytes()).digest())
+    assert await container.idempotency_service().begin(f"user:{user_id}", "busy", same) is None
+
+    response = await upload_with_key(client, "busy")
+
+    assert response.status_code == 409, response.text
+    assert (await credits(client))["freeCredits"] == 3
+
+
+async def test_a_refused_upload_is_replayed_and_an_anonymous_retry_too(client: Client) -> None:
+    refused = await upload_with_key(client, "bad", category="watercolour")
+    again = await upload_with_key(client, "bad", category="watercolour")
+    await client.post("/api/auth/logout")
+    first, second = await upload_with_key(client, "anon"), await upload_with_key(client, "anon")
+
+    assert refused.status_code == again.status_code == 422
+    assert again.content == refused.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert first.status_code == second.status_code == 202
+    assert second.content == first.content
+    assert (await credits(client))["freeCredits"] == 2
 
 
 async def test_a_retried_checkout_buys_once(client: Client) -> None:

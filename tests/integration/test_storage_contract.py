@@ -31,21 +31,26 @@ from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientC
 from picpaygo_core.models import (
     Caller,
     CallerCredits,
+    CallerLookup,
     Category,
     Charge,
     CreditSource,
+    IdempotencyRecord,
     Incident,
     Job,
     JobStatus,
+    KeyClaim,
     PaymentReversal,
     Purchase,
     PurchaseStatus,
     Session,
     Spending,
     StoredImage,
+    StoredResponse,
     User,
 )
 from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.services.idempotency import KEPT_FOR, STALE_AFTER, key_claim
 from support.builders import (
     NETWORK,
     a_job,
@@ -744,6 +749,137 @@ async def test_credits_for_a_session_read_its_user_balance_and_the_network_free_
         CallerCredits(session=None, balance=0, free_credits=FREE - 1),
         CallerCredits(session=None, balance=0, free_credits=FREE),
     ]
+
+
+async def test_the_caller_of_a_request_is_read_with_its_credits(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    expired = a_session(user, expires_at=START)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.sessions.add(expired)
+        await uow.credits.record(an_entry(user, 7, "grant"))
+        await uow.free_credits.take(NETWORK, 1, FREE)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        found = [
+            await uow.sessions.find_caller(session.token_hash, NETWORK, initial_free=FREE),
+            await uow.sessions.find_caller(expired.token_hash, NETWORK, initial_free=FREE),
+            await uow.sessions.find_caller("unknown", NETWORK, initial_free=FREE),
+            await uow.sessions.find_caller(None, OTHER_NETWORK, initial_free=FREE),
+        ]
+
+    assert found == [
+        CallerLookup(session=session, user=user, balance=7, free_credits=FREE - 1),
+        CallerLookup(session=expired, user=user, balance=7, free_credits=FREE - 1),
+        CallerLookup(session=None, user=None, balance=0, free_credits=FREE - 1),
+        CallerLookup(session=None, user=None, balance=0, free_credits=FREE),
+    ]
+
+
+async def find_claiming(
+    uow_factory: UnitOfWorkFactory, token_hash: str | None, claim: KeyClaim
+) -> CallerLookup:
+    """``find_caller`` with a claim, in a unit of work of its own (as ``admit`` does)."""
+    async with uow_factory(single_change=True) as uow:
+        found = await uow.sessions.find_caller(token_hash, NETWORK, initial_free=FREE, claim=claim)
+        await uow.commit()
+    return found
+
+
+async def test_reading_the_caller_claims_the_key_in_the_signed_in_user_scope(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.commit()
+    claim = key_claim("upload-1", "request-a", START)
+
+    first = await find_claiming(uow_factory, session.token_hash, claim)
+    while_running = await find_claiming(uow_factory, session.token_hash, claim)
+    other_request = await find_claiming(
+        uow_factory, session.token_hash, key_claim("upload-1", "request-b", START)
+    )
+
+    assert first == CallerLookup(
+        session=session, user=user, balance=0, free_credits=FREE, claim=None
+    )
+    pending = IdempotencyRecord(fingerprint="request-a", response=None)
+    assert while_running.claim == other_request.claim == pending
+    answer = StoredResponse(status_code=202, body=b'{"jobId":"x"}')
+    async with uow_factory() as uow:
+        assert (
+            await uow.idempotency.claim(
+                f"user:{user.id}", "upload-1", "request-a", **claim_times(claim)
+            )
+            == pending
+        )
+        # The same key of an anonymous client of the network is another key.
+        assert (
+            await uow.idempotency.claim(
+                f"network:{NETWORK}", "upload-1", "request-a", **claim_times(claim)
+            )
+            is None
+        )
+        await uow.idempotency.complete(f"user:{user.id}", "upload-1", answer)
+        await uow.commit()
+    answered = await find_claiming(uow_factory, session.token_hash, claim)
+    assert answered.claim == IdempotencyRecord(fingerprint="request-a", response=answer)
+
+
+async def test_without_a_valid_session_the_key_is_claimed_in_the_network_scope(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    expired = a_session(user, expires_at=START)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(expired)
+        await uow.commit()
+    claim = key_claim("upload-1", "request-a", START)
+
+    by_expired = await find_claiming(uow_factory, expired.token_hash, claim)
+    anonymous = await find_claiming(uow_factory, None, claim)
+
+    assert by_expired.claim is None
+    assert anonymous.claim == IdempotencyRecord(fingerprint="request-a", response=None)
+    async with uow_factory() as uow:
+        assert (
+            await uow.idempotency.claim(
+                f"user:{user.id}", "upload-1", "request-a", **claim_times(claim)
+            )
+            is None
+        )
+
+
+async def test_a_stale_or_expired_claim_is_taken_over_when_reading_the_caller(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first = key_claim("upload-1", "request-a", START)
+    assert (await find_claiming(uow_factory, None, first)).claim is None
+
+    stale = key_claim("upload-1", "request-b", START + STALE_AFTER)
+    assert (await find_claiming(uow_factory, None, stale)).claim is None
+    later = key_claim("upload-1", "request-c", START + STALE_AFTER + KEPT_FOR)
+    async with uow_factory() as uow:
+        await uow.idempotency.complete(
+            f"network:{NETWORK}", "upload-1", StoredResponse(status_code=202, body=b"{}")
+        )
+        await uow.commit()
+    assert (await find_claiming(uow_factory, None, later)).claim is None
+    again = await find_claiming(uow_factory, None, later)
+    assert again.claim == IdempotencyRecord(fingerprint="request-c", response=None)
+
+
+def claim_times(claim: KeyClaim) -> dict[str, datetime]:
+    return {"now": claim.now, "expires_at": claim.expires_at, "stale_before": claim.stale_before}
 
 
 # --- jobs --------------------------------------------------------------------------------

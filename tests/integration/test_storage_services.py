@@ -218,6 +218,33 @@ async def test_a_generation_is_charged_exactly_once(
     assert picture.data.startswith(b"\x89PNG")
 
 
+async def test_an_upload_is_let_in_by_its_session_with_the_caller_credits(
+    make_storage_container: AsyncContainerFactory, clock: FakeClock
+) -> None:
+    container = await make_storage_container(SESSION_TTL_HOURS="1", DEFAULT_FREE_CREDITS="1")
+    generation = container.generation_service()
+    token = (await container.auth_service().register(email=EMAIL, password=PASSWORD)).token
+    await container.admin_service().grant(EMAIL, 2, reason="test", actor="test")
+
+    signed_in = await generation.admit(token, NETWORK)
+    job = await generation.create_job(
+        signed_in.caller, category="portraits", image=PHOTO, credits=signed_in.credits
+    )
+    clock.advance(hours=1)
+    expired = await generation.admit(token, NETWORK)
+
+    assert signed_in.caller.user is not None
+    assert signed_in.caller.user.email == EMAIL
+    assert (signed_in.credits, signed_in.replay) == (3, None)
+    assert job.owner_id == signed_in.caller.user.id
+    assert (expired.caller.user, expired.credits) == (None, 0)  # the free credit was spent
+    assert await container.auth_service().current_user(token) is None
+    with pytest.raises(InsufficientCredits):
+        await generation.create_job(
+            expired.caller, category="portraits", image=PHOTO, credits=expired.credits
+        )
+
+
 async def test_a_failed_paid_job_is_refunded_exactly_once(
     make_storage_container: AsyncContainerFactory, generator: ScriptedGenerator
 ) -> None:

@@ -9,6 +9,10 @@ to ``host:port``. Tests point a service at the proxy instead of the real server,
   between the service and the database went silent (no error, no answer);
 - ``restore()``: forward again (a stalled connection resumes where it stopped).
 
+It also counts round trips (``flights``): each run of data a client sends on one
+connection after it last received some counts once, so statements sent together in one
+pipeline are one round trip (``bench/run.py`` counts the same way, with strace).
+
 The real server is never touched, so other tests sharing it carry on. The proxy runs
 an asyncio loop in a daemon thread; its methods are called from the test's thread and
 return once the change is in force.
@@ -41,6 +45,7 @@ class TcpProxy:
         self.target_port = target_port
         self.port = 0
         self.accepted = 0  # connections accepted so far, forwarded or not
+        self.flights = 0  # round trips clients started so far, over every connection
         self._mode = "open"  # "open", "cut" or "stall"
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -172,17 +177,28 @@ class TcpProxy:
         self._links.add(link)
         try:
             await asyncio.gather(
-                self._pump(client_reader, upstream), self._pump(upstream_reader, client)
+                self._pump(client_reader, upstream, link, from_client=True),
+                self._pump(upstream_reader, client, link, from_client=False),
             )
         finally:
             link.abort()
             self._links.discard(link)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: _Link,
+        *,
+        from_client: bool,
+    ) -> None:
         """Copy one direction until either side closes; then close both."""
         assert self._flowing is not None
         try:
             while data := await reader.read(CHUNK_BYTES):
+                if from_client and not link.sending:
+                    self.flights += 1
+                link.sending = from_client
                 await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
@@ -198,6 +214,7 @@ class _Link:
     def __init__(self, client: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
         self.client = client
         self.upstream = upstream
+        self.sending = False  # the client sent last (its round trip has not been answered)
 
     def abort(self) -> None:
         _reset(self.client)

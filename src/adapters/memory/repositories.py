@@ -17,11 +17,13 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import (
     CallerCredits,
+    CallerLookup,
     Charge,
     IdempotencyRecord,
     Incident,
     Job,
     JobStatus,
+    KeyClaim,
     LedgerEntry,
     PaymentReversal,
     Purchase,
@@ -31,6 +33,7 @@ from picpaygo_core.models import (
     StoredResponse,
     User,
 )
+from picpaygo_core.services.idempotency import idempotency_scope
 from picpaygo_core.validation import MAX_BALANCE, email_key
 
 
@@ -103,6 +106,36 @@ class MemorySessionRepository(_Repository):
         session = self._store.sessions.get(token_hash)
         user = self._store.users.get(session.user_id) if session else None
         return (session, user) if session and user else None
+
+    async def find_caller(
+        self,
+        token_hash: str | None,
+        network: str,
+        *,
+        initial_free: int,
+        claim: KeyClaim | None = None,
+    ) -> CallerLookup:
+        session = self._store.sessions.get(token_hash) if token_hash else None
+        user = self._store.users.get(session.user_id) if session else None
+        record = None
+        if claim is not None:
+            valid = session is not None and user is not None and not session.is_expired(claim.now)
+            scope = idempotency_scope(user.id if valid and user else None, network)
+            record = await MemoryIdempotencyRepository(self._store, self._journal).claim(
+                scope,
+                claim.key,
+                claim.fingerprint,
+                now=claim.now,
+                expires_at=claim.expires_at,
+                stale_before=claim.stale_before,
+            )
+        return CallerLookup(
+            session=session,
+            user=user,
+            balance=self._store.balances.get(user.id, 0) if user else 0,
+            free_credits=self._store.free_credits.get(network, initial_free),
+            claim=record,
+        )
 
     async def delete(self, token_hash: str) -> None:
         self._journal.pop(self._store.sessions, token_hash)

@@ -15,9 +15,12 @@ from psycopg import errors as pg_errors
 
 from adapters.postgres.database import DatabaseConnection, Params, Query, Row
 from adapters.postgres.sql import (
+    CALLER_CLAIMING_KEY_SQL,
+    CALLER_SQL,
     CLAIM_NEXT_SQL,
     CREDITS_FOR_SESSION_SQL,
     JOB_COLUMNS,
+    KEY_CLAIM_SQL,
     LEDGER_COLUMNS,
     PURCHASE_COLUMNS,
     SESSION_WITH_USER_SQL,
@@ -32,10 +35,12 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import (
     CallerCredits,
+    CallerLookup,
     Charge,
     IdempotencyRecord,
     Incident,
     Job,
+    KeyClaim,
     LedgerEntry,
     PaymentReversal,
     Purchase,
@@ -140,6 +145,10 @@ class PostgresUserRepository(_Repository):
         return str(row[0]) if row and row[0] else customer_id
 
 
+# CALLER_SQL's columns: the session's 4, the user's, the balance and the free credits.
+_CALLER_WIDTH = 4 + len(USER_COLUMNS.split(", ")) + 2
+
+
 class PostgresSessionRepository(_Repository):
     """Sessions, keyed by the SHA-256 of their token."""
 
@@ -165,6 +174,42 @@ class PostgresSessionRepository(_Repository):
         if row is None:
             return None
         return _session(row), _struct(User, row[4:])
+
+    async def find_caller(
+        self,
+        token_hash: str | None,
+        network: str,
+        *,
+        initial_free: int,
+        claim: KeyClaim | None = None,
+    ) -> CallerLookup:
+        """One statement (``CALLER_SQL``, or ``CALLER_CLAIMING_KEY_SQL`` with a claim)."""
+        params: dict[str, Any] = {"token_hash": token_hash, "network": network}
+        if claim is None:
+            row = await self._db.fetch_one(CALLER_SQL, params)
+        else:
+            params.update(msgspec.structs.asdict(claim))
+            row = await self._db.fetch_one(CALLER_CLAIMING_KEY_SQL, params, changes=True)
+        assert row is not None  # the statement always returns one row
+        record = None
+        if claim is not None:
+            scope, claimed, fingerprint, status_code, body = row[_CALLER_WIDTH:]
+            if claimed:
+                record = None
+            elif fingerprint is not None:
+                record = _idempotency_record(fingerprint, status_code, body)
+            else:  # committed by a racing claim after this statement's snapshot
+                record = await PostgresIdempotencyRepository(self._db).stored(
+                    scope, claim.key, claim.fingerprint
+                )
+        balance, free_credits = row[_CALLER_WIDTH - 2 : _CALLER_WIDTH]
+        return CallerLookup(
+            session=_session(row) if row[0] is not None else None,
+            user=_struct(User, row[4 : _CALLER_WIDTH - 2]) if row[4] is not None else None,
+            balance=balance or 0,
+            free_credits=initial_free if free_credits is None else free_credits,
+            claim=record,
+        )
 
     async def delete(self, token_hash: str) -> None:
         await self._db.execute(b"DELETE FROM sessions WHERE token_hash = %s", (token_hash,))
@@ -661,7 +706,7 @@ class PostgresIdempotencyRepository(_Repository):
         """One upsert: a new key, an expired record or a stale pending one is claimed;
         a racing claim waits for the row lock and then sees the winner's record."""
         claimed = await self._db.fetch_one(
-            _CLAIM_SQL,
+            KEY_CLAIM_SQL,
             {
                 "scope": scope,
                 "key": key,
@@ -674,6 +719,10 @@ class PostgresIdempotencyRepository(_Repository):
         )
         if claimed is not None:
             return None
+        return await self.stored(scope, key, fingerprint)
+
+    async def stored(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+        """The record of (scope, key) that a claim for ``fingerprint`` did not take over."""
         row = await self._db.fetch_one(
             b"SELECT fingerprint, status_code, body FROM idempotency_keys "
             b"WHERE caller = %s AND key = %s",
@@ -681,24 +730,20 @@ class PostgresIdempotencyRepository(_Repository):
         )
         if row is None:  # released in the meantime: the caller may simply retry
             return IdempotencyRecord(fingerprint=fingerprint, response=None)
-        response = None
-        if row[1] is not None:
-            response = StoredResponse(status_code=row[1], body=bytes(row[2]))
-        return IdempotencyRecord(fingerprint=row[0], response=response)
+        return _idempotency_record(*row)
 
     async def complete(self, scope: str, key: str, response: StoredResponse) -> None:
-        await self._db.fetch_all(
+        """Travels with the unit of work's next round trip (its ``COMMIT``, usually)."""
+        await self._db.execute(
             b"UPDATE idempotency_keys SET status_code = %s, body = %s "
             b"WHERE caller = %s AND key = %s",
             (response.status_code, response.body, scope, key),
-            changes=True,
         )
 
     async def release(self, scope: str, key: str) -> None:
-        await self._db.fetch_all(
+        await self._db.execute(
             b"DELETE FROM idempotency_keys WHERE caller = %s AND key = %s AND status_code IS NULL",
             (scope, key),
-            changes=True,
         )
 
     async def purge_expired(self, now: datetime) -> int:
@@ -711,17 +756,13 @@ class PostgresIdempotencyRepository(_Repository):
         return int(row[0]) if row else 0
 
 
-_CLAIM_SQL = b"""
-INSERT INTO idempotency_keys AS i
-    (caller, key, fingerprint, status_code, body, created_at, expires_at)
-VALUES (%(scope)s, %(key)s, %(fingerprint)s, NULL, NULL, %(now)s, %(expires_at)s)
-ON CONFLICT (caller, key) DO UPDATE SET
-    fingerprint = EXCLUDED.fingerprint, status_code = NULL, body = NULL,
-    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-WHERE i.expires_at <= %(now)s
-   OR (i.status_code IS NULL AND i.created_at <= %(stale_before)s)
-RETURNING 1
-"""
+def _idempotency_record(
+    fingerprint: str, status_code: int | None, body: bytes | None
+) -> IdempotencyRecord:
+    response = None
+    if status_code is not None:
+        response = StoredResponse(status_code=status_code, body=bytes(body or b""))
+    return IdempotencyRecord(fingerprint=fingerprint, response=response)
 
 
 def _user_params(user: User) -> dict[str, Any]:

@@ -38,6 +38,57 @@ LEFT JOIN credits c ON c.user_id = s.user_id
 LEFT JOIN free_credits f ON f.network = %(network)s
 """
 
+# POST /api/generate: the session (expired or not) and its user, the user's balance and
+# the network's free credits in one read; a row comes back even when nothing matches.
+_CALLER = f"""
+SELECT s.token_hash, s.user_id, s.created_at, s.expires_at,
+       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))},
+       c.balance, f.remaining
+FROM (SELECT 1) AS one
+LEFT JOIN sessions s ON s.token_hash = %(token_hash)s
+LEFT JOIN users u ON u.id = s.user_id
+LEFT JOIN credits c ON c.user_id = u.id
+LEFT JOIN free_credits f ON f.network = %(network)s
+"""
+CALLER_SQL = _CALLER.encode()
+
+# Claiming an idempotency key takes over a record only once it expired, or while it is
+# pending and stale (its request died); otherwise the claim changes nothing.
+_KEY_CLAIM_CONFLICT = """
+ON CONFLICT (caller, key) DO UPDATE SET
+    fingerprint = EXCLUDED.fingerprint, status_code = NULL, body = NULL,
+    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE i.expires_at <= %(now)s
+   OR (i.status_code IS NULL AND i.created_at <= %(stale_before)s)
+RETURNING 1
+"""
+KEY_CLAIM_SQL = f"""
+INSERT INTO idempotency_keys AS i
+    (caller, key, fingerprint, status_code, body, created_at, expires_at)
+VALUES (%(scope)s, %(key)s, %(fingerprint)s, NULL, NULL, %(now)s, %(expires_at)s)
+{_KEY_CLAIM_CONFLICT}""".encode()
+
+# ``CALLER_SQL`` that also claims an idempotency key, in one statement (atomic on its
+# own): in the user's scope while the session is valid, else in the network's. The
+# record read with it is this statement's snapshot: one committed by a racing claim
+# after the snapshot was taken is read again apart.
+CALLER_CLAIMING_KEY_SQL = f"""
+WITH caller AS ({_CALLER}), scope AS (
+    SELECT CASE WHEN caller.id IS NOT NULL AND caller.expires_at > %(now)s
+                THEN 'user:' || caller.id ELSE 'network:' || %(network)s END AS name
+    FROM caller
+), claimed AS (
+    INSERT INTO idempotency_keys AS i
+        (caller, key, fingerprint, status_code, body, created_at, expires_at)
+    SELECT name, %(key)s, %(fingerprint)s, NULL, NULL, %(now)s, %(expires_at)s FROM scope
+    {_KEY_CLAIM_CONFLICT}
+)
+SELECT caller.*, scope.name, EXISTS (SELECT 1 FROM claimed),
+       k.fingerprint, k.status_code, k.body
+FROM caller CROSS JOIN scope
+LEFT JOIN idempotency_keys k ON k.caller = scope.name AND k.key = %(key)s
+""".encode()
+
 # A spend in one statement, for the usual cases: the network has enough free credits
 # left (take them), or none at all (take the paid balance, with its ledger entry, if it
 # covers the amount). Anything else (a network never seen, or fewer free credits than the

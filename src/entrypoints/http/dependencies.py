@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.di import Provide
 
@@ -18,6 +19,15 @@ from entrypoints.settings import Settings
 from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.networks import client_network
 from picpaygo_core.services import AuthService, CreditService
+
+
+class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a request says it comes from, not looked up yet: its session token (None
+    without a cookie) and its client network. For handlers that resolve the session in
+    the same step as their first storage work."""
+
+    token: str | None
+    network: str
 
 
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
@@ -47,6 +57,12 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         user = await auth.current_user(session_cookie.read(request.headers.get("cookie")))
         return Caller(user=user, network=client_network(address_of(request)))
 
+    async def provide_presented_caller(request: Request[Any, Any, Any]) -> PresentedCaller:
+        return PresentedCaller(
+            token=session_cookie.read(request.headers.get("cookie")),
+            network=client_network(address_of(request)),
+        )
+
     async def provide_caller_credits(request: Request[Any, Any, Any]) -> CreditsView:
         """The caller's credits, its session resolved in the same read (one round trip)."""
         return await credits.view_for_session(
@@ -70,4 +86,5 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
         "caller_credits": Provide(provide_caller_credits),
+        "presented_caller": Provide(provide_presented_caller),
     }

@@ -14,8 +14,13 @@ from litestar.exceptions import ClientException
 
 from entrypoints.http.errors import error_body, status_of
 from picpaygo_core.errors import DomainError, StorageUnavailable
-from picpaygo_core.models import Caller, StoredResponse
-from picpaygo_core.services.idempotency import IdempotencyService, Recorder, fingerprint
+from picpaygo_core.models import Admission, Caller, StoredResponse
+from picpaygo_core.services.idempotency import (
+    IdempotencyService,
+    Recorder,
+    fingerprint,
+    idempotency_scope,
+)
 
 T = TypeVar("T")
 
@@ -27,7 +32,15 @@ _JSON = "application/json"
 
 def scope_of(caller: Caller) -> str:
     """Whose keys these are: a signed-in user's own, or an anonymous network's."""
-    return f"user:{caller.user.id}" if caller.user else f"network:{caller.network}"
+    return idempotency_scope(caller.user.id if caller.user else None, caller.network)
+
+
+def key_of(request: Request[Any, Any, Any]) -> str | None:
+    """The request's ``Idempotency-Key`` (None without one); a malformed one is a 400."""
+    key = request.headers.get(HEADER)
+    if key is not None and not _VALID_KEY.fullmatch(key):
+        raise ClientException(detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    return key
 
 
 async def respond(
@@ -47,21 +60,68 @@ async def respond(
     input): the same key with other parts is a 422, a retry while the first still runs a
     409, and a finished one gets the first answer (success or refusal) again.
     """
-
-    def stored(result: T) -> StoredResponse:
-        return StoredResponse(status_code=status_code, body=msgspec.json.encode(render(result)))
-
-    key = request.headers.get(HEADER)
+    stored = _storing(status_code, render)
+    key = key_of(request)
     if key is None:
         return _response(stored(await run(None)))
-    if not _VALID_KEY.fullmatch(key):
-        raise ClientException(detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
     scope = scope_of(caller)
     replay = await service.begin(
         scope, key, fingerprint(request.method, request.url.path, *request_parts)
     )
     if replay is not None:
         return _response(replay, {REPLAYED_HEADER: "true"})
+    return await _run_claimed(service, scope, key, stored, run)
+
+
+async def respond_admitted(
+    request: Request[Any, Any, Any],
+    service: IdempotencyService,
+    *,
+    admit: Callable[[str | None, str], Awaitable[Admission]],
+    request_parts: tuple[str | bytes, ...],
+    status_code: int,
+    render: Callable[[T], msgspec.Struct],
+    run: Callable[[Admission, Recorder[T] | None], Awaitable[T]],
+) -> Response[Any]:
+    """``respond`` for a use case that lets its caller in itself: ``admit(key, request)``
+    resolves the session and claims the key (if any) for the request's fingerprint in one
+    step, then ``run`` does the work for the admitted caller. Same answers as ``respond``.
+    """
+    stored = _storing(status_code, render)
+    key = key_of(request)
+    request_id = fingerprint(request.method, request.url.path, *request_parts) if key else ""
+    admission = await admit(key, request_id)
+    if admission.replay is not None:
+        return _response(admission.replay, {REPLAYED_HEADER: "true"})
+    if key is None:
+        return _response(stored(await run(admission, None)))
+    return await _run_claimed(
+        service,
+        scope_of(admission.caller),
+        key,
+        stored,
+        lambda recorder: run(admission, recorder),
+    )
+
+
+def _storing(
+    status_code: int, render: Callable[[T], msgspec.Struct]
+) -> Callable[[T], StoredResponse]:
+    def stored(result: T) -> StoredResponse:
+        return StoredResponse(status_code=status_code, body=msgspec.json.encode(render(result)))
+
+    return stored
+
+
+async def _run_claimed(
+    service: IdempotencyService,
+    scope: str,
+    key: str,
+    stored: Callable[[T], StoredResponse],
+    run: Callable[[Recorder[T] | None], Awaitable[T]],
+) -> Response[Any]:
+    """Run the use case under a claimed key: its answer is kept with its changes; a
+    refusal is kept apart; anything else gives the claim up."""
     try:
         result = await run(service.recorder(scope, key, stored))
     except DomainError as exc:

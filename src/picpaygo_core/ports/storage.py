@@ -13,10 +13,12 @@ from uuid import UUID
 
 from picpaygo_core.models import (
     CallerCredits,
+    CallerLookup,
     Charge,
     IdempotencyRecord,
     Incident,
     Job,
+    KeyClaim,
     LedgerEntry,
     PaymentReversal,
     Purchase,
@@ -61,6 +63,24 @@ class SessionRepository(Protocol):
 
     async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
         """The session and its user together (one lookup on every signed-in request)."""
+        ...
+
+    async def find_caller(
+        self,
+        token_hash: str | None,
+        network: str,
+        *,
+        initial_free: int,
+        claim: KeyClaim | None = None,
+    ) -> CallerLookup:
+        """The session of ``token_hash`` with its user, the user's balance and the
+        network's free credits, in one read (a network never seen has ``initial_free``).
+
+        With ``claim``, the same step also claims its key as ``IdempotencyRepository.claim``
+        does, in the scope of the caller it finds (``idempotency_scope``: the user's while
+        the session is valid at ``claim.now``, else the network's); the claim is a change
+        of its own, atomic by itself, so the unit of work may be ``single_change``.
+        """
         ...
 
     async def delete(self, token_hash: str) -> None:

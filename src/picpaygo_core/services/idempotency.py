@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
+from uuid import UUID
 
 from picpaygo_core.errors import IdempotencyKeyReused, RequestInProgress
-from picpaygo_core.models import StoredResponse
+from picpaygo_core.models import IdempotencyRecord, KeyClaim, StoredResponse
 from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
@@ -35,6 +36,34 @@ def fingerprint(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+def idempotency_scope(user_id: UUID | None, network: str) -> str:
+    """Whose keys these are: a signed-in user's own, or an anonymous network's."""
+    return f"user:{user_id}" if user_id is not None else f"network:{network}"
+
+
+def key_claim(key: str, request: str, now: datetime) -> KeyClaim:
+    """The claim of ``key`` for ``request`` (a ``fingerprint``) made at ``now``."""
+    return KeyClaim(
+        key=key,
+        fingerprint=request,
+        now=now,
+        expires_at=now + KEPT_FOR,
+        stale_before=now - STALE_AFTER,
+    )
+
+
+def claim_outcome(record: IdempotencyRecord | None, request: str) -> StoredResponse | None:
+    """What a claim's result means for ``request``: None to go ahead, or the answer to
+    replay; ``IdempotencyKeyReused`` or ``RequestInProgress`` otherwise."""
+    if record is None:
+        return None
+    if record.fingerprint != request:
+        raise IdempotencyKeyReused
+    if record.response is None:
+        raise RequestInProgress
+    return record.response
+
+
 class IdempotencyService:
     """Claims, answers and releases idempotency keys."""
 
@@ -49,24 +78,18 @@ class IdempotencyService:
         ``IdempotencyKeyReused`` when the key was used for another request, and
         ``RequestInProgress`` while the first request is still being worked on.
         """
-        now = self._clock.now()
+        claim = key_claim(key, request, self._clock.now())
         async with self._uow_factory() as uow:
             record = await uow.idempotency.claim(
                 scope,
                 key,
                 request,
-                now=now,
-                expires_at=now + KEPT_FOR,
-                stale_before=now - STALE_AFTER,
+                now=claim.now,
+                expires_at=claim.expires_at,
+                stale_before=claim.stale_before,
             )
             await uow.commit()
-        if record is None:
-            return None
-        if record.fingerprint != request:
-            raise IdempotencyKeyReused
-        if record.response is None:
-            raise RequestInProgress
-        return record.response
+        return claim_outcome(record, request)
 
     def recorder(self, scope: str, key: str, render: Callable[[T], StoredResponse]) -> Recorder[T]:
         """What a use case calls inside its transaction to keep its answer with its changes."""

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
 
 from entrypoints.http import idempotency
+from entrypoints.http.dependencies import PresentedCaller
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -19,10 +20,10 @@ from entrypoints.http.schemas import (
     JobStatusResponse,
 )
 from picpaygo_core.errors import JobNotFound
-from picpaygo_core.models import Caller
+from picpaygo_core.models import Admission, Caller, Job
 from picpaygo_core.services import GenerationService
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
-from picpaygo_core.services.idempotency import IdempotencyService
+from picpaygo_core.services.idempotency import IdempotencyService, Recorder
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
@@ -36,7 +37,7 @@ class GenerationController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: MultipartBody[GenerateForm],
-        caller: NamedDependency[Caller],
+        presented_caller: NamedDependency[PresentedCaller],
         generation_service: NamedDependency[GenerationService],
         idempotency_service: NamedDependency[IdempotencyService],
     ) -> Response[JobCreateResponse]:
@@ -45,20 +46,34 @@ class GenerationController(Controller):
         With an ``Idempotency-Key``, a retry gets the first answer (the same job id) and
         is not charged again.
         """
+        # The session, the caller's credits and the key are read in one round trip.
         try:
             image = await data.image.read()
         finally:
             await data.image.close()
-        return await idempotency.respond(
+
+        async def admit(key: str | None, request_id: str) -> Admission:
+            return await generation_service.admit(
+                presented_caller.token, presented_caller.network, key=key, request=request_id
+            )
+
+        async def run(admission: Admission, recorder: Recorder[Job] | None) -> Job:
+            return await generation_service.create_job(
+                admission.caller,
+                category=data.category,
+                image=image,
+                recorder=recorder,
+                credits=admission.credits,
+            )
+
+        return await idempotency.respond_admitted(
             request,
-            caller,
             idempotency_service,
+            admit=admit,
             request_parts=(data.category, hashlib.sha256(image).digest()),
             status_code=202,
             render=lambda job: JobCreateResponse(job_id=job.id, status=job.status),
-            run=lambda recorder: generation_service.create_job(
-                caller, category=data.category, image=image, recorder=recorder
-            ),
+            run=run,
         )
 
     @get("/", operation_id="listJobs")

@@ -1000,6 +1000,136 @@ async def test_claiming_leases_the_job_and_counts_the_attempt(
         assert await uow.jobs.find(job.id) == expected
 
 
+async def test_a_claim_with_the_photo_brings_the_photo_in_one_change(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    photo = an_image(b"the photo")
+    job = a_job(photo)
+    await add_jobs(uow_factory, job)
+    async with uow_factory() as uow:
+        await uow.images.add(photo)
+        await uow.commit()
+
+    async with uow_factory(single_change=True) as uow:
+        claimed = await uow.jobs.claim_next_with_photo("worker-1", START, START + LEASE)
+        await uow.commit()
+    async with uow_factory(single_change=True) as uow:
+        again = await uow.jobs.claim_next_with_photo("worker-2", START, START + LEASE)
+        await uow.commit()
+
+    assert claimed is not None
+    assert claimed[1] == photo
+    assert claimed[0] == msgspec.structs.replace(
+        job,
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_owner="worker-1",
+        lease_expires_at=START + LEASE,
+    )
+    assert again is None
+    async with uow_factory() as uow:
+        assert await uow.jobs.find(job.id) == claimed[0]
+
+
+async def test_a_claimed_job_whose_photo_is_gone_comes_without_one(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job = a_job(an_image())
+    await add_jobs(uow_factory, job)
+
+    async with uow_factory(single_change=True) as uow:
+        claimed = await uow.jobs.claim_next_with_photo("worker", START, START + LEASE)
+        await uow.commit()
+
+    assert claimed is not None
+    assert claimed[0].id == job.id
+    assert claimed[1] is None
+
+
+async def leased_job_with_photo(uow_factory: UnitOfWorkFactory) -> tuple[Job, StoredImage]:
+    photo = an_image(b"the photo")
+    await add_jobs(uow_factory, a_job(photo))
+    async with uow_factory() as uow:
+        await uow.images.add(photo)
+        await uow.commit()
+    job = await claim(uow_factory, "worker")
+    assert job is not None
+    return job, photo
+
+
+async def test_completing_a_job_stores_the_output_drops_the_photo_and_ends_the_incident(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job, photo = await leased_job_with_photo(uow_factory)
+    async with uow_factory() as uow:
+        await uow.incidents.open(an_incident())
+        await uow.commit()
+    output = an_image(b"the picture")
+    now = START + timedelta(seconds=3)
+
+    async with uow_factory(single_change=True) as uow:
+        completed = await uow.jobs.complete(
+            job.id, "worker", output, now, incident_source="imageGenerator"
+        )
+        await uow.commit()
+
+    done = msgspec.structs.replace(
+        job,
+        status=JobStatus.SUCCEEDED,
+        output_image_id=output.id,
+        input_image_id=None,
+        updated_at=now,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+    assert completed == (done, an_incident())
+    async with uow_factory() as uow:
+        assert await uow.jobs.find(job.id) == done
+        assert await uow.images.find(output.id) == output
+        assert await uow.images.find(photo.id) is None
+        assert await uow.incidents.list_open() == []
+
+
+async def test_completing_without_an_open_incident_ends_none(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    job, _ = await leased_job_with_photo(uow_factory)
+
+    async with uow_factory(single_change=True) as uow:
+        completed = await uow.jobs.complete(
+            job.id, "worker", an_image(), START, incident_source="imageGenerator"
+        )
+        await uow.commit()
+
+    assert completed is not None
+    assert completed[0].status is JobStatus.SUCCEEDED
+    assert completed[1] is None
+
+
+@pytest.mark.parametrize("who", ["another worker", "nobody"])
+async def test_completing_a_job_no_longer_leased_to_the_worker_changes_nothing(
+    uow_factory: UnitOfWorkFactory, who: str
+) -> None:
+    job, _ = await leased_job_with_photo(uow_factory)
+    async with uow_factory() as uow:
+        await uow.incidents.open(an_incident())
+        if who == "nobody":
+            await uow.jobs.update(msgspec.structs.replace(job, status=JobStatus.FAILED))
+        else:
+            await uow.jobs.update(msgspec.structs.replace(job, lease_owner="another"))
+        await uow.commit()
+    before = await stored_state(uow_factory)
+
+    async with uow_factory(single_change=True) as uow:
+        completed = await uow.jobs.complete(
+            job.id, "worker", an_image(), START, incident_source="imageGenerator"
+        )
+        await uow.commit()
+
+    assert completed is None
+    assert await stored_state(uow_factory) == before
+
+
 async def test_claiming_takes_the_oldest_due_job_first(uow_factory: UnitOfWorkFactory) -> None:
     jobs = [a_job(created_at=START + timedelta(seconds=n)) for n in range(3)]
     await add_jobs(uow_factory, *jobs)

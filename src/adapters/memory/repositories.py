@@ -282,6 +282,45 @@ class MemoryJobRepository(_Repository):
         self._journal.put(self._store.jobs, job.id, claimed)
         return claimed
 
+    async def claim_next_with_photo(
+        self, worker_id: str, now: datetime, lease_until: datetime
+    ) -> tuple[Job, StoredImage | None] | None:
+        job = await self.claim_next(worker_id, now, lease_until)
+        if job is None:
+            return None
+        photo = self._store.images.get(job.input_image_id) if job.input_image_id else None
+        return job, photo
+
+    async def complete(
+        self,
+        job_id: UUID,
+        worker_id: str,
+        output: StoredImage,
+        now: datetime,
+        *,
+        incident_source: str,
+    ) -> tuple[Job, Incident | None] | None:
+        job = self._store.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.RUNNING or job.lease_owner != worker_id:
+            return None
+        self._journal.put(self._store.images, output.id, output)
+        if job.input_image_id:
+            self._journal.pop(self._store.images, job.input_image_id)
+        done = msgspec.structs.replace(
+            job,
+            status=JobStatus.SUCCEEDED,
+            output_image_id=output.id,
+            input_image_id=None,
+            error=None,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        await self.update(done)
+        ended = self._store.incidents.get(incident_source)
+        self._journal.pop(self._store.incidents, incident_source)
+        return done, ended
+
     async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
         job = self._store.jobs.get(job_id)
         if job is None or job.status is not JobStatus.RUNNING or job.lease_owner != worker_id:

@@ -18,6 +18,8 @@ from adapters.postgres.sql import (
     CALLER_CLAIMING_KEY_SQL,
     CALLER_SQL,
     CLAIM_NEXT_SQL,
+    CLAIM_WITH_PHOTO_SQL,
+    COMPLETE_JOB_SQL,
     CREDITS_FOR_SESSION_SQL,
     JOB_COLUMNS,
     KEY_CLAIM_SQL,
@@ -478,6 +480,51 @@ class PostgresJobRepository(_Repository):
             changes=True,
         )
 
+    async def claim_next_with_photo(
+        self, worker_id: str, now: datetime, lease_until: datetime
+    ) -> tuple[Job, StoredImage | None] | None:
+        """One statement (``CLAIM_WITH_PHOTO_SQL``)."""
+        row = await self._db.fetch_one(
+            _CLAIM_WITH_PHOTO,
+            {"worker": worker_id, "now": now, "lease_until": lease_until},
+            changes=True,
+        )
+        if row is None:
+            return None
+        job = _struct(Job, row[:_JOB_WIDTH])
+        photo = row[_JOB_WIDTH:]
+        return job, (_struct(StoredImage, photo) if photo[0] is not None else None)
+
+    async def complete(
+        self,
+        job_id: UUID,
+        worker_id: str,
+        output: StoredImage,
+        now: datetime,
+        *,
+        incident_source: str,
+    ) -> tuple[Job, Incident | None] | None:
+        """One statement (``COMPLETE_JOB_SQL``)."""
+        row = await self._db.fetch_one(
+            _COMPLETE_JOB,
+            {
+                "job_id": job_id,
+                "worker": worker_id,
+                "now": now,
+                "output_id": output.id,
+                "data": output.data,
+                "content_type": output.content_type,
+                "created_at": output.created_at,
+                "incident": incident_source,
+            },
+            changes=True,
+        )
+        if row is None:
+            return None
+        ended = row[_JOB_WIDTH:]
+        incident = _struct(Incident, ended) if ended[0] is not None else None
+        return _struct(Job, row[:_JOB_WIDTH]), incident
+
     async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
         row = await self._db.fetch_one(
             b"UPDATE jobs SET lease_expires_at = %s "
@@ -530,6 +577,11 @@ class PostgresJobRepository(_Repository):
 
 _JOB_BY_ID = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s".encode()
 _CLAIM_NEXT = CLAIM_NEXT_SQL.format(columns=JOB_COLUMNS).encode()
+_CLAIM_WITH_PHOTO = CLAIM_WITH_PHOTO_SQL.format(columns=JOB_COLUMNS).encode()
+_COMPLETE_JOB = COMPLETE_JOB_SQL.format(
+    columns=", ".join(f"jobs.{column}" for column in JOB_COLUMNS.split(", "))
+).encode()
+_JOB_WIDTH = len(JOB_COLUMNS.split(", "))
 
 
 class PostgresImageRepository(_Repository):

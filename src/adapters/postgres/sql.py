@@ -147,3 +147,41 @@ UPDATE jobs SET status = 'running', attempts = attempts + 1,
 WHERE id = (SELECT id FROM oldest)
 RETURNING {columns}
 """
+
+# A worker's claim: ``CLAIM_NEXT_SQL`` and the claimed job's photo (NULLs when it is gone)
+# in one statement, atomic on its own.
+CLAIM_WITH_PHOTO_SQL = (
+    "WITH claimed AS (\n"
+    + CLAIM_NEXT_SQL
+    + """)
+SELECT claimed.*, i.id, i.data, i.content_type, i.created_at
+FROM claimed LEFT JOIN images i ON i.id = claimed.input_image_id
+"""
+)
+
+# A job's success in one statement: if the job still runs under this worker's lease, lock
+# it, store the output, mark the job succeeded, delete its photo and close the image
+# model's incident; no row otherwise (and nothing changed). The incident's columns are
+# NULL when none was open.
+COMPLETE_JOB_SQL = """
+WITH mine AS (
+    SELECT id, input_image_id FROM jobs
+    WHERE id = %(job_id)s AND status = 'running' AND lease_owner = %(worker)s
+    FOR UPDATE
+), done AS (
+    UPDATE jobs SET status = 'succeeded', output_image_id = %(output_id)s,
+        input_image_id = NULL, error = NULL, updated_at = %(now)s,
+        lease_owner = NULL, lease_expires_at = NULL
+    FROM mine WHERE jobs.id = mine.id
+    RETURNING {columns}
+), output AS (
+    INSERT INTO images (id, data, content_type, created_at)
+    SELECT %(output_id)s, %(data)s, %(content_type)s, %(created_at)s FROM mine
+), photo AS (
+    DELETE FROM images WHERE id = (SELECT input_image_id FROM mine)
+), ended AS (
+    DELETE FROM incidents WHERE source = %(incident)s AND EXISTS (SELECT 1 FROM mine)
+    RETURNING source, message, started_at
+)
+SELECT done.*, ended.* FROM done LEFT JOIN ended ON true
+"""

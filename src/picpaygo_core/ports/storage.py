@@ -168,6 +168,29 @@ class JobRepository(Protocol):
         """
         ...
 
+    async def claim_next_with_photo(
+        self, worker_id: str, now: datetime, lease_until: datetime
+    ) -> tuple[Job, StoredImage | None] | None:
+        """``claim_next``, and the claimed job's input photo (None when it is gone), in one
+        change atomic on its own (a worker's claim needs no other statement)."""
+        ...
+
+    async def complete(
+        self,
+        job_id: UUID,
+        worker_id: str,
+        output: StoredImage,
+        now: datetime,
+        *,
+        incident_source: str,
+    ) -> tuple[Job, Incident | None] | None:
+        """Mark a job still running under ``worker_id``'s lease succeeded, in one change
+        atomic on its own: ``output`` stored as its picture, its input photo deleted, its
+        lease released, and the incident of ``incident_source`` closed (the generator
+        works again). Returns the job as stored and the incident it ended, if any; None,
+        with nothing changed, when the job is no longer running under that lease."""
+        ...
+
     async def extend_lease(self, job_id: UUID, worker_id: str, lease_until: datetime) -> bool:
         """Keep a job leased while working on it; False if the lease was lost."""
         ...

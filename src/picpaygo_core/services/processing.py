@@ -188,18 +188,21 @@ class JobProcessor:
     async def _claim(self, worker_id: str) -> tuple[Job, StoredImage | None] | None:
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._policy.job_lease_seconds)
-        async with self._uow_factory() as uow:
-            job = await uow.jobs.claim_next(worker_id, now, lease_until)
-            if job is None:
-                return None
-            photo = await uow.images.find(job.input_image_id) if job.input_image_id else None
+        async with self._uow_factory(single_change=True) as uow:
+            claimed = await uow.jobs.claim_next_with_photo(worker_id, now, lease_until)
             await uow.commit()
-        return job, photo
+        return claimed
 
     async def _generate_keeping_lease(
         self, job: Job, photo: StoredImage, worker_id: str, time_limit: float
     ) -> GenerationOutcome:
-        renewal = asyncio.create_task(self._renew_lease(job, worker_id))
+        # The lease is renewed only by calls that outlast a third of it: the renewing task
+        # starts from a timer, so a quick call costs a timer, not a task.
+        renewal: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self._policy.job_lease_seconds / 3,
+            lambda: renewal.append(asyncio.create_task(self._renew_lease(job, worker_id))),
+        )
         started = time.monotonic()
         kind: str | None = None  # stays None when the call is cancelled (shutdown)
         try:
@@ -222,26 +225,29 @@ class JobProcessor:
         finally:
             if kind is not None:
                 self._telemetry.generator_called(kind, time.monotonic() - started)
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            timer.cancel()
+            for task in renewal:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _renew_lease(self, job: Job, worker_id: str) -> None:
+        """Extend the lease now, then every third of it, until cancelled or lost."""
         interval = self._policy.job_lease_seconds / 3
         while True:
-            await asyncio.sleep(interval)
             lease_until = self._clock.now() + timedelta(seconds=self._policy.job_lease_seconds)
             try:
-                async with self._uow_factory() as uow:
+                async with self._uow_factory(single_change=True) as uow:
                     kept = await uow.jobs.extend_lease(job.id, worker_id, lease_until)
                     await uow.commit()
             except Exception:
                 # Keep generating: settling re-checks the lease, so a lost one is caught there.
                 logger.warning("could not renew the lease of job %s", job.id, exc_info=True)
-                continue
-            if not kept:
-                logger.warning("worker %s lost the lease of job %s", worker_id, job.id)
-                return
+            else:
+                if not kept:
+                    logger.warning("worker %s lost the lease of job %s", worker_id, job.id)
+                    return
+            await asyncio.sleep(interval)
 
     async def _settle(self, job: Job, worker_id: str, outcome: GenerationOutcome) -> Job:
         match outcome:
@@ -267,29 +273,20 @@ class JobProcessor:
 
     async def _succeed(self, job: Job, worker_id: str, result: Generated) -> Job:
         now = self._clock.now()
-        async with self._uow_factory() as uow:
-            current = await self._still_ours(uow, job, worker_id)
-            if current is None:
-                return job
-            output = StoredImage(
-                id=uuid.uuid4(), data=result.data, content_type=result.content_type, created_at=now
+        output = StoredImage(
+            id=uuid.uuid4(), data=result.data, content_type=result.content_type, created_at=now
+        )
+        async with self._uow_factory(single_change=True) as uow:
+            completed = await uow.jobs.complete(
+                job.id, worker_id, output, now, incident_source=GENERATOR_INCIDENT
             )
-            await uow.images.add(output)
-            if current.input_image_id:
-                await uow.images.delete(current.input_image_id)
-            done = msgspec.structs.replace(
-                current,
-                status=JobStatus.SUCCEEDED,
-                output_image_id=output.id,
-                input_image_id=None,
-                error=None,
-                updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            await uow.jobs.update(done)
-            ended = await uow.incidents.close(GENERATOR_INCIDENT)
             await uow.commit()
+        if completed is None:
+            logger.warning(
+                "job %s is no longer leased to %s; dropping this result", job.id, worker_id
+            )
+            return job
+        done, ended = completed
         if ended is not None:
             logger.info(
                 "image generator %s works again; the incident open since %s is over",

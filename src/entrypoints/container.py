@@ -36,7 +36,14 @@ from adapters.stripe import (
 )
 from adapters.system import SystemClock
 from entrypoints.settings import MEMORY_URL, Settings
-from picpaygo_core.ports import AttemptThrottle, Clock, HealthProbe, JobWakeup, UnitOfWorkFactory
+from picpaygo_core.ports import (
+    AttemptThrottle,
+    Clock,
+    HealthProbe,
+    JobWakeup,
+    SessionReads,
+    UnitOfWorkFactory,
+)
 from picpaygo_core.services import (
     AdminService,
     AuthService,
@@ -71,6 +78,8 @@ class StorageFamily(Protocol):
     def description(self) -> str: ...
     @property
     def uow_factory(self) -> UnitOfWorkFactory: ...
+    @property
+    def session_reads(self) -> SessionReads: ...
     @property
     def health_probe(self) -> HealthProbe: ...
     @property
@@ -133,6 +142,7 @@ class Container(containers.DeclarativeContainer):
 
     storage = providers.Singleton(storage_family, settings, clock)
     uow_factory = storage.provided.uow_factory
+    session_reads = storage.provided.session_reads
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
     throttle = storage.provided.throttle
@@ -192,6 +202,7 @@ class Container(containers.DeclarativeContainer):
     auth_service = providers.Singleton(
         AuthService,
         uow_factory=uow_factory,
+        session_reads=session_reads,
         hasher=hasher,
         google=google_verifier,
         throttle=throttle,
@@ -201,6 +212,7 @@ class Container(containers.DeclarativeContainer):
     credit_service = providers.Singleton(
         CreditService,
         uow_factory=uow_factory,
+        session_reads=session_reads,
         payments=payments,
         clock=clock,
         policy=policy,

@@ -9,9 +9,11 @@ from contextlib import AsyncExitStack
 import pytest
 
 from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
+from adapters.memory.session_reads import MemorySessionReads
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
+from adapters.postgres.session_reads import PostgresSessionReads
 from entrypoints.container import Container, running_resources
-from picpaygo_core.ports import UnitOfWorkFactory
+from picpaygo_core.ports import SessionReads, UnitOfWorkFactory
 from support.postgres import (
     ADMIN_URL,
     UNREACHABLE,
@@ -107,6 +109,15 @@ async def uow_factory(
     url: str = request.getfixturevalue("postgres_url")
     async with opened(PostgresDatabase(url, pool_size=10)) as database:
         yield PostgresUnitOfWorkFactory(database)
+
+
+@pytest.fixture
+def session_reads(uow_factory: UnitOfWorkFactory) -> SessionReads:
+    """The session reads over the same storage as ``uow_factory``."""
+    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
+        return MemorySessionReads(uow_factory)
+    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
+    return PostgresSessionReads(uow_factory.database)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ from picpaygo_core.models import (
     StoredResponse,
     User,
 )
-from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import SessionReads, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.idempotency import KEPT_FOR, STALE_AFTER, key_claim
 from support.builders import (
     NETWORK,
@@ -298,7 +298,7 @@ async def test_an_added_session_is_found_by_its_token_hash(
 
 
 async def test_a_session_is_found_together_with_its_user(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
 ) -> None:
     user = a_user()
     other = a_user("grace@example.com")
@@ -313,6 +313,8 @@ async def test_a_session_is_found_together_with_its_user(
     async with uow_factory() as uow:
         assert await uow.sessions.find_with_user(session.token_hash) == (session, user)
         assert await uow.sessions.find_with_user("no-such-hash") is None
+    assert await session_reads.session_with_user(session.token_hash) == (session, user)
+    assert await session_reads.session_with_user("no-such-hash") is None
 
 
 async def test_deleting_a_session_forgets_it_and_is_idempotent(
@@ -726,7 +728,7 @@ async def test_a_spend_with_a_key_already_in_the_ledger_is_refused(
 
 
 async def test_credits_for_a_session_read_its_user_balance_and_the_network_free_credits(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
 ) -> None:
     user = a_user()
     session = a_session(user)
@@ -737,12 +739,11 @@ async def test_credits_for_a_session_read_its_user_balance_and_the_network_free_
         await uow.free_credits.take(NETWORK, 1, FREE)
         await uow.commit()
 
-    async with uow_factory() as uow:
-        found = [
-            await uow.credits.for_session(session.token_hash, NETWORK, FREE),
-            await uow.credits.for_session("unknown", NETWORK, FREE),
-            await uow.credits.for_session(None, OTHER_NETWORK, FREE),
-        ]
+    found = [
+        await session_reads.credits_for_session(session.token_hash, NETWORK, FREE),
+        await session_reads.credits_for_session("unknown", NETWORK, FREE),
+        await session_reads.credits_for_session(None, OTHER_NETWORK, FREE),
+    ]
 
     assert found == [
         CallerCredits(session=session, balance=7, free_credits=FREE - 1),
@@ -880,6 +881,44 @@ async def test_a_stale_or_expired_claim_is_taken_over_when_reading_the_caller(
 
 def claim_times(claim: KeyClaim) -> dict[str, datetime]:
     return {"now": claim.now, "expires_at": claim.expires_at, "stale_before": claim.stale_before}
+
+
+async def test_concurrent_session_reads_each_get_their_own_answer(
+    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
+) -> None:
+    """Reads made at once (which PostgreSQL answers with one statement per kind) are told
+    apart: each caller gets its own session, user, balance and network's free credits."""
+    users = [a_user(f"user{n}@example.com") for n in range(70)]
+    sessions = [a_session(user) for user in users]
+    async with uow_factory() as uow:
+        for n, (user, session) in enumerate(zip(users, sessions, strict=True)):
+            await uow.users.add(user)
+            await uow.sessions.add(session)
+            await uow.credits.record(an_entry(user, n + 1))
+        await uow.free_credits.take(NETWORK, 2, FREE)
+        await uow.commit()
+    tokens = [session.token_hash for session in sessions] + ["unknown", "unknown"]
+    networks = [NETWORK if n % 2 else OTHER_NETWORK for n in range(len(tokens))]
+
+    found_users, found_credits = await asyncio.gather(
+        asyncio.gather(*(session_reads.session_with_user(token) for token in tokens)),
+        asyncio.gather(
+            *(
+                session_reads.credits_for_session(token, network, FREE)
+                for token, network in zip(tokens, networks, strict=True)
+            )
+        ),
+    )
+
+    assert found_users == [*zip(sessions, users, strict=True), None, None]
+    assert found_credits == [
+        CallerCredits(
+            session=sessions[n] if n < len(users) else None,
+            balance=n + 1 if n < len(users) else 0,
+            free_credits=FREE - 2 if networks[n] == NETWORK else FREE,
+        )
+        for n in range(len(tokens))
+    ]
 
 
 # --- jobs --------------------------------------------------------------------------------

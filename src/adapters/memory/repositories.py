@@ -16,7 +16,6 @@ from picpaygo_core.errors import (
     InsufficientCredits,
 )
 from picpaygo_core.models import (
-    CallerCredits,
     CallerLookup,
     Charge,
     IdempotencyRecord,
@@ -205,16 +204,6 @@ class MemoryCreditRepository(_Repository):
         if free:
             self._journal.put(free_credits, spending.network, left - free)
         return Charge(free=free, paid=paid, free_left=left - free, balance=balance)
-
-    async def for_session(
-        self, token_hash: str | None, network: str, initial_free: int
-    ) -> CallerCredits:
-        session = self._store.sessions.get(token_hash) if token_hash else None
-        return CallerCredits(
-            session=session,
-            balance=self._store.balances.get(session.user_id, 0) if session else 0,
-            free_credits=self._store.free_credits.get(network, initial_free),
-        )
 
 
 class MemoryFreeCreditRepository(_Repository):

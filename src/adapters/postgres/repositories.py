@@ -20,7 +20,6 @@ from adapters.postgres.sql import (
     CLAIM_NEXT_SQL,
     CLAIM_WITH_PHOTO_SQL,
     COMPLETE_JOB_SQL,
-    CREDITS_FOR_SESSION_SQL,
     JOB_COLUMNS,
     KEY_CLAIM_SQL,
     LEDGER_COLUMNS,
@@ -36,7 +35,6 @@ from picpaygo_core.errors import (
     InsufficientCredits,
 )
 from picpaygo_core.models import (
-    CallerCredits,
     CallerLookup,
     Charge,
     IdempotencyRecord,
@@ -169,13 +167,13 @@ class PostgresSessionRepository(_Repository):
             b"WHERE token_hash = %s",
             (token_hash,),
         )
-        return _session(row) if row is not None else None
+        return session_from_row(row) if row is not None else None
 
     async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
         row = await self._db.fetch_one(SESSION_WITH_USER_SQL, {"token_hash": token_hash})
         if row is None:
             return None
-        return _session(row), _struct(User, row[4:])
+        return session_from_row(row), user_from_row(row[4:])
 
     async def find_caller(
         self,
@@ -206,8 +204,8 @@ class PostgresSessionRepository(_Repository):
                 )
         balance, free_credits = row[_CALLER_WIDTH - 2 : _CALLER_WIDTH]
         return CallerLookup(
-            session=_session(row) if row[0] is not None else None,
-            user=_struct(User, row[4 : _CALLER_WIDTH - 2]) if row[4] is not None else None,
+            session=session_from_row(row) if row[0] is not None else None,
+            user=user_from_row(row[4 : _CALLER_WIDTH - 2]) if row[4] is not None else None,
             balance=balance or 0,
             free_credits=initial_free if free_credits is None else free_credits,
             claim=record,
@@ -338,20 +336,6 @@ class PostgresCreditRepository(_Repository):
             balance = await self.balance(spending.user_id)
         free_left = await free_credits.remaining(spending.network, spending.initial_free)
         return Charge(free=free, paid=paid, free_left=free_left, balance=balance)
-
-    async def for_session(
-        self, token_hash: str | None, network: str, initial_free: int
-    ) -> CallerCredits:
-        row = await self._db.fetch_one(
-            CREDITS_FOR_SESSION_SQL, {"token_hash": token_hash, "network": network}
-        )
-        assert row is not None  # the statement always returns one row
-        session = _session(row) if row[0] is not None else None
-        return CallerCredits(
-            session=session,
-            balance=row[4] or 0,
-            free_credits=initial_free if row[5] is None else row[5],
-        )
 
 
 _RECORD_SQL = f"""
@@ -821,8 +805,14 @@ def _user_params(user: User) -> dict[str, Any]:
     return {**msgspec.structs.asdict(user), "email_key": email_key(user.email)}
 
 
-def _session(row: Row) -> Session:
+def session_from_row(row: Row) -> Session:
+    """A session from its four columns, in order."""
     return Session(token_hash=row[0], user_id=row[1], created_at=row[2], expires_at=row[3])
+
+
+def user_from_row(row: Row) -> User:
+    """A user from the columns of ``USER_COLUMNS``, in order."""
+    return _struct(User, row)
 
 
 # Structs whose fields come from the database with their Python types already (no enums):

@@ -28,14 +28,25 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = %(token_hash)s
 """.encode()
 
-# GET /api/credits: the session (if any), its user's balance and the network's free
-# credits in one read; a row comes back even when nothing matches.
-CREDITS_FOR_SESSION_SQL = b"""
-SELECT s.token_hash, s.user_id, s.created_at, s.expires_at, c.balance, f.remaining
-FROM (SELECT 1) AS one
-LEFT JOIN sessions s ON s.token_hash = %(token_hash)s
+# The session and its user, for many requests at once (see ``coalescing``): one row
+# per token that matches, tagged with the token's place in the array.
+SESSIONS_WITH_USERS_SQL = f"""
+SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at,
+       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
+FROM unnest(%(token_hashes)s::text[]) WITH ORDINALITY AS k(token_hash, i)
+JOIN sessions s ON s.token_hash = k.token_hash
+JOIN users u ON u.id = s.user_id
+""".encode()
+
+# GET /api/credits, for many requests at once: per request, its session (if any), the
+# user's balance and the network's free credits; one row per request, even unmatched.
+CREDITS_FOR_SESSIONS_SQL = b"""
+SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at, c.balance, f.remaining
+FROM unnest(%(token_hashes)s::text[], %(networks)s::text[]) WITH ORDINALITY
+     AS k(token_hash, network, i)
+LEFT JOIN sessions s ON s.token_hash = k.token_hash
 LEFT JOIN credits c ON c.user_id = s.user_id
-LEFT JOIN free_credits f ON f.network = %(network)s
+LEFT JOIN free_credits f ON f.network = k.network
 """
 
 # POST /api/generate: the session (expired or not) and its user, the user's balance and

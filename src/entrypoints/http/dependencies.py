@@ -1,7 +1,10 @@
-"""Litestar dependencies: services from the container, and who the caller is.
+"""Litestar dependencies: the services, and who the caller is.
 
 Handlers receive these by parameter name; the container itself stays here, at the
-composition root, and is never seen by a handler.
+composition root, and is never seen by a handler. The services come as one dependency,
+``services``, and the caller's dependencies are built on it: Litestar resolves the
+dependencies of one level concurrently, each in a task of its own (which costs more than
+the rest of a small request), and a level of one is simply awaited.
 """
 
 from __future__ import annotations
@@ -10,15 +13,77 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
+from adapters.metrics.prometheus import PrometheusMetrics
 from entrypoints.container import Container
 from entrypoints.http.client_address import client_address
 from entrypoints.http.session_cookie import SessionCookie
-from entrypoints.settings import Settings
+from entrypoints.settings import Network, Settings
 from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.networks import client_network
-from picpaygo_core.services import AuthService, CreditService
+from picpaygo_core.services import (
+    AuthService,
+    CreditService,
+    GenerationService,
+    HealthService,
+    PurchaseService,
+)
+from picpaygo_core.services.idempotency import IdempotencyService
+from picpaygo_core.services.monitoring import QueueMonitor
+from picpaygo_core.services.payment_events import PaymentEventService
+
+
+class Services:
+    """Everything a handler calls, from the container.
+
+    A plain class on purpose: Litestar checks a dependency of such a type with
+    ``isinstance``, where a dataclass or struct would be converted field by field.
+    """
+
+    __slots__ = (
+        "auth",
+        "credits",
+        "generation",
+        "health",
+        "idempotency",
+        "metrics",
+        "payment_events",
+        "purchases",
+        "queue_monitor",
+        "session_cookie",
+        "trusted_proxies",
+    )
+
+    def __init__(self, container: Container, settings: Settings) -> None:
+        self.auth: AuthService = container.auth_service()
+        self.credits: CreditService = container.credit_service()
+        self.purchases: PurchaseService = container.purchase_service()
+        self.idempotency: IdempotencyService = container.idempotency_service()
+        self.payment_events: PaymentEventService = container.payment_event_service()
+        self.generation: GenerationService = container.generation_service()
+        self.health: HealthService = container.health_service()
+        self.metrics: PrometheusMetrics = container.metrics()
+        self.queue_monitor: QueueMonitor = container.queue_monitor()
+        self.session_cookie = SessionCookie(
+            name=settings.sessions.cookie,
+            secure=settings.sessions.cookie_secure,
+            max_age_seconds=int(settings.policy.session_ttl.total_seconds()),
+        )
+        self.trusted_proxies: tuple[Network, ...] = tuple(settings.server.trusted_proxies)
+
+    def client_address(self, request: Request[Any, Any, Any]) -> str:
+        """The client's address: the peer's, or what trusted proxies say it is."""
+        peer = request.client.host if request.client else None
+        return client_address(
+            peer,
+            ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
+            self.trusted_proxies,
+        )
+
+    def session_token(self, request: Request[Any, Any, Any]) -> str | None:
+        """The session token the request's cookie carries, if any."""
+        return self.session_cookie.read(request.headers.get("cookie"))
 
 
 class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,59 +95,45 @@ class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
     network: str
 
 
+async def provide_client_address(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> str:
+    """The client's address (see ``Services.client_address``)."""
+    return services.client_address(request)
+
+
+async def provide_caller(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> Caller:
+    """Who is calling: the signed-in user, if any, and the client's network."""
+    user = await services.auth.current_user(services.session_token(request))
+    return Caller(user=user, network=client_network(services.client_address(request)))
+
+
+async def provide_caller_credits(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> CreditsView:
+    """The caller's credits, its session resolved in the same read."""
+    return await services.credits.view_for_session(
+        services.session_token(request), client_network(services.client_address(request))
+    )
+
+
+async def provide_presented_caller(
+    request: Request[Any, Any, Any], services: NamedDependency[Services]
+) -> PresentedCaller:
+    """The caller's session token and network, not looked up yet."""
+    return PresentedCaller(
+        token=services.session_token(request),
+        network=client_network(services.client_address(request)),
+    )
+
+
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
     """Every dependency a handler can ask for, by name."""
-    session_cookie = SessionCookie(
-        name=settings.sessions.cookie,
-        secure=settings.sessions.cookie_secure,
-        max_age_seconds=int(settings.policy.session_ttl.total_seconds()),
-    )
-    auth: AuthService = container.auth_service()
-    credits: CreditService = container.credit_service()
-
-    def address_of(request: Request[Any, Any, Any]) -> str:
-        peer = request.client.host if request.client else None
-        return client_address(
-            peer,
-            ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
-            settings.server.trusted_proxies,
-        )
-
-    async def provide_client_address(request: Request[Any, Any, Any]) -> str:
-        return address_of(request)
-
-    # The two below read the request themselves rather than ask for ``client_address``:
-    # a dependency of their own would cost a resolution step on every request.
-    async def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-        user = await auth.current_user(session_cookie.read(request.headers.get("cookie")))
-        return Caller(user=user, network=client_network(address_of(request)))
-
-    async def provide_presented_caller(request: Request[Any, Any, Any]) -> PresentedCaller:
-        return PresentedCaller(
-            token=session_cookie.read(request.headers.get("cookie")),
-            network=client_network(address_of(request)),
-        )
-
-    async def provide_caller_credits(request: Request[Any, Any, Any]) -> CreditsView:
-        """The caller's credits, its session resolved in the same read (one round trip)."""
-        return await credits.view_for_session(
-            session_cookie.read(request.headers.get("cookie")), client_network(address_of(request))
-        )
-
-    def constant(value: object) -> Provide:
-        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
-
+    services = Services(container, settings)
     return {
-        "session_cookie": constant(session_cookie),
-        "auth_service": constant(auth),
-        "credit_service": constant(credits),
-        "purchase_service": constant(container.purchase_service()),
-        "idempotency_service": constant(container.idempotency_service()),
-        "payment_event_service": constant(container.payment_event_service()),
-        "generation_service": constant(container.generation_service()),
-        "health_service": constant(container.health_service()),
-        "metrics": constant(container.metrics()),
-        "queue_monitor": constant(container.queue_monitor()),
+        "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
         "caller_credits": Provide(provide_caller_credits),

@@ -18,6 +18,8 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from entrypoints.http.coalesced_writes import CoalescingTransport
+
 logger = logging.getLogger("picpaygo.server")
 
 DEFAULT_HEADER_TIMEOUT_SECONDS = 30.0
@@ -41,6 +43,8 @@ class HeaderDeadline:
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        # uvicorn's flow control keeps the real transport; responses go through this one.
+        self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
         self._wait_for_headers()
 
     def data_received(self, data: bytes) -> None:

@@ -123,13 +123,6 @@ class CreditRepository(Protocol):
         """
         ...
 
-    async def for_session(
-        self, token_hash: str | None, network: str, initial_free: int
-    ) -> CallerCredits:
-        """The session of ``token_hash`` (if any), its user's balance and the network's
-        free credits, in one read."""
-        ...
-
 
 class FreeCreditRepository(Protocol):
     """Free credits, granted once per client network."""
@@ -364,4 +357,20 @@ class UnitOfWorkFactory(Protocol):
         one repository call that is atomic on its own (such as ``CreditRepository.spend``),
         so storage need not open a transaction around it; a second change is an error.
         """
+        ...
+
+
+class SessionReads(Protocol):
+    """The reads a request starts with, each atomic on its own and made outside any
+    unit of work, so that storage may answer many concurrent ones together."""
+
+    async def session_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        """The session of ``token_hash`` (expired or not) and its user, or None."""
+        ...
+
+    async def credits_for_session(
+        self, token_hash: str | None, network: str, initial_free: int
+    ) -> CallerCredits:
+        """The session of ``token_hash`` (if any), its user's balance and the network's
+        free credits (``initial_free`` for a network never seen), read together."""
         ...

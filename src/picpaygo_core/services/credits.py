@@ -15,7 +15,7 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase, PurchaseStatus
 from picpaygo_core.policy import CREDIT_PACKS, Policy
-from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from picpaygo_core.ports import Clock, PaymentGateway, SessionReads, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import charged_view, credits_view, purchase_credit, spend
@@ -30,6 +30,7 @@ class CreditService:
         self,
         *,
         uow_factory: UnitOfWorkFactory,
+        session_reads: SessionReads,
         payments: PaymentGateway,
         clock: Clock,
         policy: Policy,
@@ -37,6 +38,7 @@ class CreditService:
     ) -> None:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
+        self._session_reads = session_reads
         self._payments = payments
         self._clock = clock
         self._policy = policy
@@ -50,8 +52,9 @@ class CreditService:
         """``view`` for whoever holds the session ``token`` (anonymous without a valid one),
         resolving the session and reading the credits in one go."""
         token_hash = session_token_hash(token)
-        async with self._uow_factory() as uow:
-            found = await uow.credits.for_session(token_hash, network, self._policy.free_credits)
+        found = await self._session_reads.credits_for_session(
+            token_hash, network, self._policy.free_credits
+        )
         session = found.session
         if session is not None and session.is_expired(self._clock.now()):
             await forget_session(self._uow_factory, session.token_hash)

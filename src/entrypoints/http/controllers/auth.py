@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import (
     AuthResponse,
     GoogleConfigResponse,
@@ -18,7 +19,6 @@ from entrypoints.http.schemas import (
 from entrypoints.http.session_cookie import SessionCookie
 from picpaygo_core.errors import NotAuthenticated
 from picpaygo_core.models import Caller, SignedIn
-from picpaygo_core.services import AuthService
 
 
 class AuthController(Controller):
@@ -29,59 +29,55 @@ class AuthController(Controller):
     async def register(
         self,
         data: JSONBody[RegisterRequest],
-        auth_service: NamedDependency[AuthService],
-        session_cookie: NamedDependency[SessionCookie],
+        services: NamedDependency[Services],
         client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Create an email + password account and sign it in."""
-        signed_in = await auth_service.register(
+        signed_in = await services.auth.register(
             email=data.email,
             password=data.password,
             name=data.name,
             surname=data.surname,
             location=client_address,
         )
-        return _signed_in(signed_in, 201, session_cookie)
+        return _signed_in(signed_in, 201, services.session_cookie)
 
     @post("/login", status_code=200, operation_id="login")
     async def login(
         self,
         data: JSONBody[LoginRequest],
-        auth_service: NamedDependency[AuthService],
-        session_cookie: NamedDependency[SessionCookie],
+        services: NamedDependency[Services],
         client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in with email and password."""
-        signed_in = await auth_service.login(
+        signed_in = await services.auth.login(
             email=data.email, password=data.password, location=client_address
         )
-        return _signed_in(signed_in, 200, session_cookie)
+        return _signed_in(signed_in, 200, services.session_cookie)
 
     @post("/google", status_code=200, operation_id="googleLogin")
     async def google(
         self,
         data: JSONBody[GoogleLoginRequest],
-        auth_service: NamedDependency[AuthService],
-        session_cookie: NamedDependency[SessionCookie],
+        services: NamedDependency[Services],
         client_address: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in (or sign up on first use) with a Google ID token."""
-        signed_in = await auth_service.google_login(
+        signed_in = await services.auth.google_login(
             credential=data.credential, location=client_address
         )
-        return _signed_in(signed_in, 200, session_cookie)
+        return _signed_in(signed_in, 200, services.session_cookie)
 
     @post("/logout", status_code=204, operation_id="logout")
     async def logout(
         self,
         request: Request[Any, Any, Any],
-        auth_service: NamedDependency[AuthService],
-        session_cookie: NamedDependency[SessionCookie],
+        services: NamedDependency[Services],
     ) -> Response[None]:
         """End the session, if there is one, and clear the cookie."""
-        await auth_service.logout(session_cookie.read(request.headers.get("cookie")))
+        await services.auth.logout(services.session_cookie.read(request.headers.get("cookie")))
         response: Response[None] = Response(content=None, status_code=204)
-        session_cookie.clear(response)
+        services.session_cookie.clear(response)
         return response
 
     @get("/me", operation_id="me")
@@ -93,10 +89,11 @@ class AuthController(Controller):
 
     @get("/google/config", operation_id="googleConfig")
     async def google_config(
-        self, auth_service: NamedDependency[AuthService]
+        self,
+        services: NamedDependency[Services],
     ) -> GoogleConfigResponse:
         """Whether Google login is on, and the client id the front end needs for it."""
-        client_id = auth_service.google_client_id
+        client_id = services.auth.google_client_id
         return GoogleConfigResponse(enabled=client_id is not None, client_id=client_id)
 
 

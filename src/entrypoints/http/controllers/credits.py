@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from entrypoints.http import idempotency
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import (
     CheckoutRequest,
     CheckoutResponse,
@@ -21,8 +22,6 @@ from entrypoints.http.schemas import (
 )
 from picpaygo_core.errors import PurchaseNotFound
 from picpaygo_core.models import Caller, CreditsView
-from picpaygo_core.services import CreditService, PurchaseService
-from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.purchases import DEFAULT_LIMIT
 
 
@@ -40,8 +39,7 @@ class CreditsController(Controller):
         self,
         request: Request[Any, Any, Any],
         caller: NamedDependency[Caller],
-        credit_service: NamedDependency[CreditService],
-        idempotency_service: NamedDependency[IdempotencyService],
+        services: NamedDependency[Services],
         data: JSONBody[ConsumeRequest | None] = None,
     ) -> Response[CreditsResponse]:
         """Spend credits (default 1), free ones first; 402 and nothing spent if short.
@@ -52,11 +50,11 @@ class CreditsController(Controller):
         return await idempotency.respond(
             request,
             caller,
-            idempotency_service,
+            services.idempotency,
             request_parts=(str(amount),),
             status_code=200,
             render=CreditsResponse.of,
-            run=lambda recorder: credit_service.consume(caller, amount, recorder=recorder),
+            run=lambda recorder: services.credits.consume(caller, amount, recorder=recorder),
         )
 
     @post("/checkout", status_code=200, operation_id="checkout")
@@ -65,8 +63,7 @@ class CreditsController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[CheckoutRequest],
         caller: NamedDependency[Caller],
-        credit_service: NamedDependency[CreditService],
-        idempotency_service: NamedDependency[IdempotencyService],
+        services: NamedDependency[Services],
     ) -> Response[CheckoutResponse]:
         """Buy a pack of 5, 10 or 20 credits (signed-in users only).
 
@@ -76,24 +73,24 @@ class CreditsController(Controller):
         return await idempotency.respond(
             request,
             caller,
-            idempotency_service,
+            services.idempotency,
             request_parts=(str(data.pack),),
             status_code=200,
             render=CheckoutResponse.of,
-            run=lambda recorder: credit_service.checkout(caller, data.pack, recorder=recorder),
+            run=lambda recorder: services.credits.checkout(caller, data.pack, recorder=recorder),
         )
 
     @get("/purchases", operation_id="listPurchases")
     async def purchases(
         self,
         caller: NamedDependency[Caller],
-        purchase_service: NamedDependency[PurchaseService],
+        services: NamedDependency[Services],
         limit: Annotated[
             int, Parameter(description="Purchases per page, 1 to 100 (else 422).")
         ] = DEFAULT_LIMIT,
     ) -> PurchasesResponse:
         """The caller's purchases, newest first (``limit`` 1 to 100, default 20)."""
-        found = await purchase_service.mine(caller, limit)
+        found = await services.purchases.mine(caller, limit)
         return PurchasesResponse(purchases=[PurchaseSchema.of(p) for p in found])
 
     @get("/purchases/{purchaseId:str}", operation_id="getPurchase")
@@ -103,11 +100,11 @@ class CreditsController(Controller):
             str, Parameter(description="The purchase's id, as `purchaseId` in the answers.")
         ],
         caller: NamedDependency[Caller],
-        purchase_service: NamedDependency[PurchaseService],
+        services: NamedDependency[Services],
     ) -> PurchaseSchema:
         """One of the caller's purchases (polled after the payment page sends them back)."""
         return PurchaseSchema.of(
-            await purchase_service.one_of_mine(caller, _parse_purchase_id(purchaseId))
+            await services.purchases.one_of_mine(caller, _parse_purchase_id(purchaseId))
         )
 
 

@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
 
 from entrypoints.http import idempotency
-from entrypoints.http.dependencies import PresentedCaller
+from entrypoints.http.dependencies import PresentedCaller, Services
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -21,9 +21,8 @@ from entrypoints.http.schemas import (
 )
 from picpaygo_core.errors import JobNotFound
 from picpaygo_core.models import Admission, Caller, Job
-from picpaygo_core.services import GenerationService
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
-from picpaygo_core.services.idempotency import IdempotencyService, Recorder
+from picpaygo_core.services.idempotency import Recorder
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
@@ -38,8 +37,7 @@ class GenerationController(Controller):
         request: Request[Any, Any, Any],
         data: MultipartBody[GenerateForm],
         presented_caller: NamedDependency[PresentedCaller],
-        generation_service: NamedDependency[GenerationService],
-        idempotency_service: NamedDependency[IdempotencyService],
+        services: NamedDependency[Services],
     ) -> Response[JobCreateResponse]:
         """Queue a photo for restyling; one credit is charged now and refunded on failure.
 
@@ -53,12 +51,12 @@ class GenerationController(Controller):
             await data.image.close()
 
         async def admit(key: str | None, request_id: str) -> Admission:
-            return await generation_service.admit(
+            return await services.generation.admit(
                 presented_caller.token, presented_caller.network, key=key, request=request_id
             )
 
         async def run(admission: Admission, recorder: Recorder[Job] | None) -> Job:
-            return await generation_service.create_job(
+            return await services.generation.create_job(
                 admission.caller,
                 category=data.category,
                 image=image,
@@ -68,7 +66,7 @@ class GenerationController(Controller):
 
         return await idempotency.respond_admitted(
             request,
-            idempotency_service,
+            services.idempotency,
             admit=admit,
             request_parts=(data.category, hashlib.sha256(image).digest()),
             status_code=202,
@@ -80,7 +78,7 @@ class GenerationController(Controller):
     async def list_jobs(
         self,
         caller: NamedDependency[Caller],
-        generation_service: NamedDependency[GenerationService],
+        services: NamedDependency[Services],
         limit: Annotated[
             int, Parameter(ge=1, le=MAX_JOBS_PER_PAGE, description="Jobs per page.")
         ] = 20,
@@ -91,27 +89,27 @@ class GenerationController(Controller):
     ) -> JobListResponse:
         """The signed-in caller's jobs, newest first (401 when anonymous)."""
         after = _parse_id(before) if before is not None else None
-        return JobListResponse.of(await generation_service.jobs(caller, limit=limit, before=after))
+        return JobListResponse.of(await services.generation.jobs(caller, limit=limit, before=after))
 
     @get("/{jobId:str}", operation_id="getJob")
     async def status(
         self,
         jobId: JobIdParameter,  # the path parameter's public name
         caller: NamedDependency[Caller],
-        generation_service: NamedDependency[GenerationService],
+        services: NamedDependency[Services],
     ) -> JobStatusResponse:
         """Where the job is; ``outputUrl`` is set once the picture is ready."""
-        return JobStatusResponse.of(await generation_service.job(caller, _parse_id(jobId)))
+        return JobStatusResponse.of(await services.generation.job(caller, _parse_id(jobId)))
 
     @get("/{jobId:str}/image", operation_id="getJobImage")
     async def image(
         self,
         jobId: JobIdParameter,  # the path parameter's public name
         caller: NamedDependency[Caller],
-        generation_service: NamedDependency[GenerationService],
+        services: NamedDependency[Services],
     ) -> Response[bytes]:
         """The generated picture."""
-        image = await generation_service.output_image(caller, _parse_id(jobId))
+        image = await services.generation.output_image(caller, _parse_id(jobId))
         return Response(
             image.data,
             media_type=image.content_type,

@@ -7,6 +7,7 @@ from typing import Literal
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import HealthResponse, LiveResponse
 from picpaygo_core.services import HealthService
 
@@ -17,22 +18,24 @@ class HealthController(Controller):
 
     @get("/", operation_id="health")
     async def health(
-        self, health_service: NamedDependency[HealthService]
+        self,
+        services: NamedDependency[Services],
     ) -> Response[HealthResponse]:
         """Readiness (the original path): 200 when every dependency answers, else 503.
 
         An open operator incident (the image model refuses the API key or is out of
         credits) keeps the 200, with status ``degraded`` and the problem in ``checks``.
         """
-        return await _readiness(health_service)
+        return await _readiness(services.health)
 
     @get("/ready", operation_id="ready")
     async def ready(
-        self, health_service: NamedDependency[HealthService]
+        self,
+        services: NamedDependency[Services],
     ) -> Response[HealthResponse]:
         """Readiness probe, the same answer as ``/api/health``: 503 while the database is
         unreachable, so a load balancer sends no traffic here until it is back."""
-        return await _readiness(health_service)
+        return await _readiness(services.health)
 
     @get("/live", operation_id="live")
     async def live(self) -> LiveResponse:

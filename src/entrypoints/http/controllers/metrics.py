@@ -5,10 +5,10 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
-from adapters.metrics import PrometheusMetrics
 from adapters.metrics.prometheus import CONTENT_TYPE
+from entrypoints.http.dependencies import Services
 from picpaygo_core.errors import StorageUnavailable
-from picpaygo_core.services.monitoring import QueueMonitor, QueueSnapshot
+from picpaygo_core.services.monitoring import QueueSnapshot
 
 
 class MetricsController(Controller):
@@ -18,15 +18,14 @@ class MetricsController(Controller):
     @get("/", operation_id="metrics", media_type=CONTENT_TYPE)
     async def metrics(
         self,
-        metrics: NamedDependency[PrometheusMetrics],
-        queue_monitor: NamedDependency[QueueMonitor],
+        services: NamedDependency[Services],
     ) -> Response[bytes]:
         """Prometheus metrics: HTTP requests and latency by route template, method and
         status; jobs created and finished by outcome; queue depth and the oldest queued
         job's age; image generator latency by outcome; credits moved; sign-in failures
         and throttled attempts. 404 when ``METRICS_ENABLED`` is off."""
         try:
-            queue: QueueSnapshot | None = await queue_monitor.snapshot()
+            queue: QueueSnapshot | None = await services.queue_monitor.snapshot()
         except StorageUnavailable:
             queue = None  # the other series still tell what happened
-        return Response(metrics.render(queue), media_type=CONTENT_TYPE)
+        return Response(services.metrics.render(queue), media_type=CONTENT_TYPE)

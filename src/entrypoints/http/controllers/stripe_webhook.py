@@ -7,8 +7,8 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import WebhookReceived
-from picpaygo_core.services import PaymentEventService
 
 # Stripe events are small (a few kilobytes); this leaves room for large metadata.
 MAX_EVENT_BYTES = 512 * 1024
@@ -22,7 +22,7 @@ class StripeWebhookController(Controller):
     async def receive(
         self,
         request: Request[Any, Any, Any],
-        payment_event_service: NamedDependency[PaymentEventService],
+        services: NamedDependency[Services],
     ) -> WebhookReceived:
         """A Stripe event: the raw body, verified with its ``Stripe-Signature`` header first.
 
@@ -30,5 +30,5 @@ class StripeWebhookController(Controller):
         changes); 503 when storage is down, so Stripe sends the event again.
         """
         body = await request.body()
-        await payment_event_service.receive(body, request.headers.get("stripe-signature"))
+        await services.payment_events.receive(body, request.headers.get("stripe-signature"))
         return WebhookReceived(received=True)

@@ -34,7 +34,11 @@ import httpx
 import psycopg
 from common import ROOT, cpu_seconds, machine_line, options, publish, run_command
 
-from adapters.postgres.sql import CREDITS_FOR_SESSIONS_SQL, SESSIONS_WITH_USERS_SQL, SPEND_SQL
+from adapters.postgres.sql import (
+    CREDITS_FOR_SESSIONS_SQL,
+    SESSION_SPEND_SQL,
+    SESSIONS_WITH_USERS_SQL,
+)
 from picpaygo_core.networks import client_network
 from support.images import jpeg_bytes
 from support.postgres import throwaway_database
@@ -246,7 +250,7 @@ def pgbench_scripts() -> dict[str, str]:
     return {
         "GET /api/auth/me": script(SESSIONS_WITH_USERS_SQL),
         "GET /api/credits": script(CREDITS_FOR_SESSIONS_SQL),
-        "POST /api/credits/consume": script(SESSIONS_WITH_USERS_SQL, SPEND_SQL),
+        "POST /api/credits/consume": script(SESSION_SPEND_SQL),
     }
 
 

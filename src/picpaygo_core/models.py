@@ -90,6 +90,15 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     balance: int
 
 
+class SessionCharge(msgspec.Struct, frozen=True, kw_only=True):
+    """A spend for whoever holds a session: the ``charge``, the paying user (None when
+    the session was missing or ``expired``, and the spend anonymous)."""
+
+    charge: Charge
+    user_id: UUID | None
+    expired: bool
+
+
 class Spending(msgspec.Struct, frozen=True, kw_only=True):
     """A request to take ``amount`` credits: free ones of ``network`` first (a network
     never seen has ``initial_free``), then the paid balance of ``user_id`` (None for an

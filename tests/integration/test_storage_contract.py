@@ -44,6 +44,7 @@ from picpaygo_core.models import (
     Purchase,
     PurchaseStatus,
     Session,
+    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -707,6 +708,80 @@ async def test_an_anonymous_client_spends_free_credits_only(
         Charge(free=2, paid=0, free_left=1, balance=0),
         Charge(free=1, paid=0, free_left=0, balance=0),
     )
+
+
+async def spend_for_session_now(
+    uow_factory: UnitOfWorkFactory, token_hash: str | None, spending: Spending
+) -> SessionCharge:
+    async with uow_factory(single_change=True) as uow:
+        spent = await uow.credits.spend_for_session(token_hash, spending)
+        await uow.commit()
+    return spent
+
+
+async def test_a_spend_for_a_session_charges_its_user_free_credits_first(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    user = a_user()
+    session = a_session(user)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(session)
+        await uow.credits.record(an_entry(user, 10, "grant"))
+        await uow.commit()
+
+    spent = [
+        await spend_for_session_now(uow_factory, session.token_hash, a_spending(None, 2))
+        for _ in range(3)
+    ]
+
+    assert spent == [
+        SessionCharge(
+            charge=Charge(free=2, paid=0, free_left=1, balance=10), user_id=user.id, expired=False
+        ),
+        SessionCharge(
+            charge=Charge(free=1, paid=1, free_left=0, balance=9), user_id=user.id, expired=False
+        ),
+        SessionCharge(
+            charge=Charge(free=0, paid=2, free_left=0, balance=7), user_id=user.id, expired=False
+        ),
+    ]
+    async with uow_factory() as uow:
+        history = await uow.credits.history(user.id, 10)
+    assert [(entry.amount, entry.actor) for entry in history] == [
+        (-2, f"user:{user.id}"),
+        (-1, f"user:{user.id}"),
+        (10, "test"),
+    ]
+
+
+@pytest.mark.parametrize("token", ["expired", "unknown", None])
+async def test_a_spend_without_a_live_session_is_anonymous(
+    uow_factory: UnitOfWorkFactory, token: str | None
+) -> None:
+    user = a_user()
+    expired = a_session(user, expires_at=START)
+    async with uow_factory() as uow:
+        await uow.users.add(user)
+        await uow.sessions.add(expired)
+        await uow.credits.record(an_entry(user, 10, "grant"))
+        await uow.free_credits.take(NETWORK, FREE - 1, FREE)
+        await uow.commit()
+    token_hash = {"expired": expired.token_hash, "unknown": "unknown"}.get(token or "")
+
+    spent = await spend_for_session_now(uow_factory, token_hash, a_spending(None, 1))
+    before = await stored_state(uow_factory)
+    with pytest.raises(InsufficientCredits):
+        await spend_for_session_now(uow_factory, token_hash, a_spending(None, 1))
+
+    assert spent == SessionCharge(
+        charge=Charge(free=1, paid=0, free_left=0, balance=0),
+        user_id=None,
+        expired=token == "expired",
+    )
+    assert await stored_state(uow_factory) == before
+    async with uow_factory() as uow:
+        assert await uow.credits.balance(user.id) == 10
 
 
 async def test_a_spend_with_a_key_already_in_the_ledger_is_refused(

@@ -24,6 +24,7 @@ from adapters.postgres.sql import (
     KEY_CLAIM_SQL,
     LEDGER_COLUMNS,
     PURCHASE_COLUMNS,
+    SESSION_SPEND_SQL,
     SESSION_WITH_USER_SQL,
     SPEND_SQL,
     USER_COLUMNS,
@@ -45,6 +46,7 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
+    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -301,7 +303,28 @@ class PostgresCreditRepository(_Repository):
         except pg_errors.UniqueViolation:
             raise DuplicateLedgerEntry from None
         assert row is not None  # the statement always returns one row
-        free_left, paid_balance, known, balance = row
+        return await self._charge(row, spending)
+
+    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
+        """One statement (``SESSION_SPEND_SQL``) in the usual cases, as ``spend``."""
+        params = msgspec.structs.asdict(spending) | {"token_hash": token_hash}
+        try:
+            row = await self._db.fetch_one(SESSION_SPEND_SQL, params, changes=True)
+        except pg_errors.UniqueViolation:
+            raise DuplicateLedgerEntry from None
+        assert row is not None  # the statement always returns one row
+        user_id, expires_at = row[4:]
+        if user_id is not None:
+            spending = msgspec.structs.replace(spending, user_id=user_id, actor=f"user:{user_id}")
+        else:
+            spending = msgspec.structs.replace(spending, user_id=None)
+        charge = await self._charge(row, spending)
+        expired = user_id is None and expires_at is not None
+        return SessionCharge(charge=charge, user_id=user_id, expired=expired)
+
+    async def _charge(self, row: Row, spending: Spending) -> Charge:
+        """The charge the spend statement's ``row`` reports, or the step-by-step path's."""
+        free_left, paid_balance, known, balance = row[:4]
         if free_left is not None:
             return Charge(free=spending.amount, paid=0, free_left=free_left, balance=balance or 0)
         if paid_balance is not None:

@@ -100,6 +100,7 @@ FROM caller CROSS JOIN scope
 LEFT JOIN idempotency_keys k ON k.caller = scope.name AND k.key = %(key)s
 """.encode()
 
+
 # A spend in one statement, for the usual cases: the network has enough free credits
 # left (take them), or none at all (take the paid balance, with its ledger entry, if it
 # covers the amount). Anything else (a network never seen, or fewer free credits than the
@@ -107,8 +108,12 @@ LEFT JOIN idempotency_keys k ON k.caller = scope.name AND k.key = %(key)s
 # UPDATE runs only when the free one did not (it reads that CTE's output). Each UPDATE
 # re-checks its condition on the latest row version, so concurrent spends never
 # overdraw; ``known`` is this statement's snapshot, read only to choose the path.
-SPEND_SQL = f"""
-WITH free AS (
+def _spend_sql(user: str, actor: str, caller: str = "", extra: str = "") -> bytes:
+    """The spend statement, with the paying user (and the ledger's actor) taken from the
+    SQL expressions ``user`` and ``actor``, after the CTEs ``caller`` (a leading ``WITH``
+    part) and with the columns ``extra`` appended."""
+    return f"""
+WITH {caller}free AS (
     UPDATE free_credits SET remaining = remaining - %(amount)s, updated_at = %(now)s
     WHERE network = %(network)s AND remaining >= %(amount)s
     RETURNING remaining
@@ -116,19 +121,37 @@ WITH free AS (
     SELECT remaining FROM free_credits WHERE network = %(network)s
 ), paid AS (
     UPDATE credits SET balance = balance - %(amount)s, updated_at = %(now)s
-    WHERE user_id = %(user_id)s::uuid AND balance >= %(amount)s
+    WHERE user_id = {user} AND balance >= %(amount)s
       AND NOT EXISTS (SELECT 1 FROM free) AND (SELECT remaining FROM known) = 0
     RETURNING balance
 ), entry AS (
     INSERT INTO credit_ledger ({LEDGER_COLUMNS})
-    SELECT %(entry_id)s, %(user_id)s::uuid, -(%(amount)s::integer), %(reason)s, %(actor)s,
+    SELECT %(entry_id)s, {user}, -(%(amount)s::integer), %(reason)s, {actor},
            %(now)s, %(job_id)s::uuid, %(idempotency_key)s::text, NULL
     FROM paid
 )
 SELECT (SELECT remaining FROM free), (SELECT balance FROM paid),
        (SELECT remaining FROM known),
-       (SELECT balance FROM credits WHERE user_id = %(user_id)s::uuid)
+       (SELECT balance FROM credits WHERE user_id = {user}){extra}
 """.encode()
+
+
+SPEND_SQL = _spend_sql("%(user_id)s::uuid", "%(actor)s")
+
+# POST /api/credits/consume: the same spend for whoever holds the session, resolved in
+# the same statement (a session that expired by ``now`` counts as none, and the spend is
+# anonymous). Also returns the paying user's id and, for an expired session, its expiry.
+SESSION_SPEND_SQL = _spend_sql(
+    "(SELECT user_id FROM caller)",
+    "'user:' || (SELECT user_id FROM caller)",
+    caller="""session AS (
+    SELECT user_id, expires_at FROM sessions WHERE token_hash = %(token_hash)s
+), caller AS (
+    SELECT user_id FROM session WHERE expires_at > %(now)s
+), """,
+    extra=""",
+       (SELECT user_id FROM caller), (SELECT expires_at FROM session)""",
+)
 
 # Leases the oldest due job. Each kind of due job (queued and available, or running with
 # a lapsed lease) is looked up on its own partial index, oldest first, so a claim reads a

@@ -23,6 +23,7 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
+    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -121,6 +122,12 @@ class CreditRepository(Protocol):
         together do not cover the amount, or an anonymous client has too few free ones;
         ``DuplicateLedgerEntry`` if the idempotency key is already in the ledger.
         """
+        ...
+
+    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
+        """``spend`` for whoever holds the session ``token_hash``, resolved in the same
+        atomic change: its user pays when the session is live at ``spending.now``, else
+        the spend is anonymous (``spending.actor`` names it; ``user_id`` is not read)."""
         ...
 
 

@@ -18,7 +18,14 @@ from picpaygo_core.policy import CREDIT_PACKS, Policy
 from picpaygo_core.ports import Clock, PaymentGateway, SessionReads, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
-from picpaygo_core.services.ledger import charged_view, credits_view, purchase_credit, spend
+from picpaygo_core.services.ledger import (
+    charged_view,
+    credits_view,
+    purchase_credit,
+    spend,
+    spending_of,
+    view_after,
+)
 from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import check_amount
 
@@ -94,6 +101,28 @@ class CreditService:
             await uow.commit()
         self._telemetry.credits_moved("spent", amount)
         return view
+
+    async def consume_for_session(
+        self, token: str | None, network: str, amount: int = 1
+    ) -> CreditsView:
+        """``consume`` for whoever holds the session ``token`` (anonymous without a live
+        one), the session resolved in the same atomic change as the spend."""
+        check_amount(amount)
+        token_hash = session_token_hash(token)
+        spending = spending_of(
+            Caller(user=None, network=network),
+            amount=amount,
+            free_credits=self._policy.free_credits,
+            reason="consume",
+            now=self._clock.now(),
+        )
+        async with self._uow_factory(single_change=True) as uow:
+            spent = await uow.credits.spend_for_session(token_hash, spending)
+            await uow.commit()
+        if spent.expired and token_hash is not None:
+            await forget_session(self._uow_factory, token_hash)
+        self._telemetry.credits_moved("spent", amount)
+        return view_after(spent.charge, authenticated=spent.user_id is not None)
 
     async def checkout(
         self, caller: Caller, pack: int, *, recorder: Recorder[CheckoutOutcome] | None = None

@@ -75,6 +75,30 @@ async def credits_view(uow: UnitOfWork, caller: Caller, free_credits: int) -> Cr
     )
 
 
+def spending_of(
+    caller: Caller,
+    *,
+    amount: int,
+    free_credits: int,
+    reason: str,
+    now: datetime,
+    job_id: UUID | None = None,
+) -> Spending:
+    """``caller``'s request to take ``amount`` credits, free ones of its network first."""
+    return Spending(
+        network=caller.network,
+        amount=amount,
+        initial_free=free_credits,
+        user_id=caller.user.id if caller.user else None,
+        entry_id=uuid.uuid4(),
+        reason=reason,
+        actor=caller.actor,
+        now=now,
+        job_id=job_id,
+        idempotency_key=f"charge:{job_id}" if job_id else None,
+    )
+
+
 async def spend(
     uow: UnitOfWork,
     caller: Caller,
@@ -91,28 +115,24 @@ async def spend(
     they do not suffice, and nothing at all is spent.
     """
     return await uow.credits.spend(
-        Spending(
-            network=caller.network,
-            amount=amount,
-            initial_free=free_credits,
-            user_id=caller.user.id if caller.user else None,
-            entry_id=uuid.uuid4(),
-            reason=reason,
-            actor=caller.actor,
-            now=now,
-            job_id=job_id,
-            idempotency_key=f"charge:{job_id}" if job_id else None,
+        spending_of(
+            caller, amount=amount, free_credits=free_credits, reason=reason, now=now, job_id=job_id
         )
     )
 
 
 def charged_view(caller: Caller, charge: Charge) -> CreditsView:
     """What ``caller`` can spend after ``charge``."""
+    return view_after(charge, authenticated=caller.user is not None)
+
+
+def view_after(charge: Charge, *, authenticated: bool) -> CreditsView:
+    """What is left to spend after ``charge``."""
     return CreditsView(
         credits=charge.free_left + charge.balance,
         balance=charge.balance,
         free_credits=charge.free_left,
-        authenticated=caller.user is not None,
+        authenticated=authenticated,
     )
 
 

@@ -6,6 +6,8 @@ outcomes), never raw paths or ids, so the number of series stays bounded.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -48,6 +50,8 @@ class PrometheusMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # The labelled children of the two series above, by (route, method, status).
+        self._http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._jobs_created = Counter(
             "picpaygo_jobs_created", "Generation jobs queued (and charged).", registry=r
         )
@@ -103,9 +107,14 @@ class PrometheusMetrics:
     def request_finished(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request (unknown methods share one label)."""
         method = method if method in KNOWN_METHODS else "OTHER"
-        labels = (route, method, str(status))
-        self._http_requests.labels(*labels).inc()
-        self._http_latency.labels(*labels).observe(seconds)
+        series = self._http_series.get((route, method, status))
+        if series is None:
+            labels = (route, method, str(status))
+            series = self._http_requests.labels(*labels), self._http_latency.labels(*labels)
+            # Bounded like the series themselves: routes, methods and statuses are few.
+            self._http_series[(route, method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     # --- Telemetry ------------------------------------------------------------------
 

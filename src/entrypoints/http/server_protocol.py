@@ -36,6 +36,8 @@ class HeaderDeadline:
     header_timeout_seconds = DEFAULT_HEADER_TIMEOUT_SECONDS
 
     _header_timer: asyncio.TimerHandle | None = None
+    # When the connection began waiting for a request head (None while one is served).
+    _waiting_since: float | None = None
     _answered_cycle: object = None
     cycle: Any
     loop: asyncio.AbstractEventLoop
@@ -51,7 +53,7 @@ class HeaderDeadline:
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not None and self.cycle is not self._answered_cycle:
             self._answered_cycle = self.cycle  # a complete request head arrived
-            self._stop_waiting()
+            self._waiting_since = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
@@ -59,20 +61,30 @@ class HeaderDeadline:
             self._wait_for_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_waiting()
-        super().connection_lost(exc)  # type: ignore[misc]
-
-    def _wait_for_headers(self) -> None:
-        self._stop_waiting()
-        self._header_timer = self.loop.call_later(self.header_timeout_seconds, self._too_slow)
-
-    def _stop_waiting(self) -> None:
+        self._waiting_since = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _wait_for_headers(self) -> None:
+        # One timer per connection, not one per request: when it fires early (the
+        # connection has served requests since), it is set again for what is left.
+        self._waiting_since = self.loop.time()
+        if self._header_timer is None:
+            self._check_deadline()
+
+    def _check_deadline(self) -> None:
+        self._header_timer = None
+        if self._waiting_since is None:
+            return  # a request is being served; the next wait sets the timer again
+        deadline = self._waiting_since + self.header_timeout_seconds
+        if self.loop.time() >= deadline:
+            self._too_slow()
+        else:
+            self._header_timer = self.loop.call_at(deadline, self._check_deadline)
 
     def _too_slow(self) -> None:
-        self._header_timer = None
         if not self.transport.is_closing():
             logger.info(
                 "closed a connection that sent no complete request within %gs",

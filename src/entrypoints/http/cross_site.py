@@ -23,7 +23,7 @@ EXEMPT_PATHS = frozenset({"/api/stripe/webhook"})
 
 def check_cross_site(request: Request[Any, Any, Any], allowed_origins: Collection[str]) -> None:
     """Raise 403 for an unsafe request from an origin that is not ours nor allowed."""
-    if request.method not in UNSAFE_METHODS or request.url.path in EXEMPT_PATHS:
+    if request.method not in UNSAFE_METHODS or request.scope["path"] in EXEMPT_PATHS:
         return
     origin = request.headers.get("origin")
     if origin is not None:

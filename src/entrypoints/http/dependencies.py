@@ -85,6 +85,14 @@ class Services:
         """The session token the request's cookie carries, if any."""
         return self.session_cookie.read(request.headers.get("cookie"))
 
+    def presented_caller(self, request: Request[Any, Any, Any]) -> PresentedCaller:
+        """Who the request says it comes from, not looked up yet (no storage work, so a
+        method rather than a dependency, which would cost a resolution step)."""
+        return PresentedCaller(
+            token=self.session_token(request),
+            network=client_network(self.client_address(request)),
+        )
+
 
 class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
     """Who a request says it comes from, not looked up yet: its session token (None
@@ -119,16 +127,6 @@ async def provide_caller_credits(
     )
 
 
-async def provide_presented_caller(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> PresentedCaller:
-    """The caller's session token and network, not looked up yet."""
-    return PresentedCaller(
-        token=services.session_token(request),
-        network=client_network(services.client_address(request)),
-    )
-
-
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:
     """Every dependency a handler can ask for, by name."""
     services = Services(container, settings)
@@ -137,5 +135,4 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
         "client_address": Provide(provide_client_address),
         "caller": Provide(provide_caller),
         "caller_credits": Provide(provide_caller_credits),
-        "presented_caller": Provide(provide_presented_caller),
     }

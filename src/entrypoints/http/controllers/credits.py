@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from entrypoints.http import idempotency
-from entrypoints.http.dependencies import PresentedCaller, Services
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import (
     CheckoutRequest,
     CheckoutResponse,
@@ -38,7 +38,6 @@ class CreditsController(Controller):
     async def consume(
         self,
         request: Request[Any, Any, Any],
-        presented_caller: NamedDependency[PresentedCaller],
         services: NamedDependency[Services],
         data: JSONBody[ConsumeRequest | None] = None,
     ) -> Response[CreditsResponse]:
@@ -47,7 +46,8 @@ class CreditsController(Controller):
         With an ``Idempotency-Key``, a retry gets the first answer and spends nothing.
         """
         amount = data.amount if data else 1
-        token, network = presented_caller.token, presented_caller.network
+        presented = services.presented_caller(request)
+        token, network = presented.token, presented.network
         if idempotency.key_of(request) is None:
             # The session is resolved in the spend's own statement: one round trip.
             view = await services.credits.consume_for_session(token, network, amount)

@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
 
 from entrypoints.http import idempotency
-from entrypoints.http.dependencies import PresentedCaller, Services
+from entrypoints.http.dependencies import Services
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -36,7 +36,6 @@ class GenerationController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: MultipartBody[GenerateForm],
-        presented_caller: NamedDependency[PresentedCaller],
         services: NamedDependency[Services],
     ) -> Response[JobCreateResponse]:
         """Queue a photo for restyling; one credit is charged now and refunded on failure.
@@ -45,6 +44,7 @@ class GenerationController(Controller):
         is not charged again.
         """
         # The session, the caller's credits and the key are read in one round trip.
+        presented = services.presented_caller(request)
         try:
             image = await data.image.read()
         finally:
@@ -52,7 +52,7 @@ class GenerationController(Controller):
 
         async def admit(key: str | None, request_id: str) -> Admission:
             return await services.generation.admit(
-                presented_caller.token, presented_caller.network, key=key, request=request_id
+                presented.token, presented.network, key=key, request=request_id
             )
 
         async def run(admission: Admission, recorder: Recorder[Job] | None) -> Job:

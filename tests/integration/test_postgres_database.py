@@ -3,6 +3,7 @@ deadline per unit of work, and a single-change unit that refuses a second change
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -73,3 +74,44 @@ async def test_a_unit_of_work_over_its_time_limit_fails_as_unavailable_and_the_p
             assert await conn.fetch_one(b"SELECT 1") == (1,)
 
     assert took < 5.0
+
+
+async def test_units_of_work_beyond_the_pool_wait_their_turn_and_all_finish(
+    postgres_url: str,
+) -> None:
+    async with opened(PostgresDatabase(postgres_url, pool_size=2, timeout=5.0)) as database:
+        in_flight = 0
+        most = 0
+
+        async def unit(n: int) -> int:
+            nonlocal in_flight, most
+            async with database.connection() as conn:
+                in_flight += 1
+                most = max(most, in_flight)
+                row = await conn.fetch_one(b"SELECT %s::int", (n,))
+                in_flight -= 1
+            assert row is not None
+            return int(row[0])
+
+        results = await asyncio.gather(*(unit(n) for n in range(20)))
+
+    assert results == list(range(20))
+    assert most <= 2
+
+
+async def test_a_unit_of_work_waiting_for_a_busy_pool_gives_up_at_its_deadline(
+    postgres_url: str,
+) -> None:
+    async with opened(PostgresDatabase(postgres_url, pool_size=1, timeout=0.5)) as database:
+        async with database.connection() as holder:
+            await holder.fetch_one(b"SELECT 1")
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                async with database.connection():
+                    pass
+            waited = time.monotonic() - started
+
+        async with database.connection() as conn:  # the slot and connection came back
+            assert await conn.fetch_one(b"SELECT 1") == (1,)
+
+    assert waited < 5.0

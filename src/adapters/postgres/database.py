@@ -76,6 +76,10 @@ class PostgresDatabase:
             kwargs={**connection_options(timeout, statement_limit=True), "autocommit": True},
             name="picpaygo",
         )
+        # Units of work in flight, at most one per pooled connection: a unit waits here,
+        # on a plain future, rather than in the pool's queue (a condition and a task per
+        # wait), so the pool always has a connection for whoever passed.
+        self._free_slots = asyncio.Semaphore(pool_size)
         self._opened = False
         self._returned_at: weakref.WeakKeyDictionary[Connection, float] = (
             weakref.WeakKeyDictionary()
@@ -102,7 +106,14 @@ class PostgresDatabase:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with storage_errors():
-            conn = await self._pool.getconn(timeout=self.timeout)
+            await self._take_slot(started + self.timeout)
+            try:
+                conn = await self._pool.getconn(
+                    timeout=max(0.0, started + self.timeout - loop.time())
+                )
+            except BaseException:
+                self._free_slots.release()
+                raise
         deadline = Deadline()
         deadline.arm(conn, started + self.timeout)
         return DatabaseConnection(conn, deadline, self.timeout, single_change=single_change)
@@ -117,7 +128,21 @@ class PostgresDatabase:
             if unit.deadline.expired and not conn.closed:
                 await conn.close()
             self._returned_at[conn] = time.monotonic()
-            await self._pool.putconn(conn)
+            try:
+                await self._pool.putconn(conn)
+            finally:
+                self._free_slots.release()
+
+    async def _take_slot(self, deadline: float) -> None:
+        """Wait for a free connection until loop time ``deadline`` (``PoolTimeout`` then)."""
+        if not self._free_slots.locked():
+            await self._free_slots.acquire()  # returns at once
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._free_slots.acquire()
+        except TimeoutError:
+            raise PoolTimeout("no connection was free in time") from None
 
     @contextlib.asynccontextmanager
     async def connection(self, *, single_change: bool = False) -> AsyncIterator[DatabaseConnection]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Generic, Self, TypeVar, overload
 
 from adapters.postgres.database import DatabaseConnection, PostgresDatabase
 from adapters.postgres.repositories import (
@@ -18,6 +19,31 @@ from adapters.postgres.repositories import (
     PostgresUserRepository,
 )
 
+R = TypeVar("R")
+
+
+class _Repository(Generic[R]):
+    """A repository on the unit of work's connection, made when first used (a unit of
+    work uses one or two of its nine), then kept in the instance."""
+
+    def __init__(self, cls: Callable[[DatabaseConnection], R]) -> None:
+        self._cls = cls
+        self._name = ""
+
+    def __set_name__(self, owner: type[object], name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, uow: None, owner: type[object]) -> Self: ...
+    @overload
+    def __get__(self, uow: PostgresUnitOfWork, owner: type[object]) -> R: ...
+    def __get__(self, uow: PostgresUnitOfWork | None, owner: type[object]) -> R | Self:
+        if uow is None:
+            return self
+        repository = self._cls(uow.connection())
+        uow.__dict__[self._name] = repository  # found before this descriptor from now on
+        return repository
+
 
 class PostgresUnitOfWork:
     """All-or-nothing changes in one database transaction (Read Committed).
@@ -27,15 +53,15 @@ class PostgresUnitOfWork:
     ``commit()`` rolls back and gives the connection back.
     """
 
-    users: PostgresUserRepository
-    sessions: PostgresSessionRepository
-    credits: PostgresCreditRepository
-    free_credits: PostgresFreeCreditRepository
-    jobs: PostgresJobRepository
-    images: PostgresImageRepository
-    incidents: PostgresIncidentRepository
-    purchases: PostgresPurchaseRepository
-    idempotency: PostgresIdempotencyRepository
+    users = _Repository(PostgresUserRepository)
+    sessions = _Repository(PostgresSessionRepository)
+    credits = _Repository(PostgresCreditRepository)
+    free_credits = _Repository(PostgresFreeCreditRepository)
+    jobs = _Repository(PostgresJobRepository)
+    images = _Repository(PostgresImageRepository)
+    incidents = _Repository(PostgresIncidentRepository)
+    purchases = _Repository(PostgresPurchaseRepository)
+    idempotency = _Repository(PostgresIdempotencyRepository)
 
     def __init__(self, database: PostgresDatabase, *, single_change: bool = False) -> None:
         self._database = database
@@ -43,18 +69,14 @@ class PostgresUnitOfWork:
         self._conn: DatabaseConnection | None = None
 
     async def __aenter__(self) -> Self:
-        conn = await self._database.acquire(single_change=self._single_change)
-        self._conn = conn
-        self.users = PostgresUserRepository(conn)
-        self.sessions = PostgresSessionRepository(conn)
-        self.credits = PostgresCreditRepository(conn)
-        self.free_credits = PostgresFreeCreditRepository(conn)
-        self.jobs = PostgresJobRepository(conn)
-        self.images = PostgresImageRepository(conn)
-        self.incidents = PostgresIncidentRepository(conn)
-        self.purchases = PostgresPurchaseRepository(conn)
-        self.idempotency = PostgresIdempotencyRepository(conn)
+        self._conn = await self._database.acquire(single_change=self._single_change)
         return self
+
+    def connection(self) -> DatabaseConnection:
+        """The connection of the entered unit of work."""
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not entered")
+        return self._conn
 
     async def __aexit__(
         self,

@@ -63,7 +63,7 @@ async def respond(
     stored = _storing(status_code, render)
     key = key_of(request)
     if key is None:
-        return _response(stored(await run(None)))
+        return answer(await run(None), status_code=status_code, render=render)
     scope = scope_of(caller)
     replay = await service.begin(
         scope, key, fingerprint(request.method, request.url.path, *request_parts)
@@ -102,6 +102,11 @@ async def respond_admitted(
         stored,
         lambda recorder: run(admission, recorder),
     )
+
+
+def answer(result: T, *, status_code: int, render: Callable[[T], msgspec.Struct]) -> Response[Any]:
+    """``result`` as the JSON answer ``render`` makes of it, without a key to keep it by."""
+    return _response(_storing(status_code, render)(result))
 
 
 def _storing(

@@ -51,7 +51,7 @@ class CreditsController(Controller):
         if idempotency.key_of(request) is None:
             # The session is resolved in the spend's own statement: one round trip.
             view = await services.credits.consume_for_session(token, network, amount)
-            return Response(CreditsResponse.of(view), status_code=200)
+            return idempotency.answer(view, status_code=200, render=CreditsResponse.of)
         caller = Caller(user=await services.auth.current_user(token), network=network)
         return await idempotency.respond(
             request,

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 import psycopg
@@ -31,6 +32,7 @@ from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
 from picpaygo_core.models import (
     Caller,
     Category,
+    Charge,
     CreditSource,
     Generated,
     GenerationOutcome,
@@ -41,14 +43,20 @@ from picpaygo_core.models import (
     User,
 )
 from picpaygo_core.policy import Policy
+from picpaygo_core.ports import UnitOfWork
 from picpaygo_core.services import JobProcessor
-from picpaygo_core.services.ledger import ledger_entry, refund_job, spend
+from picpaygo_core.services.ledger import ledger_entry, refund_job, spending_of
 from support.builders import NETWORK, a_job, a_user
 from support.fakes import START, FakeClock
 from support.postgres import blocking, empty_tables, opened, throwaway_database
 
 LEASE_SECONDS = 60
 LOCK_WAIT_DEADLINE = 10.0
+
+
+async def spend(uow: UnitOfWork, caller: Caller, **spending: Any) -> Charge:
+    """``caller`` spends in ``uow`` (see ``spending_of``)."""
+    return await uow.credits.spend(spending_of(caller, **spending))
 
 
 @pytest.fixture

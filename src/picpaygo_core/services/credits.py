@@ -22,7 +22,6 @@ from picpaygo_core.services.ledger import (
     charged_view,
     credits_view,
     purchase_credit,
-    spend,
     spending_of,
     view_after,
 )
@@ -87,13 +86,14 @@ class CreditService:
         """
         check_amount(amount)
         async with self._uow_factory(single_change=recorder is None) as uow:
-            charge = await spend(
-                uow,
-                caller,
-                amount=amount,
-                free_credits=self._policy.free_credits,
-                reason="consume",
-                now=self._clock.now(),
+            charge = await uow.credits.spend(
+                spending_of(
+                    caller,
+                    amount=amount,
+                    free_credits=self._policy.free_credits,
+                    reason="consume",
+                    now=self._clock.now(),
+                )
             )
             view = charged_view(caller, charge)
             if recorder is not None:

@@ -26,7 +26,7 @@ from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder, claim_outcome, key_claim
-from picpaygo_core.services.ledger import credits_view, spend
+from picpaygo_core.services.ledger import credits_view, spending_of
 from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import parse_category
 
@@ -120,14 +120,15 @@ class GenerationService:
         now = self._clock.now()
         job_id = uuid.uuid4()
         async with self._uow_factory() as uow:
-            charge = await spend(
-                uow,
-                caller,
-                amount=1,
-                free_credits=self._policy.free_credits,
-                reason="generation",
-                now=now,
-                job_id=job_id,
+            charge = await uow.credits.spend(
+                spending_of(
+                    caller,
+                    amount=1,
+                    free_credits=self._policy.free_credits,
+                    reason="generation",
+                    now=now,
+                    job_id=job_id,
+                )
             )
             stored = StoredImage(
                 id=uuid.uuid4(), data=image, content_type=info.content_type, created_at=now

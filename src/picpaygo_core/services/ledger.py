@@ -84,7 +84,9 @@ def spending_of(
     now: datetime,
     job_id: UUID | None = None,
 ) -> Spending:
-    """``caller``'s request to take ``amount`` credits, free ones of its network first."""
+    """``caller``'s request to take ``amount`` credits, free ones of its network first,
+    for ``CreditRepository.spend`` (one atomic change; ``InsufficientCredits`` and nothing
+    spent when they do not suffice)."""
     return Spending(
         network=caller.network,
         amount=amount,
@@ -96,28 +98,6 @@ def spending_of(
         now=now,
         job_id=job_id,
         idempotency_key=f"charge:{job_id}" if job_id else None,
-    )
-
-
-async def spend(
-    uow: UnitOfWork,
-    caller: Caller,
-    *,
-    amount: int,
-    free_credits: int,
-    reason: str,
-    now: datetime,
-    job_id: UUID | None = None,
-) -> Charge:
-    """Take ``amount`` credits: free credits of the caller's network first, then paid ones.
-
-    One atomic change (``CreditRepository.spend``). Raises ``InsufficientCredits`` when
-    they do not suffice, and nothing at all is spent.
-    """
-    return await uow.credits.spend(
-        spending_of(
-            caller, amount=amount, free_credits=free_credits, reason=reason, now=now, job_id=job_id
-        )
     )
 
 

@@ -19,6 +19,7 @@ from adapters.payments import InstantPaymentGateway
 from picpaygo_core.errors import InsufficientCredits
 from picpaygo_core.models import (
     Caller,
+    Charge,
     CheckoutExpired,
     CheckoutFailed,
     CheckoutPaid,
@@ -30,12 +31,18 @@ from picpaygo_core.models import (
     PurchaseStatus,
     User,
 )
+from picpaygo_core.ports import UnitOfWork
 from picpaygo_core.services import PaymentEventService
-from picpaygo_core.services.ledger import spend
+from picpaygo_core.services.ledger import spending_of
 from support.builders import NETWORK, a_purchase, a_user, an_entry
 from support.fakes import FakeClock
 
 PACKS = (5, 10)
+
+
+async def spend(uow: UnitOfWork, caller: Caller, **spending: Any) -> Charge:
+    """``caller`` spends in ``uow`` (see ``spending_of``)."""
+    return await uow.credits.spend(spending_of(caller, **spending))
 
 
 class Shop:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 IPV6_PREFIX = 64
+# Recent clients' networks, remembered: every request asks, and parsing is not free.
+REMEMBERED_ADDRESSES = 4096
 
 
+@functools.lru_cache(maxsize=REMEMBERED_ADDRESSES)
 def client_network(address: str) -> str:
     """The network a client address belongs to, as a stable key.
 

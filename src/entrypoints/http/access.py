@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
+from collections.abc import Iterable
 from typing import Protocol
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +23,7 @@ from entrypoints.logs import request_id_var
 logger = logging.getLogger("picpaygo.access")
 
 REQUEST_ID_HEADER = "x-request-id"
+_ID_HEADER = REQUEST_ID_HEADER.encode()
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
 # Requests to an unknown path share one label, so a scanner cannot grow the series.
 UNMATCHED_ROUTE = "<unmatched>"
@@ -39,15 +40,15 @@ class HttpObserver(Protocol):
         ...
 
 
-def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The client's request id if it sent a sane one, else a new random one."""
     for name, value in headers:
-        if name.lower() == REQUEST_ID_HEADER.encode():
+        if name.lower() == _ID_HEADER:
             candidate = value.decode("latin-1")
             if _SANE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
 
 
 def route_template(scope: Scope, status: int) -> str:
@@ -72,7 +73,8 @@ class AccessMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        request_id = request_id_from(list(scope.get("headers", [])))
+        request_id = request_id_from(scope.get("headers", []))
+        id_bytes = request_id.encode("latin-1")
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -89,7 +91,8 @@ class AccessMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+                # The app never sets this header itself, so it is added, not replaced.
+                message["headers"] = [*message.get("headers", ()), (_ID_HEADER, id_bytes)]
             await send(message)
 
         try:

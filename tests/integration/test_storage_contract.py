@@ -311,9 +311,6 @@ async def test_a_session_is_found_together_with_its_user(
         await uow.sessions.add(a_session(other))
         await uow.commit()
 
-    async with uow_factory() as uow:
-        assert await uow.sessions.find_with_user(session.token_hash) == (session, user)
-        assert await uow.sessions.find_with_user("no-such-hash") is None
     assert await session_reads.session_with_user(session.token_hash) == (session, user)
     assert await session_reads.session_with_user("no-such-hash") is None
 

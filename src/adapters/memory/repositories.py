@@ -102,11 +102,6 @@ class MemorySessionRepository(_Repository):
     async def find(self, token_hash: str) -> Session | None:
         return self._store.sessions.get(token_hash)
 
-    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
-        session = self._store.sessions.get(token_hash)
-        user = self._store.users.get(session.user_id) if session else None
-        return (session, user) if session and user else None
-
     async def find_caller(
         self,
         token_hash: str | None,

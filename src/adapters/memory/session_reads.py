@@ -15,7 +15,9 @@ class MemorySessionReads:
     async def session_with_user(self, token_hash: str) -> tuple[Session, User] | None:
         """The session of ``token_hash`` (expired or not) and its user, or None."""
         async with self._uow_factory() as uow:
-            return await uow.sessions.find_with_user(token_hash)
+            session = await uow.sessions.find(token_hash)
+            user = await uow.users.find_by_id(session.user_id) if session else None
+        return (session, user) if session and user else None
 
     async def credits_for_session(
         self, token_hash: str | None, network: str, initial_free: int

@@ -25,7 +25,6 @@ from adapters.postgres.sql import (
     LEDGER_COLUMNS,
     PURCHASE_COLUMNS,
     SESSION_SPEND_SQL,
-    SESSION_WITH_USER_SQL,
     SPEND_SQL,
     USER_COLUMNS,
 )
@@ -170,12 +169,6 @@ class PostgresSessionRepository(_Repository):
             (token_hash,),
         )
         return session_from_row(row) if row is not None else None
-
-    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
-        row = await self._db.fetch_one(SESSION_WITH_USER_SQL, {"token_hash": token_hash})
-        if row is None:
-            return None
-        return session_from_row(row), user_from_row(row[4:])
 
     async def find_caller(
         self,

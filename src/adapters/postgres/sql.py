@@ -20,16 +20,8 @@ PURCHASE_COLUMNS = (
     "checkout_session_id, payment_intent_id"
 )
 
-# Every signed-in request: the session and its user, in one read.
-SESSION_WITH_USER_SQL = f"""
-SELECT s.token_hash, s.user_id, s.created_at, s.expires_at,
-       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
-FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = %(token_hash)s
-""".encode()
-
-# The session and its user, for many requests at once (see ``coalescing``): one row
-# per token that matches, tagged with the token's place in the array.
+# Every signed-in request: the session and its user, for many requests at once (see
+# ``coalescing``): one row per token that matches, tagged with its place in the array.
 SESSIONS_WITH_USERS_SQL = f"""
 SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at,
        {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}

@@ -62,10 +62,6 @@ class SessionRepository(Protocol):
 
     async def find(self, token_hash: str) -> Session | None: ...
 
-    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
-        """The session and its user together (one lookup on every signed-in request)."""
-        ...
-
     async def find_caller(
         self,
         token_hash: str | None,

@@ -42,6 +42,7 @@ from picpaygo_core.ports import (
     HealthProbe,
     JobWakeup,
     SessionReads,
+    SessionSpends,
     UnitOfWorkFactory,
 )
 from picpaygo_core.services import (
@@ -80,6 +81,8 @@ class StorageFamily(Protocol):
     def uow_factory(self) -> UnitOfWorkFactory: ...
     @property
     def session_reads(self) -> SessionReads: ...
+    @property
+    def session_spends(self) -> SessionSpends: ...
     @property
     def health_probe(self) -> HealthProbe: ...
     @property
@@ -143,6 +146,7 @@ class Container(containers.DeclarativeContainer):
     storage = providers.Singleton(storage_family, settings, clock)
     uow_factory = storage.provided.uow_factory
     session_reads = storage.provided.session_reads
+    session_spends = storage.provided.session_spends
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
     throttle = storage.provided.throttle
@@ -213,6 +217,7 @@ class Container(containers.DeclarativeContainer):
         CreditService,
         uow_factory=uow_factory,
         session_reads=session_reads,
+        session_spends=session_spends,
         payments=payments,
         clock=clock,
         policy=policy,

@@ -10,10 +10,12 @@ import pytest
 
 from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
 from adapters.memory.session_reads import MemorySessionReads
+from adapters.memory.session_spends import MemorySessionSpends
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
 from adapters.postgres.session_reads import PostgresSessionReads
+from adapters.postgres.session_spends import PostgresSessionSpends
 from entrypoints.container import Container, running_resources
-from picpaygo_core.ports import SessionReads, UnitOfWorkFactory
+from picpaygo_core.ports import SessionReads, SessionSpends, UnitOfWorkFactory
 from support.postgres import (
     ADMIN_URL,
     UNREACHABLE,
@@ -118,6 +120,15 @@ def session_reads(uow_factory: UnitOfWorkFactory) -> SessionReads:
         return MemorySessionReads(uow_factory)
     assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
     return PostgresSessionReads(uow_factory.database)
+
+
+@pytest.fixture
+def session_spends(uow_factory: UnitOfWorkFactory) -> SessionSpends:
+    """The session spends over the same storage as ``uow_factory``."""
+    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
+        return MemorySessionSpends(uow_factory)
+    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
+    return PostgresSessionSpends(uow_factory.database)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
+from adapters.postgres.database import BatchRolledBack
 from picpaygo_core.errors import StorageUnavailable
 from support.builders import a_user, an_entry
 from support.postgres import opened
@@ -115,3 +116,32 @@ async def test_a_unit_of_work_waiting_for_a_busy_pool_gives_up_at_its_deadline(
             assert await conn.fetch_one(b"SELECT 1") == (1,)
 
     assert waited < 5.0
+
+
+ADD_NETWORK = b"""
+INSERT INTO free_credits (network, remaining, updated_at) VALUES (%(network)s, 3, now())
+RETURNING network
+"""
+
+
+async def networks_stored(database: PostgresDatabase) -> list[str]:
+    async with database.connection() as conn:
+        rows = await conn.fetch_all(b"SELECT network FROM free_credits ORDER BY network")
+    return [row[0] for row in rows]
+
+
+async def test_a_batch_is_committed_whole_or_not_at_all_and_its_connection_stays_usable(
+    postgres_url: str,
+) -> None:
+    async with opened(PostgresDatabase(postgres_url, pool_size=2)) as database:
+        async with database.connection() as conn:
+            with pytest.raises(BatchRolledBack, match="duplicate key"):
+                await conn.fetch_batch(
+                    ADD_NETWORK, [{"network": "a"}, {"network": "b"}, {"network": "a"}]
+                )
+            assert await networks_stored(database) == []
+
+            added = await conn.fetch_batch(ADD_NETWORK, [{"network": "a"}, {"network": "b"}])
+
+        assert added == [[("a",)], [("b",)]]
+        assert await networks_stored(database) == ["a", "b"]

@@ -50,7 +50,7 @@ from picpaygo_core.models import (
     StoredResponse,
     User,
 )
-from picpaygo_core.ports import SessionReads, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import SessionReads, SessionSpends, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.idempotency import KEPT_FOR, STALE_AFTER, key_claim
 from support.builders import (
     NETWORK,
@@ -707,17 +707,30 @@ async def test_an_anonymous_client_spends_free_credits_only(
     )
 
 
-async def spend_for_session_now(
-    uow_factory: UnitOfWorkFactory, token_hash: str | None, spending: Spending
-) -> SessionCharge:
-    async with uow_factory(single_change=True) as uow:
-        spent = await uow.credits.spend_for_session(token_hash, spending)
-        await uow.commit()
-    return spent
+SessionSpend = Callable[[str | None, Spending], Awaitable[SessionCharge]]
+
+
+@pytest.fixture(params=["unit-of-work", "session-spends"])
+def spend_for_session_now(
+    request: pytest.FixtureRequest, uow_factory: UnitOfWorkFactory
+) -> SessionSpend:
+    """A committed spend for a session: by the credit repository in a unit of work of
+    its own, or by ``SessionSpends`` (which PostgreSQL makes in batches)."""
+    if request.param == "session-spends":
+        spends: SessionSpends = request.getfixturevalue("session_spends")
+        return spends.spend_for_session
+
+    async def in_a_unit_of_work(token_hash: str | None, spending: Spending) -> SessionCharge:
+        async with uow_factory(single_change=True) as uow:
+            spent = await uow.credits.spend_for_session(token_hash, spending)
+            await uow.commit()
+        return spent
+
+    return in_a_unit_of_work
 
 
 async def test_a_spend_for_a_session_charges_its_user_free_credits_first(
-    uow_factory: UnitOfWorkFactory,
+    uow_factory: UnitOfWorkFactory, spend_for_session_now: SessionSpend
 ) -> None:
     user = a_user()
     session = a_session(user)
@@ -727,10 +740,7 @@ async def test_a_spend_for_a_session_charges_its_user_free_credits_first(
         await uow.credits.record(an_entry(user, 10, "grant"))
         await uow.commit()
 
-    spent = [
-        await spend_for_session_now(uow_factory, session.token_hash, a_spending(None, 2))
-        for _ in range(3)
-    ]
+    spent = [await spend_for_session_now(session.token_hash, a_spending(None, 2)) for _ in range(3)]
 
     assert spent == [
         SessionCharge(
@@ -754,7 +764,7 @@ async def test_a_spend_for_a_session_charges_its_user_free_credits_first(
 
 @pytest.mark.parametrize("token", ["expired", "unknown", None])
 async def test_a_spend_without_a_live_session_is_anonymous(
-    uow_factory: UnitOfWorkFactory, token: str | None
+    uow_factory: UnitOfWorkFactory, spend_for_session_now: SessionSpend, token: str | None
 ) -> None:
     user = a_user()
     expired = a_session(user, expires_at=START)
@@ -766,10 +776,10 @@ async def test_a_spend_without_a_live_session_is_anonymous(
         await uow.commit()
     token_hash = {"expired": expired.token_hash, "unknown": "unknown"}.get(token or "")
 
-    spent = await spend_for_session_now(uow_factory, token_hash, a_spending(None, 1))
+    spent = await spend_for_session_now(token_hash, a_spending(None, 1))
     before = await stored_state(uow_factory)
     with pytest.raises(InsufficientCredits):
-        await spend_for_session_now(uow_factory, token_hash, a_spending(None, 1))
+        await spend_for_session_now(token_hash, a_spending(None, 1))
 
     assert spent == SessionCharge(
         charge=Charge(free=1, paid=0, free_left=0, balance=0),
@@ -991,6 +1001,93 @@ async def test_concurrent_session_reads_each_get_their_own_answer(
         )
         for n in range(len(tokens))
     ]
+
+
+def charged(user: User | None, free: int, paid: int, free_left: int, balance: int) -> SessionCharge:
+    return SessionCharge(
+        charge=Charge(free=free, paid=paid, free_left=free_left, balance=balance),
+        user_id=user.id if user else None,
+        expired=False,
+    )
+
+
+async def test_concurrent_session_spends_are_each_charged_as_if_made_one_by_one(
+    uow_factory: UnitOfWorkFactory, session_spends: SessionSpends
+) -> None:
+    """Spends made at once (which PostgreSQL sends in batches of at most 64) each get
+    their own outcome, in the order asked: repeated spends of one user see each other,
+    a refused one changes nothing, and the uncommon paths (a network never seen, the last
+    free credit with a paid one) are still taken."""
+    users = [a_user(f"user{n}@example.com") for n in range(70)]
+    sessions = [a_session(user) for user in users]
+    async with uow_factory() as uow:
+        for n, (user, session) in enumerate(zip(users, sessions, strict=True)):
+            await uow.users.add(user)
+            await uow.sessions.add(session)
+            await uow.credits.record(an_entry(user, n + 1))
+        await uow.free_credits.take(NETWORK, FREE, FREE)
+        await uow.free_credits.take(OTHER_NETWORK, FREE - 1, FREE)
+        await uow.commit()
+    first, second = users[0], users[1]
+    asked = [
+        *((session.token_hash, a_spending(None, 1)) for session in sessions),
+        (sessions[1].token_hash, a_spending(None, 1)),  # second's last credit
+        (sessions[1].token_hash, a_spending(None, 1)),  # none left: refused
+        ("unknown", a_spending(None, 1)),  # anonymous, no free credits left: refused
+        (sessions[0].token_hash, a_spending(None, 2, network=OTHER_NETWORK)),  # refused
+        (sessions[2].token_hash, a_spending(None, 2, network=OTHER_NETWORK)),  # 1 free, 1 paid
+        (None, a_spending(None, 2, network="203.0.113.9")),  # a network never seen
+    ]
+
+    outcomes = await asyncio.gather(
+        *(session_spends.spend_for_session(token, spending) for token, spending in asked),
+        return_exceptions=True,
+    )
+
+    assert outcomes[: len(users)] == [charged(user, 0, 1, 0, n) for n, user in enumerate(users)]
+    assert outcomes[len(users)] == charged(second, 0, 1, 0, 0)
+    assert [type(outcome) for outcome in outcomes[len(users) + 1 : len(users) + 4]] == [
+        InsufficientCredits
+    ] * 3
+    assert outcomes[len(users) + 4 :] == [
+        charged(users[2], 1, 1, 0, 1),
+        charged(None, 2, 0, FREE - 2, 0),
+    ]
+    async with uow_factory() as uow:
+        balances = [await uow.credits.balance(user.id) for user in users]
+        history = await uow.credits.history(second.id, 10)
+        assert await uow.free_credits.remaining(OTHER_NETWORK, FREE) == 0
+    assert balances == [0, 0, 1, *range(3, len(users))]
+    assert [entry.amount for entry in history] == [-1, -1, 2]
+    assert first.id not in {entry.user_id for entry in history}
+
+
+async def test_a_spend_refused_among_concurrent_ones_leaves_the_others_made(
+    uow_factory: UnitOfWorkFactory, session_spends: SessionSpends
+) -> None:
+    users = [a_user(f"user{n}@example.com") for n in range(3)]
+    sessions = [a_session(user) for user in users]
+    async with uow_factory() as uow:
+        for user, session in zip(users, sessions, strict=True):
+            await uow.users.add(user)
+            await uow.sessions.add(session)
+            await uow.credits.record(an_entry(user, 5))
+        await uow.free_credits.take(NETWORK, FREE, FREE)
+        await uow.commit()
+    keyed = msgspec.structs.replace(a_spending(None, 1), idempotency_key="charge:job")
+    again = msgspec.structs.replace(a_spending(None, 1), idempotency_key="charge:job")
+
+    outcomes = await asyncio.gather(
+        session_spends.spend_for_session(sessions[0].token_hash, keyed),
+        session_spends.spend_for_session(sessions[1].token_hash, a_spending(None, 2)),
+        session_spends.spend_for_session(sessions[2].token_hash, again),
+        return_exceptions=True,
+    )
+
+    assert outcomes[:2] == [charged(users[0], 0, 1, 0, 4), charged(users[1], 0, 2, 0, 3)]
+    assert isinstance(outcomes[2], DuplicateLedgerEntry)
+    async with uow_factory() as uow:
+        assert [await uow.credits.balance(user.id) for user in users] == [4, 3, 5]
 
 
 # --- jobs --------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -49,6 +49,11 @@ CHECK_IDLE_SECONDS = 1.0
 _IDLE = pq.TransactionStatus.IDLE
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BEGIN = b"BEGIN"
+_CANCELED = psycopg.errors.QueryCanceled
+
+
+class BatchRolledBack(Exception):
+    """A statement of a batch failed, so the whole batch was rolled back."""
 
 
 class PostgresDatabase:
@@ -97,14 +102,18 @@ class PostgresDatabase:
             self._opened = False
             await self._pool.close()
 
-    async def acquire(self, *, single_change: bool = False) -> DatabaseConnection:
+    async def acquire(
+        self, *, single_change: bool = False, started: float | None = None
+    ) -> DatabaseConnection:
         """Borrow a connection for one unit of work; give it back with ``release``.
 
-        The unit of work's deadline starts now. ``single_change``: the unit makes at most
+        The unit of work's deadline starts now, or at loop time ``started`` (when the work
+        was asked for, if it waited before). ``single_change``: the unit makes at most
         one change, a statement atomic on its own, so it needs no ``BEGIN``/``COMMIT``.
         """
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        if started is None:
+            started = loop.time()
         with storage_errors():
             await self._take_slot(started + self.timeout)
             try:
@@ -145,9 +154,11 @@ class PostgresDatabase:
             raise PoolTimeout("no connection was free in time") from None
 
     @contextlib.asynccontextmanager
-    async def connection(self, *, single_change: bool = False) -> AsyncIterator[DatabaseConnection]:
+    async def connection(
+        self, *, single_change: bool = False, started: float | None = None
+    ) -> AsyncIterator[DatabaseConnection]:
         """``acquire`` and ``release`` around a block."""
-        unit = await self.acquire(single_change=single_change)
+        unit = await self.acquire(single_change=single_change, started=started)
         try:
             yield unit
         finally:
@@ -220,6 +231,29 @@ class DatabaseConnection:
     ) -> list[Row]:
         """Every row of ``query``."""
         return await self._run(query, params, changes=changes)
+
+    async def fetch_batch(
+        self, query: Query, params_seq: Sequence[dict[str, Any]]
+    ) -> list[list[Row]]:
+        """The rows of ``query`` run once for each of ``params_seq``, all sent in one round
+        trip and, outside a transaction, committed together as one (implicit) transaction.
+
+        If one of them fails (a constraint, a deadlock), none of them happened:
+        ``BatchRolledBack``, and the connection stays usable.
+        """
+        if self._pending or self.conn.pgconn.transaction_status != _IDLE:
+            raise RuntimeError("a batch runs outside any transaction")
+        cursors = [self.conn.cursor() for _ in params_seq]
+        with storage_errors(self):
+            try:
+                async with self.conn.pipeline():
+                    for cursor, params in zip(cursors, params_seq, strict=True):
+                        await cursor.execute(query, params)
+            except psycopg.Error as failed:
+                if self.conn.broken or self.deadline.expired or isinstance(failed, _CANCELED):
+                    raise
+                raise BatchRolledBack(_one_line(failed)) from failed
+            return [await cursor.fetchall() for cursor in cursors]
 
     async def execute(self, query: Query, params: Params = None) -> None:
         """A change whose outcome is not needed now: it travels with the next round trip.

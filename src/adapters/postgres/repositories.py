@@ -14,6 +14,12 @@ import msgspec
 from psycopg import errors as pg_errors
 
 from adapters.postgres.database import DatabaseConnection, Params, Query, Row
+from adapters.postgres.spends import (
+    charge_in_row,
+    session_charge,
+    session_payer,
+    session_spend_params,
+)
 from adapters.postgres.sql import (
     CALLER_CLAIMING_KEY_SQL,
     CALLER_SQL,
@@ -289,42 +295,27 @@ class PostgresCreditRepository(_Repository):
     async def spend(self, spending: Spending) -> Charge:
         """One statement (``SPEND_SQL``) in the usual cases; step by step, in a transaction,
         for a network's first spend or one that takes its last free credits and paid ones."""
-        try:
-            row = await self._db.fetch_one(
-                SPEND_SQL, msgspec.structs.asdict(spending), changes=True
-            )
-        except pg_errors.UniqueViolation:
-            raise DuplicateLedgerEntry from None
-        assert row is not None  # the statement always returns one row
-        return await self._charge(row, spending)
+        row = await self._spend_statement(SPEND_SQL, msgspec.structs.asdict(spending))
+        charge = charge_in_row(row, spending.amount)
+        return charge if charge is not None else await self._spend_step_by_step(spending)
 
     async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
         """One statement (``SESSION_SPEND_SQL``) in the usual cases, as ``spend``."""
-        params = msgspec.structs.asdict(spending) | {"token_hash": token_hash}
+        row = await self._spend_statement(
+            SESSION_SPEND_SQL, session_spend_params(token_hash, spending)
+        )
+        charge = charge_in_row(row, spending.amount)
+        if charge is None:
+            charge = await self._spend_step_by_step(session_payer(row, spending))
+        return session_charge(row, charge)
+
+    async def _spend_statement(self, query: bytes, params: dict[str, Any]) -> Row:
         try:
-            row = await self._db.fetch_one(SESSION_SPEND_SQL, params, changes=True)
+            row = await self._db.fetch_one(query, params, changes=True)
         except pg_errors.UniqueViolation:
             raise DuplicateLedgerEntry from None
         assert row is not None  # the statement always returns one row
-        user_id, expires_at = row[4:]
-        if user_id is not None:
-            spending = msgspec.structs.replace(spending, user_id=user_id, actor=f"user:{user_id}")
-        else:
-            spending = msgspec.structs.replace(spending, user_id=None)
-        charge = await self._charge(row, spending)
-        expired = user_id is None and expires_at is not None
-        return SessionCharge(charge=charge, user_id=user_id, expired=expired)
-
-    async def _charge(self, row: Row, spending: Spending) -> Charge:
-        """The charge the spend statement's ``row`` reports, or the step-by-step path's."""
-        free_left, paid_balance, known, balance = row[:4]
-        if free_left is not None:
-            return Charge(free=spending.amount, paid=0, free_left=free_left, balance=balance or 0)
-        if paid_balance is not None:
-            return Charge(free=0, paid=spending.amount, free_left=0, balance=paid_balance)
-        if known == 0:
-            raise InsufficientCredits
-        return await self._spend_step_by_step(spending)
+        return row
 
     async def _spend_step_by_step(self, spending: Spending) -> Charge:
         self._db.begin()

@@ -377,3 +377,12 @@ class SessionReads(Protocol):
         """The session of ``token_hash`` (if any), its user's balance and the network's
         free credits (``initial_free`` for a network never seen), read together."""
         ...
+
+
+class SessionSpends(Protocol):
+    """Spends for whoever holds a session, each atomic on its own and made outside any
+    unit of work, so that storage may make many concurrent ones together."""
+
+    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
+        """As ``CreditRepository.spend_for_session``, committed when it returns."""
+        ...

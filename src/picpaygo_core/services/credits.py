@@ -15,7 +15,13 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase, PurchaseStatus
 from picpaygo_core.policy import CREDIT_PACKS, Policy
-from picpaygo_core.ports import Clock, PaymentGateway, SessionReads, UnitOfWorkFactory
+from picpaygo_core.ports import (
+    Clock,
+    PaymentGateway,
+    SessionReads,
+    SessionSpends,
+    UnitOfWorkFactory,
+)
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import (
@@ -37,6 +43,7 @@ class CreditService:
         *,
         uow_factory: UnitOfWorkFactory,
         session_reads: SessionReads,
+        session_spends: SessionSpends,
         payments: PaymentGateway,
         clock: Clock,
         policy: Policy,
@@ -45,6 +52,7 @@ class CreditService:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
         self._session_reads = session_reads
+        self._session_spends = session_spends
         self._payments = payments
         self._clock = clock
         self._policy = policy
@@ -116,9 +124,7 @@ class CreditService:
             reason="consume",
             now=self._clock.now(),
         )
-        async with self._uow_factory(single_change=True) as uow:
-            spent = await uow.credits.spend_for_session(token_hash, spending)
-            await uow.commit()
+        spent = await self._session_spends.spend_for_session(token_hash, spending)
         if spent.expired and token_hash is not None:
             await forget_session(self._uow_factory, token_hash)
         self._telemetry.credits_moved("spent", amount)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import psycopg
 import pytest
 
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
@@ -145,3 +146,40 @@ async def test_a_batch_is_committed_whole_or_not_at_all_and_its_connection_stays
 
         assert added == [[("a",)], [("b",)]]
         assert await networks_stored(database) == ["a", "b"]
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2])
+@pytest.mark.parametrize("run_before", range(7))
+@pytest.mark.parametrize("pipeline", ["batch", "pending changes"])
+async def test_statements_run_after_a_failed_pipeline_whatever_psycopg_was_about_to_prepare(
+    postgres_url: str, run_before: int, failing: int, pipeline: str
+) -> None:
+    """psycopg prepares a statement on its fifth run. When that run is in a pipeline,
+    after a statement that fails, the server skips the preparation but psycopg keeps
+    it as made; the connection is therefore not reused."""
+    async with opened(PostgresDatabase(postgres_url, pool_size=1)) as database:
+        async with database.connection() as conn:
+            # A transaction rolled back before: psycopg forgets what it prepared only at
+            # the first ROLLBACK it sees on a connection.
+            await conn.fetch_one(b"SELECT 1", changes=True)
+        async with database.connection() as conn:
+            for n in range(run_before):
+                await conn.fetch_one(ADD_NETWORK, {"network": f"before {n}"}, changes=True)
+            await conn.commit()
+            sent = [{"network": f"sent {n}"} for n in range(4)]
+            sent[failing] = {"network": "before 0" if run_before else "sent 3"}
+            if pipeline == "batch":
+                with pytest.raises(BatchRolledBack):
+                    await conn.fetch_batch(ADD_NETWORK, sent)
+            else:
+                for values in sent[:-1]:
+                    await conn.execute(ADD_NETWORK, values)  # waits for the next round trip
+                with pytest.raises(psycopg.errors.UniqueViolation):
+                    await conn.fetch_one(ADD_NETWORK, sent[-1], changes=True)
+
+        async with database.connection() as conn:
+            for n in range(6):
+                await conn.fetch_one(ADD_NETWORK, {"network": f"after {n}"}, changes=True)
+            await conn.commit()
+
+        assert len(await networks_stored(database)) == run_before + 6

@@ -134,7 +134,7 @@ class PostgresDatabase:
             await unit.end()
         finally:
             unit.deadline.disarm()
-            if unit.deadline.expired and not conn.closed:
+            if not unit.reusable and not conn.closed:
                 await conn.close()
             self._returned_at[conn] = time.monotonic()
             try:
@@ -201,6 +201,7 @@ class DatabaseConnection:
         "_changed_alone",
         "_cursor",
         "_pending",
+        "_pipeline_failed",
         "_single_change",
         "_timeout",
         "conn",
@@ -216,6 +217,7 @@ class DatabaseConnection:
         self._cursor = conn.cursor()
         self._single_change = single_change
         self._changed_alone = False
+        self._pipeline_failed = False
         # Statements to send with the next round trip; BEGIN first when it is one of them.
         self._pending: list[tuple[Query, Params]] = []
 
@@ -250,6 +252,7 @@ class DatabaseConnection:
                     for cursor, params in zip(cursors, params_seq, strict=True):
                         await cursor.execute(query, params)
             except psycopg.Error as failed:
+                self._pipeline_failed = True
                 if self.conn.broken or self.deadline.expired or isinstance(failed, _CANCELED):
                     raise
                 raise BatchRolledBack(_one_line(failed)) from failed
@@ -311,16 +314,27 @@ class DatabaseConnection:
         with storage_errors(self):
             if self._pending:
                 pending, self._pending = self._pending, []
-                async with self.conn.pipeline():
-                    for statement, values in pending:
-                        await self.conn.execute(statement, values)
-                    await cursor.execute(query, params)
+                try:
+                    async with self.conn.pipeline():
+                        for statement, values in pending:
+                            await self.conn.execute(statement, values)
+                        await cursor.execute(query, params)
+                except psycopg.Error:
+                    self._pipeline_failed = True
+                    raise
             else:
                 await cursor.execute(query, params)
             result = cursor.pgresult
             if result is None or result.status != _TUPLES_OK:
                 return []
             return await cursor.fetchall()
+
+    @property
+    def reusable(self) -> bool:
+        """False once the deadline cut the connection or a pipeline on it failed: psycopg
+        may then remember a statement as prepared that the server skipped, so the
+        connection is closed rather than given back to the pool."""
+        return not (self.deadline.expired or self._pipeline_failed)
 
     def describe_failure(self) -> str | None:
         """Why the last failure happened, when it was the deadline."""

@@ -1,9 +1,12 @@
 """Spends for whoever holds a session, made for many requests at once.
 
 Concurrent consumes become one batch: ``SESSION_SPEND_SQL`` once per spend, all sent in
-one round trip and committed together, while the next batch gathers (see
-``coalescing``, serial mode). One batch is in flight at a time, so batches never wait
-for each other's row locks.
+one round trip and committed together (one write-ahead log flush for the batch), while
+the next batch gathers (see ``coalescing``, serial mode). One batch is in flight per
+process, so a process's batches never wait for each other's row locks. A batch that
+fails as a whole (a constraint, or a deadlock with another process's batch, which
+PostgreSQL breaks by rolling one back) changed nothing, and its spends are made again
+one by one, so that only the one at fault fails.
 """
 
 from __future__ import annotations

@@ -189,9 +189,5 @@ def same_picture(a: bytes, b: bytes, tolerance: float = 8.0) -> bool:
         if first.size != second.size:
             return False
         one, two = first.convert("RGB"), second.convert("RGB")
-        difference = sum(
-            abs(x - y)
-            for p, q in zip(one.getdata(), two.getdata(), strict=True)
-            for x, y in zip(p, q, strict=True)
-        )
+        difference = sum(abs(x - y) for x, y in zip(one.tobytes(), two.tobytes(), strict=True))
         return difference / (3 * first.size[0] * first.size[1]) <= tolerance

@@ -898,19 +898,9 @@ async def test_reading_the_caller_claims_the_key_in_the_signed_in_user_scope(
     assert while_running.claim == other_request.claim == pending
     answer = StoredResponse(status_code=202, body=b'{"jobId":"x"}')
     async with uow_factory() as uow:
-        assert (
-            await uow.idempotency.claim(
-                f"user:{user.id}", "upload-1", "request-a", **claim_times(claim)
-            )
-            == pending
-        )
+        assert await uow.idempotency.claim(f"user:{user.id}", claim) == pending
         # The same key of an anonymous client of the network is another key.
-        assert (
-            await uow.idempotency.claim(
-                f"network:{NETWORK}", "upload-1", "request-a", **claim_times(claim)
-            )
-            is None
-        )
+        assert await uow.idempotency.claim(f"network:{NETWORK}", claim) is None
         await uow.idempotency.complete(f"user:{user.id}", "upload-1", answer)
         await uow.commit()
     answered = await find_claiming(uow_factory, session.token_hash, claim)
@@ -934,12 +924,7 @@ async def test_without_a_valid_session_the_key_is_claimed_in_the_network_scope(
     assert by_expired.claim is None
     assert anonymous.claim == IdempotencyRecord(fingerprint="request-a", response=None)
     async with uow_factory() as uow:
-        assert (
-            await uow.idempotency.claim(
-                f"user:{user.id}", "upload-1", "request-a", **claim_times(claim)
-            )
-            is None
-        )
+        assert await uow.idempotency.claim(f"user:{user.id}", claim) is None
 
 
 async def test_a_stale_or_expired_claim_is_taken_over_when_reading_the_caller(
@@ -959,10 +944,6 @@ async def test_a_stale_or_expired_claim_is_taken_over_when_reading_the_caller(
     assert (await find_claiming(uow_factory, None, later)).claim is None
     again = await find_claiming(uow_factory, None, later)
     assert again.claim == IdempotencyRecord(fingerprint="request-c", response=None)
-
-
-def claim_times(claim: KeyClaim) -> dict[str, datetime]:
-    return {"now": claim.now, "expires_at": claim.expires_at, "stale_before": claim.stale_before}
 
 
 async def test_concurrent_session_reads_each_get_their_own_answer(

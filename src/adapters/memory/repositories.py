@@ -117,12 +117,7 @@ class MemorySessionRepository(_Repository):
             valid = session is not None and user is not None and not session.is_expired(claim.now)
             scope = idempotency_scope(user.id if valid and user else None, network)
             record = await MemoryIdempotencyRepository(self._store, self._journal).claim(
-                scope,
-                claim.key,
-                claim.fingerprint,
-                now=claim.now,
-                expires_at=claim.expires_at,
-                stale_before=claim.stale_before,
+                scope, claim
             )
         return CallerLookup(
             session=session,
@@ -449,26 +444,19 @@ class MemoryPurchaseRepository(_Repository):
 class MemoryIdempotencyRepository(_Repository):
     """Idempotency records by (scope, key)."""
 
-    async def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: datetime,
-        expires_at: datetime,
-        stale_before: datetime,
-    ) -> IdempotencyRecord | None:
-        entry = self._store.idempotency.get((scope, key))
+    async def claim(self, scope: str, claim: KeyClaim) -> IdempotencyRecord | None:
+        entry = self._store.idempotency.get((scope, claim.key))
         if entry is not None:
-            pending_and_stale = entry.record.response is None and entry.created_at <= stale_before
-            if entry.expires_at > now and not pending_and_stale:
+            pending_and_stale = (
+                entry.record.response is None and entry.created_at <= claim.stale_before
+            )
+            if entry.expires_at > claim.now and not pending_and_stale:
                 return entry.record
-        pending = IdempotencyRecord(fingerprint=fingerprint, response=None)
+        pending = IdempotencyRecord(fingerprint=claim.fingerprint, response=None)
         self._journal.put(
             self._store.idempotency,
-            (scope, key),
-            IdempotencyEntry(record=pending, created_at=now, expires_at=expires_at),
+            (scope, claim.key),
+            IdempotencyEntry(record=pending, created_at=claim.now, expires_at=claim.expires_at),
         )
         return None
 

@@ -241,18 +241,18 @@ class DatabaseConnection:
         trip and, outside a transaction, committed together as one (implicit) transaction.
 
         If one of them fails (a constraint, a deadlock), none of them happened:
-        ``BatchRolledBack``, and the connection stays usable.
+        ``BatchRolledBack``; the unit of work may go on (its connection is not pooled
+        again, see ``reusable``).
         """
         if self._pending or self.conn.pgconn.transaction_status != _IDLE:
             raise RuntimeError("a batch runs outside any transaction")
         cursors = [self.conn.cursor() for _ in params_seq]
         with storage_errors(self):
             try:
-                async with self.conn.pipeline():
+                async with self._pipeline():
                     for cursor, params in zip(cursors, params_seq, strict=True):
                         await cursor.execute(query, params)
             except psycopg.Error as failed:
-                self._pipeline_failed = True
                 if self.conn.broken or self.deadline.expired or isinstance(failed, _CANCELED):
                     raise
                 raise BatchRolledBack(_one_line(failed)) from failed
@@ -314,20 +314,26 @@ class DatabaseConnection:
         with storage_errors(self):
             if self._pending:
                 pending, self._pending = self._pending, []
-                try:
-                    async with self.conn.pipeline():
-                        for statement, values in pending:
-                            await self.conn.execute(statement, values)
-                        await cursor.execute(query, params)
-                except psycopg.Error:
-                    self._pipeline_failed = True
-                    raise
+                async with self._pipeline():
+                    for statement, values in pending:
+                        await self.conn.execute(statement, values)
+                    await cursor.execute(query, params)
             else:
                 await cursor.execute(query, params)
             result = cursor.pgresult
             if result is None or result.status != _TUPLES_OK:
                 return []
             return await cursor.fetchall()
+
+    @contextlib.asynccontextmanager
+    async def _pipeline(self) -> AsyncIterator[None]:
+        """psycopg's pipeline, remembering whether it failed (see ``reusable``)."""
+        try:
+            async with self.conn.pipeline():
+                yield
+        except psycopg.Error:
+            self._pipeline_failed = True
+            raise
 
     @property
     def reusable(self) -> bool:

@@ -736,33 +736,15 @@ def _job_params(job: Job) -> dict[str, Any]:
 class PostgresIdempotencyRepository(_Repository):
     """Idempotency records, one row per (caller scope, key)."""
 
-    async def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: datetime,
-        expires_at: datetime,
-        stale_before: datetime,
-    ) -> IdempotencyRecord | None:
+    async def claim(self, scope: str, claim: KeyClaim) -> IdempotencyRecord | None:
         """One upsert: a new key, an expired record or a stale pending one is claimed;
         a racing claim waits for the row lock and then sees the winner's record."""
         claimed = await self._db.fetch_one(
-            KEY_CLAIM_SQL,
-            {
-                "scope": scope,
-                "key": key,
-                "fingerprint": fingerprint,
-                "now": now,
-                "expires_at": expires_at,
-                "stale_before": stale_before,
-            },
-            changes=True,
+            KEY_CLAIM_SQL, msgspec.structs.asdict(claim) | {"scope": scope}, changes=True
         )
         if claimed is not None:
             return None
-        return await self.stored(scope, key, fingerprint)
+        return await self.stored(scope, claim.key, claim.fingerprint)
 
     async def stored(self, scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
         """The record of (scope, key) that a claim for ``fingerprint`` did not take over."""

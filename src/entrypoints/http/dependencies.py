@@ -114,17 +114,16 @@ async def provide_caller(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> Caller:
     """Who is calling: the signed-in user, if any, and the client's network."""
-    user = await services.auth.current_user(services.session_token(request))
-    return Caller(user=user, network=client_network(services.client_address(request)))
+    presented = services.presented_caller(request)
+    return Caller(user=await services.auth.current_user(presented.token), network=presented.network)
 
 
 async def provide_caller_credits(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> CreditsView:
     """The caller's credits, its session resolved in the same read."""
-    return await services.credits.view_for_session(
-        services.session_token(request), client_network(services.client_address(request))
-    )
+    presented = services.presented_caller(request)
+    return await services.credits.view_for_session(presented.token, presented.network)
 
 
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:

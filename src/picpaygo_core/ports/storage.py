@@ -274,21 +274,13 @@ class PurchaseRepository(Protocol):
 class IdempotencyRepository(Protocol):
     """Answers to requests sent with an idempotency key, per caller scope and key."""
 
-    async def claim(
-        self,
-        scope: str,
-        key: str,
-        fingerprint: str,
-        *,
-        now: datetime,
-        expires_at: datetime,
-        stale_before: datetime,
-    ) -> IdempotencyRecord | None:
-        """Start work on (scope, key): None when this call claimed it (a pending record).
+    async def claim(self, scope: str, claim: KeyClaim) -> IdempotencyRecord | None:
+        """Start work on (scope, ``claim.key``) for ``claim.fingerprint``: None when this
+        call claimed it (a pending record).
 
         Otherwise the record that holds it: finished (with its answer) or still pending.
-        An expired record, or a pending one started before ``stale_before`` (its request
-        died), is taken over. Concurrent claims of one key: exactly one gets None.
+        An expired record, or a pending one started before ``claim.stale_before`` (its
+        request died), is taken over. Concurrent claims of one key: exactly one gets None.
         """
         ...
 

@@ -80,14 +80,7 @@ class IdempotencyService:
         """
         claim = key_claim(key, request, self._clock.now())
         async with self._uow_factory() as uow:
-            record = await uow.idempotency.claim(
-                scope,
-                key,
-                request,
-                now=claim.now,
-                expires_at=claim.expires_at,
-                stale_before=claim.stale_before,
-            )
+            record = await uow.idempotency.claim(scope, claim)
             await uow.commit()
         return claim_outcome(record, request)
 

@@ -34,11 +34,7 @@ import httpx
 import psycopg
 from common import ROOT, cpu_seconds, machine_line, options, publish, run_command
 
-from adapters.postgres.sql import (
-    CREDITS_FOR_SESSIONS_SQL,
-    SESSION_SPEND_SQL,
-    SESSIONS_WITH_USERS_SQL,
-)
+from adapters.postgres.sql import CALLER_SQL, SESSION_WITH_USER_SQL, SPEND_SQL
 from picpaygo_core.networks import client_network
 from support.images import jpeg_bytes
 from support.postgres import throwaway_database
@@ -248,9 +244,9 @@ def pgbench_scripts() -> dict[str, str]:
         return re.sub(r"%\((\w+)\)s", lambda m: CONSTANTS.get(m[1], f":{m[1]}"), text)
 
     return {
-        "GET /api/auth/me": script(SESSIONS_WITH_USERS_SQL),
-        "GET /api/credits": script(CREDITS_FOR_SESSIONS_SQL),
-        "POST /api/credits/consume": script(SESSION_SPEND_SQL),
+        "GET /api/auth/me": script(SESSION_WITH_USER_SQL),
+        "GET /api/credits": script(CALLER_SQL),
+        "POST /api/credits/consume": script(SPEND_SQL),
     }
 
 
@@ -259,8 +255,7 @@ def pgbench(url: str, network: str, seconds: int) -> dict[str, float]:
     token_hash = hashlib.sha256(tokens(1)[0].encode()).hexdigest()
     user_id = uuid.UUID(hashlib.md5(b"bench-user-1").hexdigest())
     variables = {"token_hash": token_hash, "user_id": user_id, "network": network, "amount": 1}
-    variables |= {"reason": "consume", "actor": "bench", "token_hashes": f"{{{token_hash}}}"}
-    variables["networks"] = f"{{{network}}}"
+    variables |= {"reason": "consume", "actor": "bench"}
     command = shlex.split(f"pgbench -n -M prepared -c 8 -j 1 -T{seconds} -f -")
     command += [*(f"-D{k}={v}" for k, v in variables.items()), url]
     tps = {}

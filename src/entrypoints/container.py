@@ -41,8 +41,6 @@ from picpaygo_core.ports import (
     Clock,
     HealthProbe,
     JobWakeup,
-    SessionReads,
-    SessionSpends,
     UnitOfWorkFactory,
 )
 from picpaygo_core.services import (
@@ -79,10 +77,6 @@ class StorageFamily(Protocol):
     def description(self) -> str: ...
     @property
     def uow_factory(self) -> UnitOfWorkFactory: ...
-    @property
-    def session_reads(self) -> SessionReads: ...
-    @property
-    def session_spends(self) -> SessionSpends: ...
     @property
     def health_probe(self) -> HealthProbe: ...
     @property
@@ -145,8 +139,6 @@ class Container(containers.DeclarativeContainer):
 
     storage = providers.Singleton(storage_family, settings, clock)
     uow_factory = storage.provided.uow_factory
-    session_reads = storage.provided.session_reads
-    session_spends = storage.provided.session_spends
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
     throttle = storage.provided.throttle
@@ -206,7 +198,6 @@ class Container(containers.DeclarativeContainer):
     auth_service = providers.Singleton(
         AuthService,
         uow_factory=uow_factory,
-        session_reads=session_reads,
         hasher=hasher,
         google=google_verifier,
         throttle=throttle,
@@ -216,8 +207,6 @@ class Container(containers.DeclarativeContainer):
     credit_service = providers.Singleton(
         CreditService,
         uow_factory=uow_factory,
-        session_reads=session_reads,
-        session_spends=session_spends,
         payments=payments,
         clock=clock,
         policy=policy,

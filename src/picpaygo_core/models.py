@@ -90,15 +90,6 @@ class Charge(msgspec.Struct, frozen=True, kw_only=True):
     balance: int
 
 
-class SessionCharge(msgspec.Struct, frozen=True, kw_only=True):
-    """A spend for whoever holds a session: the ``charge``, the paying user (None when
-    the session was missing or ``expired``, and the spend anonymous)."""
-
-    charge: Charge
-    user_id: UUID | None
-    expired: bool
-
-
 class Spending(msgspec.Struct, frozen=True, kw_only=True):
     """A request to take ``amount`` credits: free ones of ``network`` first (a network
     never seen has ``initial_free``), then the paid balance of ``user_id`` (None for an
@@ -114,15 +105,6 @@ class Spending(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
     job_id: UUID | None = None
     idempotency_key: str | None = None
-
-
-class CallerCredits(msgspec.Struct, frozen=True, kw_only=True):
-    """A session (None if the token matches none) and the credits of its user and network,
-    read together."""
-
-    session: Session | None
-    balance: int
-    free_credits: int
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,13 +9,9 @@ from contextlib import AsyncExitStack
 import pytest
 
 from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
-from adapters.memory.session_reads import MemorySessionReads
-from adapters.memory.session_spends import MemorySessionSpends
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
-from adapters.postgres.session_reads import PostgresSessionReads
-from adapters.postgres.session_spends import PostgresSessionSpends
 from entrypoints.container import Container, running_resources
-from picpaygo_core.ports import SessionReads, SessionSpends, UnitOfWorkFactory
+from picpaygo_core.ports import UnitOfWorkFactory
 from support.postgres import (
     ADMIN_URL,
     UNREACHABLE,
@@ -111,24 +107,6 @@ async def uow_factory(
     url: str = request.getfixturevalue("postgres_url")
     async with opened(PostgresDatabase(url, pool_size=10)) as database:
         yield PostgresUnitOfWorkFactory(database)
-
-
-@pytest.fixture
-def session_reads(uow_factory: UnitOfWorkFactory) -> SessionReads:
-    """The session reads over the same storage as ``uow_factory``."""
-    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
-        return MemorySessionReads(uow_factory)
-    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
-    return PostgresSessionReads(uow_factory.database)
-
-
-@pytest.fixture
-def session_spends(uow_factory: UnitOfWorkFactory) -> SessionSpends:
-    """The session spends over the same storage as ``uow_factory``."""
-    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
-        return MemorySessionSpends(uow_factory)
-    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
-    return PostgresSessionSpends(uow_factory.database)
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from litestar.testing import AsyncTestClient
 from entrypoints.container import Container
 from entrypoints.http import create_app
 from picpaygo_core.errors import StorageUnavailable
-from picpaygo_core.models import SessionCharge, Spending
-from picpaygo_core.ports import SessionSpends, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.idempotency import fingerprint
 from support.fakes import FakeClock
 from support.images import jpeg_bytes
@@ -241,8 +240,8 @@ class FlakyCommits:
         self._inner = inner
         self.armed = False
 
-    def __call__(self, *, single_change: bool = False) -> UnitOfWork:
-        inner = self._inner(single_change=single_change)
+    def __call__(self) -> UnitOfWork:
+        inner = self._inner()
         return CommitsThenTimesOut(inner, self)  # type: ignore[return-value]
 
 
@@ -264,23 +263,12 @@ async def test_after_a_503_on_commit_a_retry_with_the_key_is_charged_once(
     assert (await credits(client))["freeCredits"] == 2
 
 
-class SpendsThenTimesOut:
-    """Session spends that go through and then report a timeout: a consume without a
-    key (made outside any unit of work) whose database stalled past its deadline."""
-
-    def __init__(self, inner: SessionSpends) -> None:
-        self._inner = inner
-
-    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
-        await self._inner.spend_for_session(token_hash, spending)
-        raise StorageUnavailable
-
-
 async def test_a_503_on_commit_without_a_key_invites_no_retry(
     client: Client, container: Container
 ) -> None:
-    service = container.credit_service()
-    service._session_spends = SpendsThenTimesOut(service._session_spends)  # type: ignore[attr-defined]
+    flaky = FlakyCommits(container.uow_factory())
+    container.credit_service()._uow_factory = flaky  # type: ignore[attr-defined]
+    flaky.armed = True
 
     lost = await consume(client, None)
 

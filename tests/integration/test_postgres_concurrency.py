@@ -9,10 +9,9 @@ the ``now`` arguments or a ``FakeClock``, never by waiting.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,8 +28,7 @@ from adapters.postgres import (
     migrate,
     pending_migrations,
 )
-from adapters.postgres.session_spends import PostgresSessionSpends
-from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits, StorageUnavailable
+from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
 from picpaygo_core.models import (
     Caller,
     Category,
@@ -202,11 +200,12 @@ async def session_token(uow_factory: PostgresUnitOfWorkFactory, user: User) -> s
     return session.token_hash
 
 
-def paid_spending(amount: int = 1) -> Spending:
-    """A spend from ``NETWORK`` once its free credits are gone (see ``no_free_credits``)."""
-    return spending_of(
-        Caller(user=None, network=NETWORK),
-        amount=amount,
+def paid_spending_of(user: User) -> Callable[[], Spending]:
+    """Spends of one credit by ``user`` from ``NETWORK`` once its free credits are gone
+    (see ``no_free_credits``), each with an entry of its own."""
+    return lambda: spending_of(
+        Caller(user=user, network=NETWORK),
+        amount=1,
         free_credits=FREE,
         reason="consume",
         now=START,
@@ -219,93 +218,34 @@ async def no_free_credits(uow_factory: PostgresUnitOfWorkFactory) -> None:
         await uow.commit()
 
 
-async def test_500_concurrent_session_spends_from_two_processes_spend_exactly_100(
+async def test_200_concurrent_spends_from_two_processes_spend_exactly_100(
     uow_factory: PostgresUnitOfWorkFactory, postgres_url: str
 ) -> None:
-    """Two processes' batches over one balance: none overdraws, none deadlocks."""
+    """Two processes' spends over one balance: none overdraws, none deadlocks."""
     user = await user_with_balance(uow_factory, 100)
-    token = await session_token(uow_factory, user)
     await no_free_credits(uow_factory)
+    spending = paid_spending_of(user)
 
-    async with opened(PostgresDatabase(postgres_url, pool_size=5)) as other_process:
-        spenders = [
-            PostgresSessionSpends(uow_factory.database),
-            PostgresSessionSpends(other_process),
+    async def spend(factory: PostgresUnitOfWorkFactory) -> None:
+        async with factory() as uow:
+            await uow.credits.spend(spending())
+            await uow.commit()
+
+    async with (
+        opened(PostgresDatabase(postgres_url, pool_size=5, timeout=30)) as one_process,
+        opened(PostgresDatabase(postgres_url, pool_size=5, timeout=30)) as other_process,
+    ):
+        factories = [
+            PostgresUnitOfWorkFactory(one_process),
+            PostgresUnitOfWorkFactory(other_process),
         ]
         results = await asyncio.gather(
-            *(spenders[n % 2].spend_for_session(token, paid_spending()) for n in range(500)),
-            return_exceptions=True,
+            *(spend(factories[n % 2]) for n in range(200)), return_exceptions=True
         )
 
     failures = Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
-    assert failures == {"InsufficientCredits": 400}
+    assert failures == {"InsufficientCredits": 100}
     assert await ledger_totals(postgres_url, user) == (0, 0, 101)
-
-
-async def test_a_batch_caught_in_a_deadlock_is_made_again_spend_by_spend(
-    uow_factory: PostgresUnitOfWorkFactory, postgres_url: str
-) -> None:
-    """The batch locks the first user's balance, then waits for the second's, which
-    another transaction holds and which then waits for the first's: PostgreSQL breaks
-    the deadlock by rolling the batch back, and each of its spends is made alone."""
-    first, second = [
-        await user_with_balance(uow_factory, 5, f"user{n}@example.com") for n in range(2)
-    ]
-    tokens = [await session_token(uow_factory, user) for user in (first, second)]
-    await no_free_credits(uow_factory)
-    spends = PostgresSessionSpends(uow_factory.database)
-
-    async with uow_factory() as other:
-        await other.credits.record(a_grant(second))
-        batch = asyncio.gather(
-            *(spends.spend_for_session(token, paid_spending()) for token in tokens)
-        )
-        await wait_for_lock_waiters(postgres_url)
-        await other.credits.record(a_grant(first))  # closes the cycle
-        await other.commit()
-    outcomes = await batch
-
-    # Each spend was made (alone, before or after the other transaction's grant to the
-    # same user, whichever got the row first once the batch let go).
-    assert [(outcome.user_id, outcome.charge.paid) for outcome in outcomes] == [
-        (first.id, 1),
-        (second.id, 1),
-    ]
-    assert await ledger_totals(postgres_url, first) == (5, 5, 3)
-    assert await ledger_totals(postgres_url, second) == (5, 5, 3)
-
-
-async def test_a_spend_waiting_behind_a_stuck_batch_gives_up_at_its_own_deadline(
-    uow_factory: PostgresUnitOfWorkFactory, postgres_url: str
-) -> None:
-    """A batch waits for a lock until its deadline; a spend asked for meanwhile goes in
-    the next batch, whose deadline counts from when that spend was asked for."""
-    user = await user_with_balance(uow_factory, 5)
-    token = await session_token(uow_factory, user)
-    await no_free_credits(uow_factory)
-    timeout = 2.0
-
-    async with (
-        opened(PostgresDatabase(postgres_url, pool_size=2, timeout=timeout)) as database,
-        uow_factory() as other,
-    ):
-        spends = PostgresSessionSpends(database)
-        await other.credits.record(a_grant(user))  # holds the balance's row lock
-        stuck = asyncio.ensure_future(spends.spend_for_session(token, paid_spending()))
-        await wait_for_lock_waiters(postgres_url)
-        asked = time.monotonic()
-        with pytest.raises(StorageUnavailable):
-            await spends.spend_for_session(token, paid_spending())
-        took = time.monotonic() - asked
-        with pytest.raises(StorageUnavailable):
-            await stuck
-        await other.rollback()
-
-    assert took < timeout * 1.5  # not the stuck batch's wait and then a whole deadline
-    # Statements cut off by the client may still run once the lock is free (until the
-    # server's own statement timeout): whatever they did, the books agree.
-    balance, ledger_sum, _ = await ledger_totals(postgres_url, user)
-    assert balance == ledger_sum
 
 
 def a_grant(user: User) -> LedgerEntry:

@@ -10,9 +10,8 @@ import psycopg
 import pytest
 
 from adapters.postgres import PostgresDatabase, PostgresUnitOfWorkFactory
-from adapters.postgres.database import BatchRolledBack
 from picpaygo_core.errors import StorageUnavailable
-from support.builders import a_user, an_entry
+from support.builders import a_user
 from support.postgres import opened
 
 
@@ -42,24 +41,6 @@ async def test_reads_run_outside_a_transaction_and_changes_inside_one(
         in_change = await backend_transaction_started(database, pid_row[0])
 
     assert (read_alone, in_change) == (False, True)
-
-
-async def test_a_single_change_unit_of_work_refuses_a_second_change(
-    database: PostgresDatabase,
-) -> None:
-    user = a_user()
-    factory = PostgresUnitOfWorkFactory(database)
-    async with factory() as uow:
-        await uow.users.add(user)
-        await uow.commit()
-
-    async with factory(single_change=True) as uow:
-        assert await uow.credits.record(an_entry(user, 5)) == 5
-        with pytest.raises(RuntimeError, match="second change"):
-            await uow.credits.record(an_entry(user, 5))
-
-    async with factory() as uow:
-        assert await uow.credits.balance(user.id) == 5
 
 
 async def test_a_unit_of_work_over_its_time_limit_fails_as_unavailable_and_the_pool_recovers(
@@ -131,28 +112,10 @@ async def networks_stored(database: PostgresDatabase) -> list[str]:
     return [row[0] for row in rows]
 
 
-async def test_a_batch_is_committed_whole_or_not_at_all_and_its_connection_stays_usable(
-    postgres_url: str,
-) -> None:
-    async with opened(PostgresDatabase(postgres_url, pool_size=2)) as database:
-        async with database.connection() as conn:
-            with pytest.raises(BatchRolledBack, match="duplicate key"):
-                await conn.fetch_batch(
-                    ADD_NETWORK, [{"network": "a"}, {"network": "b"}, {"network": "a"}]
-                )
-            assert await networks_stored(database) == []
-
-            added = await conn.fetch_batch(ADD_NETWORK, [{"network": "a"}, {"network": "b"}])
-
-        assert added == [[("a",)], [("b",)]]
-        assert await networks_stored(database) == ["a", "b"]
-
-
 @pytest.mark.parametrize("failing", [0, 1, 2])
 @pytest.mark.parametrize("run_before", range(7))
-@pytest.mark.parametrize("pipeline", ["batch", "pending changes"])
 async def test_statements_run_after_a_failed_pipeline_whatever_psycopg_was_about_to_prepare(
-    postgres_url: str, run_before: int, failing: int, pipeline: str
+    postgres_url: str, run_before: int, failing: int
 ) -> None:
     """psycopg prepares a statement on its fifth run. When that run is in a pipeline,
     after a statement that fails, the server skips the preparation but psycopg keeps
@@ -168,14 +131,10 @@ async def test_statements_run_after_a_failed_pipeline_whatever_psycopg_was_about
             await conn.commit()
             sent = [{"network": f"sent {n}"} for n in range(4)]
             sent[failing] = {"network": "before 0" if run_before else "sent 3"}
-            if pipeline == "batch":
-                with pytest.raises(BatchRolledBack):
-                    await conn.fetch_batch(ADD_NETWORK, sent)
-            else:
-                for values in sent[:-1]:
-                    await conn.execute(ADD_NETWORK, values)  # waits for the next round trip
-                with pytest.raises(psycopg.errors.UniqueViolation):
-                    await conn.fetch_one(ADD_NETWORK, sent[-1], changes=True)
+            for values in sent[:-1]:
+                await conn.execute(ADD_NETWORK, values)  # waits for the next round trip
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await conn.fetch_one(ADD_NETWORK, sent[-1], changes=True)
 
         async with database.connection() as conn:
             for n in range(6):

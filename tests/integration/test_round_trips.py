@@ -93,7 +93,7 @@ async def test_an_upload_takes_three_round_trips(client: Client, proxy: TcpProxy
     assert per_upload == 3
 
 
-async def test_an_upload_with_an_idempotency_key_takes_three_round_trips(
+async def test_an_upload_with_an_idempotency_key_takes_four_round_trips(
     client: Client, proxy: TcpProxy
 ) -> None:
     keys = [str(uuid.uuid4()) for _ in range(UPLOADS)]
@@ -102,6 +102,7 @@ async def test_an_upload_with_an_idempotency_key_takes_three_round_trips(
 
     assert [r.status_code for r in responses + replays] == [202] * UPLOADS * 2
     assert [r.content for r in replays] == [r.content for r in responses]
-    # The claim travels with the session's read, the answer with the COMMIT.
-    assert per_upload == 3
-    assert per_replay == 1
+    # BEGIN with the claim and the session's read, its COMMIT (a retry must see the claim
+    # at once); then the upload's own two, the answer travelling with their COMMIT.
+    assert per_upload == 4
+    assert per_replay == 2

@@ -22,15 +22,12 @@ from datetime import datetime, timedelta
 import msgspec
 import psycopg
 import pytest
-from psycopg import sql
 
-from adapters.memory import MemoryStore, MemoryUnitOfWorkFactory
-from adapters.postgres import PostgresUnitOfWorkFactory
+from adapters.memory import MemoryStore
 from entrypoints.container import Container
 from picpaygo_core.errors import DuplicateLedgerEntry, EmailTaken, InsufficientCredits
 from picpaygo_core.models import (
     Caller,
-    CallerCredits,
     CallerLookup,
     Category,
     Charge,
@@ -44,13 +41,12 @@ from picpaygo_core.models import (
     Purchase,
     PurchaseStatus,
     Session,
-    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
     User,
 )
-from picpaygo_core.ports import SessionReads, SessionSpends, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.services.idempotency import KEPT_FOR, STALE_AFTER, key_claim
 from support.builders import (
     NETWORK,
@@ -63,6 +59,7 @@ from support.builders import (
 )
 from support.fakes import START
 from support.postgres import TABLES
+from support.stored_state import memory_snapshot, stored_state
 
 AsyncContainerFactory = Callable[..., Awaitable[Container]]
 
@@ -77,38 +74,6 @@ class Boom(Exception):
 
 
 # --- what is stored ----------------------------------------------------------------------
-
-
-def memory_snapshot(store: MemoryStore) -> dict[str, object]:
-    """A copy of everything in the store, to compare before and after."""
-    copied: dict[str, object] = {}
-    for field in dataclasses.fields(store):
-        value = getattr(store, field.name)
-        if isinstance(value, dict):
-            copied[field.name] = {
-                key: list(item) if isinstance(item, list) else item for key, item in value.items()
-            }
-        elif isinstance(value, set):
-            copied[field.name] = set(value)
-    return copied
-
-
-async def postgres_snapshot(url: str) -> dict[str, object]:
-    """Every committed row of every table the service writes, in primary-key order."""
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        tables: dict[str, object] = {}
-        for table in TABLES:
-            query = sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(table))
-            tables[table] = await (await conn.execute(query)).fetchall()
-    return tables
-
-
-async def stored_state(uow_factory: UnitOfWorkFactory) -> dict[str, object]:
-    """Everything the storage under test holds (committed, for PostgreSQL)."""
-    if isinstance(uow_factory, MemoryUnitOfWorkFactory):
-        return memory_snapshot(uow_factory.store)
-    assert isinstance(uow_factory, PostgresUnitOfWorkFactory)
-    return await postgres_snapshot(uow_factory.database.url)
 
 
 def test_the_memory_snapshot_sees_every_collection_of_the_store() -> None:
@@ -299,7 +264,7 @@ async def test_an_added_session_is_found_by_its_token_hash(
 
 
 async def test_a_session_is_found_together_with_its_user(
-    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     user = a_user()
     other = a_user("grace@example.com")
@@ -311,8 +276,9 @@ async def test_a_session_is_found_together_with_its_user(
         await uow.sessions.add(a_session(other))
         await uow.commit()
 
-    assert await session_reads.session_with_user(session.token_hash) == (session, user)
-    assert await session_reads.session_with_user("no-such-hash") is None
+    async with uow_factory() as uow:
+        assert await uow.sessions.find_with_user(session.token_hash) == (session, user)
+        assert await uow.sessions.find_with_user("no-such-hash") is None
 
 
 async def test_deleting_a_session_forgets_it_and_is_idempotent(
@@ -633,18 +599,15 @@ def a_spending(
     )
 
 
-async def spend_now(
-    uow_factory: UnitOfWorkFactory, spending: Spending, *, single_change: bool = False
-) -> Charge:
-    async with uow_factory(single_change=single_change) as uow:
+async def spend_now(uow_factory: UnitOfWorkFactory, spending: Spending) -> Charge:
+    async with uow_factory() as uow:
         charge = await uow.credits.spend(spending)
         await uow.commit()
     return charge
 
 
-@pytest.mark.parametrize("single_change", [False, True], ids=["transaction", "single-change"])
 async def test_spending_takes_free_credits_first_then_paid_ones_with_a_ledger_entry(
-    uow_factory: UnitOfWorkFactory, single_change: bool
+    uow_factory: UnitOfWorkFactory,
 ) -> None:
     user = a_user()
     await add(uow_factory, user)
@@ -653,9 +616,9 @@ async def test_spending_takes_free_credits_first_then_paid_ones_with_a_ledger_en
         await uow.commit()
 
     charges = [
-        await spend_now(uow_factory, a_spending(user, 2), single_change=single_change),
-        await spend_now(uow_factory, a_spending(user, 3), single_change=single_change),
-        await spend_now(uow_factory, a_spending(user, 4), single_change=single_change),
+        await spend_now(uow_factory, a_spending(user, 2)),
+        await spend_now(uow_factory, a_spending(user, 3)),
+        await spend_now(uow_factory, a_spending(user, 4)),
     ]
 
     assert charges == [
@@ -672,10 +635,9 @@ async def test_spending_takes_free_credits_first_then_paid_ones_with_a_ledger_en
     ]
 
 
-@pytest.mark.parametrize("single_change", [False, True], ids=["transaction", "single-change"])
 @pytest.mark.parametrize("free_left", [0, 1], ids=["no-free-left", "one-free-left"])
 async def test_a_spend_beyond_free_and_paid_credits_is_refused_and_changes_nothing(
-    uow_factory: UnitOfWorkFactory, single_change: bool, free_left: int
+    uow_factory: UnitOfWorkFactory, free_left: int
 ) -> None:
     user = a_user()
     await add(uow_factory, user)
@@ -686,7 +648,7 @@ async def test_a_spend_beyond_free_and_paid_credits_is_refused_and_changes_nothi
     before = await stored_state(uow_factory)
 
     with pytest.raises(InsufficientCredits):
-        await spend_now(uow_factory, a_spending(user, 3 + free_left), single_change=single_change)
+        await spend_now(uow_factory, a_spending(user, 3 + free_left))
 
     assert await stored_state(uow_factory) == before
 
@@ -694,101 +656,17 @@ async def test_a_spend_beyond_free_and_paid_credits_is_refused_and_changes_nothi
 async def test_an_anonymous_client_spends_free_credits_only(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
-    first = await spend_now(uow_factory, a_spending(None, 2), single_change=True)
+    first = await spend_now(uow_factory, a_spending(None, 2))
     with pytest.raises(InsufficientCredits):
-        await spend_now(uow_factory, a_spending(None, 2), single_change=True)
-    last = await spend_now(uow_factory, a_spending(None, 1), single_change=True)
+        await spend_now(uow_factory, a_spending(None, 2))
+    last = await spend_now(uow_factory, a_spending(None, 1))
     with pytest.raises(InsufficientCredits):
-        await spend_now(uow_factory, a_spending(None, 1), single_change=True)
+        await spend_now(uow_factory, a_spending(None, 1))
 
     assert (first, last) == (
         Charge(free=2, paid=0, free_left=1, balance=0),
         Charge(free=1, paid=0, free_left=0, balance=0),
     )
-
-
-SessionSpend = Callable[[str | None, Spending], Awaitable[SessionCharge]]
-
-
-@pytest.fixture(params=["unit-of-work", "session-spends"])
-def spend_for_session_now(
-    request: pytest.FixtureRequest, uow_factory: UnitOfWorkFactory
-) -> SessionSpend:
-    """A committed spend for a session: by the credit repository in a unit of work of
-    its own, or by ``SessionSpends`` (which PostgreSQL makes in batches)."""
-    if request.param == "session-spends":
-        spends: SessionSpends = request.getfixturevalue("session_spends")
-        return spends.spend_for_session
-
-    async def in_a_unit_of_work(token_hash: str | None, spending: Spending) -> SessionCharge:
-        async with uow_factory(single_change=True) as uow:
-            spent = await uow.credits.spend_for_session(token_hash, spending)
-            await uow.commit()
-        return spent
-
-    return in_a_unit_of_work
-
-
-async def test_a_spend_for_a_session_charges_its_user_free_credits_first(
-    uow_factory: UnitOfWorkFactory, spend_for_session_now: SessionSpend
-) -> None:
-    user = a_user()
-    session = a_session(user)
-    async with uow_factory() as uow:
-        await uow.users.add(user)
-        await uow.sessions.add(session)
-        await uow.credits.record(an_entry(user, 10, "grant"))
-        await uow.commit()
-
-    spent = [await spend_for_session_now(session.token_hash, a_spending(None, 2)) for _ in range(3)]
-
-    assert spent == [
-        SessionCharge(
-            charge=Charge(free=2, paid=0, free_left=1, balance=10), user_id=user.id, expired=False
-        ),
-        SessionCharge(
-            charge=Charge(free=1, paid=1, free_left=0, balance=9), user_id=user.id, expired=False
-        ),
-        SessionCharge(
-            charge=Charge(free=0, paid=2, free_left=0, balance=7), user_id=user.id, expired=False
-        ),
-    ]
-    async with uow_factory() as uow:
-        history = await uow.credits.history(user.id, 10)
-    assert [(entry.amount, entry.actor) for entry in history] == [
-        (-2, f"user:{user.id}"),
-        (-1, f"user:{user.id}"),
-        (10, "test"),
-    ]
-
-
-@pytest.mark.parametrize("token", ["expired", "unknown", None])
-async def test_a_spend_without_a_live_session_is_anonymous(
-    uow_factory: UnitOfWorkFactory, spend_for_session_now: SessionSpend, token: str | None
-) -> None:
-    user = a_user()
-    expired = a_session(user, expires_at=START)
-    async with uow_factory() as uow:
-        await uow.users.add(user)
-        await uow.sessions.add(expired)
-        await uow.credits.record(an_entry(user, 10, "grant"))
-        await uow.free_credits.take(NETWORK, FREE - 1, FREE)
-        await uow.commit()
-    token_hash = {"expired": expired.token_hash, "unknown": "unknown"}.get(token or "")
-
-    spent = await spend_for_session_now(token_hash, a_spending(None, 1))
-    before = await stored_state(uow_factory)
-    with pytest.raises(InsufficientCredits):
-        await spend_for_session_now(token_hash, a_spending(None, 1))
-
-    assert spent == SessionCharge(
-        charge=Charge(free=1, paid=0, free_left=0, balance=0),
-        user_id=None,
-        expired=token == "expired",
-    )
-    assert await stored_state(uow_factory) == before
-    async with uow_factory() as uow:
-        assert await uow.credits.balance(user.id) == 10
 
 
 async def test_a_spend_with_a_key_already_in_the_ledger_is_refused(
@@ -807,31 +685,6 @@ async def test_a_spend_with_a_key_already_in_the_ledger_is_refused(
         await spend_now(uow_factory, spending)
 
     assert await stored_state(uow_factory) == before
-
-
-async def test_credits_for_a_session_read_its_user_balance_and_the_network_free_credits(
-    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
-) -> None:
-    user = a_user()
-    session = a_session(user)
-    async with uow_factory() as uow:
-        await uow.users.add(user)
-        await uow.sessions.add(session)
-        await uow.credits.record(an_entry(user, 7, "grant"))
-        await uow.free_credits.take(NETWORK, 1, FREE)
-        await uow.commit()
-
-    found = [
-        await session_reads.credits_for_session(session.token_hash, NETWORK, FREE),
-        await session_reads.credits_for_session("unknown", NETWORK, FREE),
-        await session_reads.credits_for_session(None, OTHER_NETWORK, FREE),
-    ]
-
-    assert found == [
-        CallerCredits(session=session, balance=7, free_credits=FREE - 1),
-        CallerCredits(session=None, balance=0, free_credits=FREE - 1),
-        CallerCredits(session=None, balance=0, free_credits=FREE),
-    ]
 
 
 async def test_the_caller_of_a_request_is_read_with_its_credits(
@@ -868,7 +721,7 @@ async def find_claiming(
     uow_factory: UnitOfWorkFactory, token_hash: str | None, claim: KeyClaim
 ) -> CallerLookup:
     """``find_caller`` with a claim, in a unit of work of its own (as ``admit`` does)."""
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         found = await uow.sessions.find_caller(token_hash, NETWORK, initial_free=FREE, claim=claim)
         await uow.commit()
     return found
@@ -944,131 +797,6 @@ async def test_a_stale_or_expired_claim_is_taken_over_when_reading_the_caller(
     assert (await find_claiming(uow_factory, None, later)).claim is None
     again = await find_claiming(uow_factory, None, later)
     assert again.claim == IdempotencyRecord(fingerprint="request-c", response=None)
-
-
-async def test_concurrent_session_reads_each_get_their_own_answer(
-    uow_factory: UnitOfWorkFactory, session_reads: SessionReads
-) -> None:
-    """Reads made at once (which PostgreSQL answers with one statement per kind) are told
-    apart: each caller gets its own session, user, balance and network's free credits."""
-    users = [a_user(f"user{n}@example.com") for n in range(70)]
-    sessions = [a_session(user) for user in users]
-    async with uow_factory() as uow:
-        for n, (user, session) in enumerate(zip(users, sessions, strict=True)):
-            await uow.users.add(user)
-            await uow.sessions.add(session)
-            await uow.credits.record(an_entry(user, n + 1))
-        await uow.free_credits.take(NETWORK, 2, FREE)
-        await uow.commit()
-    tokens = [session.token_hash for session in sessions] + ["unknown", "unknown"]
-    networks = [NETWORK if n % 2 else OTHER_NETWORK for n in range(len(tokens))]
-
-    found_users, found_credits = await asyncio.gather(
-        asyncio.gather(*(session_reads.session_with_user(token) for token in tokens)),
-        asyncio.gather(
-            *(
-                session_reads.credits_for_session(token, network, FREE)
-                for token, network in zip(tokens, networks, strict=True)
-            )
-        ),
-    )
-
-    assert found_users == [*zip(sessions, users, strict=True), None, None]
-    assert found_credits == [
-        CallerCredits(
-            session=sessions[n] if n < len(users) else None,
-            balance=n + 1 if n < len(users) else 0,
-            free_credits=FREE - 2 if networks[n] == NETWORK else FREE,
-        )
-        for n in range(len(tokens))
-    ]
-
-
-def charged(user: User | None, free: int, paid: int, free_left: int, balance: int) -> SessionCharge:
-    return SessionCharge(
-        charge=Charge(free=free, paid=paid, free_left=free_left, balance=balance),
-        user_id=user.id if user else None,
-        expired=False,
-    )
-
-
-async def test_concurrent_session_spends_are_each_charged_as_if_made_one_by_one(
-    uow_factory: UnitOfWorkFactory, session_spends: SessionSpends
-) -> None:
-    """Spends made at once (which PostgreSQL sends in batches of at most 64) each get
-    their own outcome, in the order asked: repeated spends of one user see each other,
-    a refused one changes nothing, and the uncommon paths (a network never seen, the last
-    free credit with a paid one) are still taken."""
-    users = [a_user(f"user{n}@example.com") for n in range(70)]
-    sessions = [a_session(user) for user in users]
-    async with uow_factory() as uow:
-        for n, (user, session) in enumerate(zip(users, sessions, strict=True)):
-            await uow.users.add(user)
-            await uow.sessions.add(session)
-            await uow.credits.record(an_entry(user, n + 1))
-        await uow.free_credits.take(NETWORK, FREE, FREE)
-        await uow.free_credits.take(OTHER_NETWORK, FREE - 1, FREE)
-        await uow.commit()
-    first, second = users[0], users[1]
-    asked = [
-        *((session.token_hash, a_spending(None, 1)) for session in sessions),
-        (sessions[1].token_hash, a_spending(None, 1)),  # second's last credit
-        (sessions[1].token_hash, a_spending(None, 1)),  # none left: refused
-        ("unknown", a_spending(None, 1)),  # anonymous, no free credits left: refused
-        (sessions[0].token_hash, a_spending(None, 2, network=OTHER_NETWORK)),  # refused
-        (sessions[2].token_hash, a_spending(None, 2, network=OTHER_NETWORK)),  # 1 free, 1 paid
-        (None, a_spending(None, 2, network="203.0.113.9")),  # a network never seen
-    ]
-
-    outcomes = await asyncio.gather(
-        *(session_spends.spend_for_session(token, spending) for token, spending in asked),
-        return_exceptions=True,
-    )
-
-    assert outcomes[: len(users)] == [charged(user, 0, 1, 0, n) for n, user in enumerate(users)]
-    assert outcomes[len(users)] == charged(second, 0, 1, 0, 0)
-    assert [type(outcome) for outcome in outcomes[len(users) + 1 : len(users) + 4]] == [
-        InsufficientCredits
-    ] * 3
-    assert outcomes[len(users) + 4 :] == [
-        charged(users[2], 1, 1, 0, 1),
-        charged(None, 2, 0, FREE - 2, 0),
-    ]
-    async with uow_factory() as uow:
-        balances = [await uow.credits.balance(user.id) for user in users]
-        history = await uow.credits.history(second.id, 10)
-        assert await uow.free_credits.remaining(OTHER_NETWORK, FREE) == 0
-    assert balances == [0, 0, 1, *range(3, len(users))]
-    assert [entry.amount for entry in history] == [-1, -1, 2]
-    assert first.id not in {entry.user_id for entry in history}
-
-
-async def test_a_spend_refused_among_concurrent_ones_leaves_the_others_made(
-    uow_factory: UnitOfWorkFactory, session_spends: SessionSpends
-) -> None:
-    users = [a_user(f"user{n}@example.com") for n in range(3)]
-    sessions = [a_session(user) for user in users]
-    async with uow_factory() as uow:
-        for user, session in zip(users, sessions, strict=True):
-            await uow.users.add(user)
-            await uow.sessions.add(session)
-            await uow.credits.record(an_entry(user, 5))
-        await uow.free_credits.take(NETWORK, FREE, FREE)
-        await uow.commit()
-    keyed = msgspec.structs.replace(a_spending(None, 1), idempotency_key="charge:job")
-    again = msgspec.structs.replace(a_spending(None, 1), idempotency_key="charge:job")
-
-    outcomes = await asyncio.gather(
-        session_spends.spend_for_session(sessions[0].token_hash, keyed),
-        session_spends.spend_for_session(sessions[1].token_hash, a_spending(None, 2)),
-        session_spends.spend_for_session(sessions[2].token_hash, again),
-        return_exceptions=True,
-    )
-
-    assert outcomes[:2] == [charged(users[0], 0, 1, 0, 4), charged(users[1], 0, 2, 0, 3)]
-    assert isinstance(outcomes[2], DuplicateLedgerEntry)
-    async with uow_factory() as uow:
-        assert [await uow.credits.balance(user.id) for user in users] == [4, 3, 5]
 
 
 # --- jobs --------------------------------------------------------------------------------
@@ -1199,10 +927,10 @@ async def test_a_claim_with_the_photo_brings_the_photo_in_one_change(
         await uow.images.add(photo)
         await uow.commit()
 
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         claimed = await uow.jobs.claim_next_with_photo("worker-1", START, START + LEASE)
         await uow.commit()
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         again = await uow.jobs.claim_next_with_photo("worker-2", START, START + LEASE)
         await uow.commit()
 
@@ -1226,7 +954,7 @@ async def test_a_claimed_job_whose_photo_is_gone_comes_without_one(
     job = a_job(an_image())
     await add_jobs(uow_factory, job)
 
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         claimed = await uow.jobs.claim_next_with_photo("worker", START, START + LEASE)
         await uow.commit()
 
@@ -1256,7 +984,7 @@ async def test_completing_a_job_stores_the_output_drops_the_photo_and_ends_the_i
     output = an_image(b"the picture")
     now = START + timedelta(seconds=3)
 
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         completed = await uow.jobs.complete(
             job.id, "worker", output, now, incident_source="imageGenerator"
         )
@@ -1284,7 +1012,7 @@ async def test_completing_without_an_open_incident_ends_none(
 ) -> None:
     job, _ = await leased_job_with_photo(uow_factory)
 
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         completed = await uow.jobs.complete(
             job.id, "worker", an_image(), START, incident_source="imageGenerator"
         )
@@ -1309,7 +1037,7 @@ async def test_completing_a_job_no_longer_leased_to_the_worker_changes_nothing(
         await uow.commit()
     before = await stored_state(uow_factory)
 
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         completed = await uow.jobs.complete(
             job.id, "worker", an_image(), START, incident_source="imageGenerator"
         )

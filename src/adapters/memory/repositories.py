@@ -27,7 +27,6 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
-    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -102,6 +101,11 @@ class MemorySessionRepository(_Repository):
     async def find(self, token_hash: str) -> Session | None:
         return self._store.sessions.get(token_hash)
 
+    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        session = self._store.sessions.get(token_hash)
+        user = self._store.users.get(session.user_id) if session else None
+        return (session, user) if session and user else None
+
     async def find_caller(
         self,
         token_hash: str | None,
@@ -169,17 +173,6 @@ class MemoryCreditRepository(_Repository):
     async def history(self, user_id: UUID, limit: int) -> list[LedgerEntry]:
         entries = self._store.ledger.get(user_id, [])
         return list(reversed(entries[-limit:])) if limit > 0 else []
-
-    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
-        """``spend``, with the user of the session ``token_hash`` if it is live."""
-        session = self._store.sessions.get(token_hash) if token_hash else None
-        live = session is not None and not session.is_expired(spending.now)
-        user_id = session.user_id if session is not None and live else None
-        actor = f"user:{user_id}" if user_id else spending.actor
-        charge = await self.spend(msgspec.structs.replace(spending, user_id=user_id, actor=actor))
-        return SessionCharge(
-            charge=charge, user_id=user_id, expired=session is not None and not live
-        )
 
     async def spend(self, spending: Spending) -> Charge:
         """Free credits first, then paid ones; checked in full before anything changes."""

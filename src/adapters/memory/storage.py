@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
-from adapters.memory.session_reads import MemorySessionReads
-from adapters.memory.session_spends import MemorySessionSpends
 from adapters.memory.store import MemoryStore
 from adapters.memory.throttle import MemoryAttemptThrottle
 from adapters.memory.unit_of_work import MemoryHealthProbe, MemoryUnitOfWorkFactory
@@ -28,8 +26,6 @@ class MemoryStorage:
     def __init__(self, clock: Clock) -> None:
         self.store = MemoryStore()
         self.uow_factory = MemoryUnitOfWorkFactory(self.store)
-        self.session_reads = MemorySessionReads(self.uow_factory)
-        self.session_spends = MemorySessionSpends(self.uow_factory)
         self.health_probe = MemoryHealthProbe()
         self.wakeup = ProcessJobWakeup()
         self.throttle = MemoryAttemptThrottle(clock)

@@ -69,9 +69,8 @@ class MemoryUnitOfWorkFactory:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    def __call__(self, *, single_change: bool = False) -> MemoryUnitOfWork:
-        """A unit of work; in memory every one is a transaction, so ``single_change``
-        changes nothing."""
+    def __call__(self) -> MemoryUnitOfWork:
+        """A fresh unit of work over the store."""
         return MemoryUnitOfWork(self.store)
 
 

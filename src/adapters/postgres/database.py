@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
@@ -49,11 +49,6 @@ CHECK_IDLE_SECONDS = 1.0
 _IDLE = pq.TransactionStatus.IDLE
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _BEGIN = b"BEGIN"
-_CANCELED = psycopg.errors.QueryCanceled
-
-
-class BatchRolledBack(Exception):
-    """A statement of a batch failed, so the whole batch was rolled back."""
 
 
 class PostgresDatabase:
@@ -102,18 +97,13 @@ class PostgresDatabase:
             self._opened = False
             await self._pool.close()
 
-    async def acquire(
-        self, *, single_change: bool = False, started: float | None = None
-    ) -> DatabaseConnection:
+    async def acquire(self) -> DatabaseConnection:
         """Borrow a connection for one unit of work; give it back with ``release``.
 
-        The unit of work's deadline starts now, or at loop time ``started`` (when the work
-        was asked for, if it waited before). ``single_change``: the unit makes at most
-        one change, a statement atomic on its own, so it needs no ``BEGIN``/``COMMIT``.
+        The unit of work's deadline starts now.
         """
         loop = asyncio.get_running_loop()
-        if started is None:
-            started = loop.time()
+        started = loop.time()
         with storage_errors():
             await self._take_slot(started + self.timeout)
             try:
@@ -125,7 +115,7 @@ class PostgresDatabase:
                 raise
         deadline = Deadline()
         deadline.arm(conn, started + self.timeout)
-        return DatabaseConnection(conn, deadline, self.timeout, single_change=single_change)
+        return DatabaseConnection(conn, deadline, self.timeout)
 
     async def release(self, unit: DatabaseConnection) -> None:
         """End ``unit``'s transaction if it is still open and give its connection back."""
@@ -154,11 +144,9 @@ class PostgresDatabase:
             raise PoolTimeout("no connection was free in time") from None
 
     @contextlib.asynccontextmanager
-    async def connection(
-        self, *, single_change: bool = False, started: float | None = None
-    ) -> AsyncIterator[DatabaseConnection]:
+    async def connection(self) -> AsyncIterator[DatabaseConnection]:
         """``acquire`` and ``release`` around a block."""
-        unit = await self.acquire(single_change=single_change, started=started)
+        unit = await self.acquire()
         try:
             yield unit
         finally:
@@ -198,25 +186,19 @@ class DatabaseConnection:
     """
 
     __slots__ = (
-        "_changed_alone",
         "_cursor",
         "_pending",
         "_pipeline_failed",
-        "_single_change",
         "_timeout",
         "conn",
         "deadline",
     )
 
-    def __init__(
-        self, conn: Connection, deadline: Deadline, timeout: float, *, single_change: bool
-    ) -> None:
+    def __init__(self, conn: Connection, deadline: Deadline, timeout: float) -> None:
         self.conn = conn
         self.deadline = deadline
         self._timeout = timeout
         self._cursor = conn.cursor()
-        self._single_change = single_change
-        self._changed_alone = False
         self._pipeline_failed = False
         # Statements to send with the next round trip; BEGIN first when it is one of them.
         self._pending: list[tuple[Query, Params]] = []
@@ -234,45 +216,17 @@ class DatabaseConnection:
         """Every row of ``query``."""
         return await self._run(query, params, changes=changes)
 
-    async def fetch_batch(
-        self, query: Query, params_seq: Sequence[dict[str, Any]]
-    ) -> list[list[Row]]:
-        """The rows of ``query`` run once for each of ``params_seq``, all sent in one round
-        trip and, outside a transaction, committed together as one (implicit) transaction.
-
-        If one of them fails (a constraint, a deadlock), none of them happened:
-        ``BatchRolledBack``; the unit of work may go on (its connection is not pooled
-        again, see ``reusable``).
-        """
-        if self._pending or self.conn.pgconn.transaction_status != _IDLE:
-            raise RuntimeError("a batch runs outside any transaction")
-        cursors = [self.conn.cursor() for _ in params_seq]
-        with storage_errors(self):
-            try:
-                async with self._pipeline():
-                    for cursor, params in zip(cursors, params_seq, strict=True):
-                        await cursor.execute(query, params)
-            except psycopg.Error as failed:
-                if self.conn.broken or self.deadline.expired or isinstance(failed, _CANCELED):
-                    raise
-                raise BatchRolledBack(_one_line(failed)) from failed
-            return [await cursor.fetchall() for cursor in cursors]
-
     async def execute(self, query: Query, params: Params = None) -> None:
         """A change whose outcome is not needed now: it travels with the next round trip.
 
         Its failure (a constraint, say) is raised by that round trip.
         """
-        if self._open_for_change():
-            self._pending.append((query, params))
-        else:
-            await self._run(query, params, changes=False)
+        self.begin()
+        self._pending.append((query, params))
 
     def begin(self) -> None:
         """Open the transaction now (``BEGIN`` travels with the next statement)."""
         if self.conn.pgconn.transaction_status == _IDLE and not self._pending:
-            self._single_change = False
-            self._changed_alone = False
             self._pending.append((_BEGIN, None))
 
     async def commit(self) -> None:
@@ -295,21 +249,9 @@ class DatabaseConnection:
             with contextlib.suppress(StorageUnavailable, psycopg.Error):
                 await self._run(b"ROLLBACK", None, changes=False)
 
-    def _open_for_change(self) -> bool:
-        """True when changes go into a transaction (opening it if need be)."""
-        if self._pending or self.conn.pgconn.transaction_status != _IDLE:
-            return True
-        if self._changed_alone:
-            raise RuntimeError("a single-change unit of work cannot make a second change")
-        if self._single_change:
-            self._changed_alone = True
-            return False
-        self._pending.append((_BEGIN, None))
-        return True
-
     async def _run(self, query: Query, params: Params, *, changes: bool) -> list[Row]:
         if changes:
-            self._open_for_change()
+            self.begin()
         cursor = self._cursor
         with storage_errors(self):
             if self._pending:

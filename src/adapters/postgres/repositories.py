@@ -16,9 +16,6 @@ from psycopg import errors as pg_errors
 from adapters.postgres.database import DatabaseConnection, Params, Query, Row
 from adapters.postgres.spends import (
     charge_in_row,
-    session_charge,
-    session_payer,
-    session_spend_params,
 )
 from adapters.postgres.sql import (
     CALLER_CLAIMING_KEY_SQL,
@@ -30,7 +27,7 @@ from adapters.postgres.sql import (
     KEY_CLAIM_SQL,
     LEDGER_COLUMNS,
     PURCHASE_COLUMNS,
-    SESSION_SPEND_SQL,
+    SESSION_WITH_USER_SQL,
     SPEND_SQL,
     USER_COLUMNS,
 )
@@ -51,7 +48,6 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
-    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -176,6 +172,11 @@ class PostgresSessionRepository(_Repository):
         )
         return session_from_row(row) if row is not None else None
 
+    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        """One statement (``SESSION_WITH_USER_SQL``)."""
+        row = await self._db.fetch_one(SESSION_WITH_USER_SQL, {"token_hash": token_hash})
+        return (session_from_row(row), user_from_row(row[4:])) if row is not None else None
+
     async def find_caller(
         self,
         token_hash: str | None,
@@ -298,16 +299,6 @@ class PostgresCreditRepository(_Repository):
         row = await self._spend_statement(SPEND_SQL, msgspec.structs.asdict(spending))
         charge = charge_in_row(row, spending.amount)
         return charge if charge is not None else await self._spend_step_by_step(spending)
-
-    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
-        """One statement (``SESSION_SPEND_SQL``) in the usual cases, as ``spend``."""
-        row = await self._spend_statement(
-            SESSION_SPEND_SQL, session_spend_params(token_hash, spending)
-        )
-        charge = charge_in_row(row, spending.amount)
-        if charge is None:
-            charge = await self._spend_step_by_step(session_payer(row, spending))
-        return session_charge(row, charge)
 
     async def _spend_statement(self, query: bytes, params: dict[str, Any]) -> Row:
         try:

@@ -20,28 +20,17 @@ PURCHASE_COLUMNS = (
     "checkout_session_id, payment_intent_id"
 )
 
-# Every signed-in request: the session and its user, for many requests at once (see
-# ``coalescing``): one row per token that matches, tagged with its place in the array.
-SESSIONS_WITH_USERS_SQL = f"""
-SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at,
+# Every signed-in request: the session (expired or not) and its user.
+SESSION_WITH_USER_SQL = f"""
+SELECT s.token_hash, s.user_id, s.created_at, s.expires_at,
        {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
-FROM unnest(%(token_hashes)s::text[]) WITH ORDINALITY AS k(token_hash, i)
-JOIN sessions s ON s.token_hash = k.token_hash
+FROM sessions s
 JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = %(token_hash)s
 """.encode()
 
-# GET /api/credits, for many requests at once: per request, its session (if any), the
-# user's balance and the network's free credits; one row per request, even unmatched.
-CREDITS_FOR_SESSIONS_SQL = b"""
-SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at, c.balance, f.remaining
-FROM unnest(%(token_hashes)s::text[], %(networks)s::text[]) WITH ORDINALITY
-     AS k(token_hash, network, i)
-LEFT JOIN sessions s ON s.token_hash = k.token_hash
-LEFT JOIN credits c ON c.user_id = s.user_id
-LEFT JOIN free_credits f ON f.network = k.network
-"""
-
-# POST /api/generate: the session (expired or not) and its user, the user's balance and
+# GET /api/credits and the start of POST /api/generate: the session (expired or not) and
+# its user, the user's balance and
 # the network's free credits in one read; a row comes back even when nothing matches.
 _CALLER = f"""
 SELECT s.token_hash, s.user_id, s.created_at, s.expires_at,
@@ -100,12 +89,8 @@ LEFT JOIN idempotency_keys k ON k.caller = scope.name AND k.key = %(key)s
 # UPDATE runs only when the free one did not (it reads that CTE's output). Each UPDATE
 # re-checks its condition on the latest row version, so concurrent spends never
 # overdraw; ``known`` is this statement's snapshot, read only to choose the path.
-def _spend_sql(user: str, actor: str, caller: str = "", extra: str = "") -> bytes:
-    """The spend statement, with the paying user (and the ledger's actor) taken from the
-    SQL expressions ``user`` and ``actor``, after the CTEs ``caller`` (a leading ``WITH``
-    part) and with the columns ``extra`` appended."""
-    return f"""
-WITH {caller}free AS (
+SPEND_SQL = f"""
+WITH free AS (
     UPDATE free_credits SET remaining = remaining - %(amount)s, updated_at = %(now)s
     WHERE network = %(network)s AND remaining >= %(amount)s
     RETURNING remaining
@@ -113,37 +98,19 @@ WITH {caller}free AS (
     SELECT remaining FROM free_credits WHERE network = %(network)s
 ), paid AS (
     UPDATE credits SET balance = balance - %(amount)s, updated_at = %(now)s
-    WHERE user_id = {user} AND balance >= %(amount)s
+    WHERE user_id = %(user_id)s::uuid AND balance >= %(amount)s
       AND NOT EXISTS (SELECT 1 FROM free) AND (SELECT remaining FROM known) = 0
     RETURNING balance
 ), entry AS (
     INSERT INTO credit_ledger ({LEDGER_COLUMNS})
-    SELECT %(entry_id)s, {user}, -(%(amount)s::integer), %(reason)s, {actor},
+    SELECT %(entry_id)s, %(user_id)s::uuid, -(%(amount)s::integer), %(reason)s, %(actor)s,
            %(now)s, %(job_id)s::uuid, %(idempotency_key)s::text, NULL
     FROM paid
 )
 SELECT (SELECT remaining FROM free), (SELECT balance FROM paid),
        (SELECT remaining FROM known),
-       (SELECT balance FROM credits WHERE user_id = {user}){extra}
+       (SELECT balance FROM credits WHERE user_id = %(user_id)s::uuid)
 """.encode()
-
-
-SPEND_SQL = _spend_sql("%(user_id)s::uuid", "%(actor)s")
-
-# POST /api/credits/consume: the same spend for whoever holds the session, resolved in
-# the same statement (a session that expired by ``now`` counts as none, and the spend is
-# anonymous). Also returns the paying user's id and, for an expired session, its expiry.
-SESSION_SPEND_SQL = _spend_sql(
-    "(SELECT user_id FROM caller)",
-    "'user:' || (SELECT user_id FROM caller)",
-    caller="""session AS (
-    SELECT user_id, expires_at FROM sessions WHERE token_hash = %(token_hash)s
-), caller AS (
-    SELECT user_id FROM session WHERE expires_at > %(now)s
-), """,
-    extra=""",
-       (SELECT user_id FROM caller), (SELECT expires_at FROM session)""",
-)
 
 # Leases the oldest due job. Each kind of due job (queued and available, or running with
 # a lapsed lease) is looked up on its own partial index, oldest first, so a claim reads a

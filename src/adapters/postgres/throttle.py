@@ -27,7 +27,11 @@ ACQUIRE_SQL = b"""
 
 
 class PostgresAttemptThrottle:
-    """Fixed windows per key, starting at a key's first attempt (as the in-memory one)."""
+    """Fixed windows per key, starting at a key's first attempt (as the in-memory one).
+
+    Not a unit of work: each statement is atomic and takes effect on its own (the pooled
+    connection is in autocommit), which is all a counter needs.
+    """
 
     def __init__(self, database: PostgresDatabase, clock: Clock) -> None:
         self._database = database
@@ -37,11 +41,10 @@ class PostgresAttemptThrottle:
         """One statement counts the attempt only while under ``limit`` (row-locked upsert)."""
         now = self._clock.now()
         window = timedelta(seconds=window_seconds)
-        async with self._database.connection(single_change=True) as conn:
+        async with self._database.connection() as conn:
             counted = await conn.fetch_one(
                 ACQUIRE_SQL,
                 {"key": key, "now": now, "window": window, "limit": limit},
-                changes=True,
             )
             if counted is not None:
                 return None
@@ -53,11 +56,10 @@ class PostgresAttemptThrottle:
         return max(float((row[0] + window - now).total_seconds()), 0.0)
 
     async def release(self, key: str) -> None:
-        async with self._database.connection(single_change=True) as conn:
+        async with self._database.connection() as conn:
             await conn.fetch_all(
                 b"UPDATE auth_attempts SET attempts = attempts - 1 WHERE key = %s AND attempts > 0",
                 (key,),
-                changes=True,
             )
 
     async def forget_expired(self) -> int:

@@ -63,13 +63,12 @@ class PostgresUnitOfWork:
     purchases = _Repository(PostgresPurchaseRepository)
     idempotency = _Repository(PostgresIdempotencyRepository)
 
-    def __init__(self, database: PostgresDatabase, *, single_change: bool = False) -> None:
+    def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
-        self._single_change = single_change
         self._conn: DatabaseConnection | None = None
 
     async def __aenter__(self) -> Self:
-        self._conn = await self._database.acquire(single_change=self._single_change)
+        self._conn = await self._database.acquire()
         return self
 
     def connection(self) -> DatabaseConnection:
@@ -105,8 +104,9 @@ class PostgresUnitOfWorkFactory:
     def __init__(self, database: PostgresDatabase) -> None:
         self.database = database
 
-    def __call__(self, *, single_change: bool = False) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self.database, single_change=single_change)
+    def __call__(self) -> PostgresUnitOfWork:
+        """A fresh unit of work over the database."""
+        return PostgresUnitOfWork(self.database)
 
 
 class PostgresHealthProbe:

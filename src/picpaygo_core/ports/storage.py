@@ -12,7 +12,6 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from picpaygo_core.models import (
-    CallerCredits,
     CallerLookup,
     Charge,
     IdempotencyRecord,
@@ -23,7 +22,6 @@ from picpaygo_core.models import (
     PaymentReversal,
     Purchase,
     Session,
-    SessionCharge,
     Spending,
     StoredImage,
     StoredResponse,
@@ -62,6 +60,10 @@ class SessionRepository(Protocol):
 
     async def find(self, token_hash: str) -> Session | None: ...
 
+    async def find_with_user(self, token_hash: str) -> tuple[Session, User] | None:
+        """The session of ``token_hash`` (expired or not) and its user, in one read."""
+        ...
+
     async def find_caller(
         self,
         token_hash: str | None,
@@ -75,8 +77,8 @@ class SessionRepository(Protocol):
 
         With ``claim``, the same step also claims its key as ``IdempotencyRepository.claim``
         does, in the scope of the caller it finds (``idempotency_scope``: the user's while
-        the session is valid at ``claim.now``, else the network's); the claim is a change
-        of its own, atomic by itself, so the unit of work may be ``single_change``.
+        the session is valid at ``claim.now``, else the network's); like every change, the
+        claim takes effect when the unit of work commits.
         """
         ...
 
@@ -118,12 +120,6 @@ class CreditRepository(Protocol):
         together do not cover the amount, or an anonymous client has too few free ones;
         ``DuplicateLedgerEntry`` if the idempotency key is already in the ledger.
         """
-        ...
-
-    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
-        """``spend`` for whoever holds the session ``token_hash``, resolved in the same
-        atomic change: its user pays when the session is live at ``spending.now``, else
-        the spend is anonymous (``spending.actor`` names it; ``user_id`` is not read)."""
         ...
 
 
@@ -345,36 +341,6 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, single_change: bool = False) -> UnitOfWork:
-        """A fresh, not yet entered unit of work.
-
-        ``single_change=True`` promises that the unit makes at most one change, through
-        one repository call that is atomic on its own (such as ``CreditRepository.spend``),
-        so storage need not open a transaction around it; a second change is an error.
-        """
-        ...
-
-
-class SessionReads(Protocol):
-    """The reads a request starts with, each atomic on its own and made outside any
-    unit of work, so that storage may answer many concurrent ones together."""
-
-    async def session_with_user(self, token_hash: str) -> tuple[Session, User] | None:
-        """The session of ``token_hash`` (expired or not) and its user, or None."""
-        ...
-
-    async def credits_for_session(
-        self, token_hash: str | None, network: str, initial_free: int
-    ) -> CallerCredits:
-        """The session of ``token_hash`` (if any), its user's balance and the network's
-        free credits (``initial_free`` for a network never seen), read together."""
-        ...
-
-
-class SessionSpends(Protocol):
-    """Spends for whoever holds a session, each atomic on its own and made outside any
-    unit of work, so that storage may make many concurrent ones together."""
-
-    async def spend_for_session(self, token_hash: str | None, spending: Spending) -> SessionCharge:
-        """As ``CreditRepository.spend_for_session``, committed when it returns."""
+    def __call__(self) -> UnitOfWork:
+        """A fresh, not yet entered unit of work."""
         ...

@@ -25,7 +25,6 @@ from picpaygo_core.ports import (
     Clock,
     GoogleTokenVerifier,
     PasswordHasher,
-    SessionReads,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -56,7 +55,6 @@ class AuthService:
         self,
         *,
         uow_factory: UnitOfWorkFactory,
-        session_reads: SessionReads,
         hasher: PasswordHasher,
         google: GoogleTokenVerifier,
         throttle: AttemptThrottle,
@@ -64,7 +62,6 @@ class AuthService:
         policy: Policy,
     ) -> None:
         self._uow_factory = uow_factory
-        self._session_reads = session_reads
         self._hasher = hasher
         self._google = google
         self._throttle = throttle
@@ -241,7 +238,8 @@ class AuthService:
         token_hash = session_token_hash(token)
         if token_hash is None:
             return None
-        found = await self._session_reads.session_with_user(token_hash)
+        async with self._uow_factory() as uow:
+            found = await uow.sessions.find_with_user(token_hash)
         if found is None:
             return None
         session, user = found

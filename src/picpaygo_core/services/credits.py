@@ -15,17 +15,10 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import Caller, CheckoutOutcome, CreditsView, Purchase, PurchaseStatus
 from picpaygo_core.policy import CREDIT_PACKS, Policy
-from picpaygo_core.ports import (
-    Clock,
-    PaymentGateway,
-    SessionReads,
-    SessionSpends,
-    UnitOfWorkFactory,
-)
+from picpaygo_core.ports import Clock, PaymentGateway, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import (
-    charged_view,
     credits_view,
     purchase_credit,
     spending_of,
@@ -42,8 +35,6 @@ class CreditService:
         self,
         *,
         uow_factory: UnitOfWorkFactory,
-        session_reads: SessionReads,
-        session_spends: SessionSpends,
         payments: PaymentGateway,
         clock: Clock,
         policy: Policy,
@@ -51,8 +42,6 @@ class CreditService:
     ) -> None:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
-        self._session_reads = session_reads
-        self._session_spends = session_spends
         self._payments = payments
         self._clock = clock
         self._policy = policy
@@ -64,23 +53,20 @@ class CreditService:
 
     async def view_for_session(self, token: str | None, network: str) -> CreditsView:
         """``view`` for whoever holds the session ``token`` (anonymous without a valid one),
-        resolving the session and reading the credits in one go."""
+        resolving the session and reading the credits in one read."""
         token_hash = session_token_hash(token)
-        found = await self._session_reads.credits_for_session(
-            token_hash, network, self._policy.free_credits
-        )
+        async with self._uow_factory() as uow:
+            found = await uow.sessions.find_caller(
+                token_hash, network, initial_free=self._policy.free_credits
+            )
         session = found.session
         if session is not None and session.is_expired(self._clock.now()):
             await forget_session(self._uow_factory, session.token_hash)
-            return CreditsView(
-                credits=found.free_credits,
-                balance=0,
-                free_credits=found.free_credits,
-                authenticated=False,
-            )
+            session = None
+        balance = found.balance if session is not None else 0
         return CreditsView(
-            credits=found.free_credits + found.balance,
-            balance=found.balance,
+            credits=found.free_credits + balance,
+            balance=balance,
             free_credits=found.free_credits,
             authenticated=session is not None,
         )
@@ -93,42 +79,21 @@ class CreditService:
         ``recorder`` keeps the answer of an idempotent request in the same transaction.
         """
         check_amount(amount)
-        async with self._uow_factory(single_change=recorder is None) as uow:
-            charge = await uow.credits.spend(
-                spending_of(
-                    caller,
-                    amount=amount,
-                    free_credits=self._policy.free_credits,
-                    reason="consume",
-                    now=self._clock.now(),
-                )
-            )
-            view = charged_view(caller, charge)
-            if recorder is not None:
-                await recorder(uow, view)
-            await uow.commit()
-        self._telemetry.credits_moved("spent", amount)
-        return view
-
-    async def consume_for_session(
-        self, token: str | None, network: str, amount: int = 1
-    ) -> CreditsView:
-        """``consume`` for whoever holds the session ``token`` (anonymous without a live
-        one), the session resolved in the same atomic change as the spend."""
-        check_amount(amount)
-        token_hash = session_token_hash(token)
         spending = spending_of(
-            Caller(user=None, network=network),
+            caller,
             amount=amount,
             free_credits=self._policy.free_credits,
             reason="consume",
             now=self._clock.now(),
         )
-        spent = await self._session_spends.spend_for_session(token_hash, spending)
-        if spent.expired and token_hash is not None:
-            await forget_session(self._uow_factory, token_hash)
+        async with self._uow_factory() as uow:
+            charge = await uow.credits.spend(spending)
+            view = view_after(charge, authenticated=caller.user is not None)
+            if recorder is not None:
+                await recorder(uow, view)
+            await uow.commit()
         self._telemetry.credits_moved("spent", amount)
-        return view_after(spent.charge, authenticated=spent.user_id is not None)
+        return view
 
     async def checkout(
         self, caller: Caller, pack: int, *, recorder: Recorder[CheckoutOutcome] | None = None

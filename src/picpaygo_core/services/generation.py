@@ -68,7 +68,7 @@ class GenerationService:
         """
         now = self._clock.now()
         claim = key_claim(key, request, now) if key is not None else None
-        async with self._uow_factory(single_change=True) as uow:
+        async with self._uow_factory() as uow:
             found = await uow.sessions.find_caller(
                 session_token_hash(token),
                 network,

@@ -188,7 +188,7 @@ class JobProcessor:
     async def _claim(self, worker_id: str) -> tuple[Job, StoredImage | None] | None:
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._policy.job_lease_seconds)
-        async with self._uow_factory(single_change=True) as uow:
+        async with self._uow_factory() as uow:
             claimed = await uow.jobs.claim_next_with_photo(worker_id, now, lease_until)
             await uow.commit()
         return claimed
@@ -237,7 +237,7 @@ class JobProcessor:
         while True:
             lease_until = self._clock.now() + timedelta(seconds=self._policy.job_lease_seconds)
             try:
-                async with self._uow_factory(single_change=True) as uow:
+                async with self._uow_factory() as uow:
                     kept = await uow.jobs.extend_lease(job.id, worker_id, lease_until)
                     await uow.commit()
             except Exception:
@@ -276,7 +276,7 @@ class JobProcessor:
         output = StoredImage(
             id=uuid.uuid4(), data=result.data, content_type=result.content_type, created_at=now
         )
-        async with self._uow_factory(single_change=True) as uow:
+        async with self._uow_factory() as uow:
             completed = await uow.jobs.complete(
                 job.id, worker_id, output, now, incident_source=GENERATOR_INCIDENT
             )

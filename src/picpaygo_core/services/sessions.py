@@ -29,6 +29,6 @@ def session_token_hash(token: str | None) -> str | None:
 
 async def forget_session(uow_factory: UnitOfWorkFactory, token_hash: str) -> None:
     """Delete a session (an expired one, found on a request); nothing if it is gone."""
-    async with uow_factory(single_change=True) as uow:
+    async with uow_factory() as uow:
         await uow.sessions.delete(token_hash)
         await uow.commit()

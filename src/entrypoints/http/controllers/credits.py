@@ -38,6 +38,7 @@ class CreditsController(Controller):
     async def consume(
         self,
         request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
         services: NamedDependency[Services],
         data: JSONBody[ConsumeRequest | None] = None,
     ) -> Response[CreditsResponse]:
@@ -46,13 +47,6 @@ class CreditsController(Controller):
         With an ``Idempotency-Key``, a retry gets the first answer and spends nothing.
         """
         amount = data.amount if data else 1
-        presented = services.presented_caller(request)
-        token, network = presented.token, presented.network
-        if idempotency.key_of(request) is None:
-            # The session is resolved in the spend's own statement: one round trip.
-            view = await services.credits.consume_for_session(token, network, amount)
-            return idempotency.answer(view, status_code=200, render=CreditsResponse.of)
-        caller = Caller(user=await services.auth.current_user(token), network=network)
         return await idempotency.respond(
             request,
             caller,

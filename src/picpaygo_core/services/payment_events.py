@@ -10,7 +10,6 @@ Without money, a failed payment outranks an expired page, which outranks pending
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from datetime import datetime
@@ -112,7 +111,7 @@ class PaymentEventService:
                     purchase.currency,
                 )
                 return
-            with contextlib.suppress(DuplicateLedgerEntry):
+            try:
                 await uow.credits.record(
                     purchase_credit(
                         purchase,
@@ -121,6 +120,15 @@ class PaymentEventService:
                         now=now,
                     )
                 )
+            except DuplicateLedgerEntry:
+                logger.warning(
+                    "payment event %s: checkout session %s was credited already; "
+                    "purchase %s left as it is",
+                    event.event_id,
+                    event.session_id,
+                    purchase.id,
+                )
+                return
             purchase = msgspec.structs.replace(
                 purchase,
                 status=PurchaseStatus.PAID,

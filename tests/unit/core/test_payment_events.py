@@ -335,3 +335,20 @@ PaymentHistories.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestPaymentHistories = PaymentHistories.TestCase
+
+
+async def test_a_session_credited_already_adds_nothing_and_says_no_credits_were_added(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    await shop.service.apply(shop.paid(0, "evt_1"))
+    other_purchase_same_session = msgspec.structs.replace(
+        shop.paid(1, "evt_2"), session_id=shop.session_id(0), amount_total=shop.purchases[1].amount
+    )
+
+    with caplog.at_level("INFO", logger="picpaygo_core.services.payment_events"):
+        await shop.service.apply(other_purchase_same_session)
+
+    assert shop.balance() == 6
+    assert await shop.status(1) is PurchaseStatus.PENDING
+    assert "credits added" not in caplog.text
+    assert "credited already" in caplog.text

@@ -45,6 +45,7 @@ from picpaygo_core.ports import (
 )
 from picpaygo_core.services import (
     AdminService,
+    AdmissionService,
     AuthService,
     CreditService,
     GenerationService,
@@ -222,6 +223,9 @@ class Container(containers.DeclarativeContainer):
         telemetry=metrics,
     )
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
+    admission_service = providers.Singleton(
+        AdmissionService, uow_factory=uow_factory, clock=clock, policy=policy
+    )
     idempotency_service = providers.Singleton(
         IdempotencyService, uow_factory=uow_factory, clock=clock
     )

@@ -389,9 +389,26 @@ class CallerLookup(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Admission(msgspec.Struct, frozen=True, kw_only=True):
-    """A request let in: who is asking, what they can spend right now, and the answer to
-    replay instead of doing the work again (a retry with an idempotency key)."""
+    """A request let in: who is asking, what they can spend right now (the network's free
+    credits and, signed in, the paid balance), and the answer to replay instead of doing
+    the work again (a retry with an idempotency key)."""
 
     caller: Caller
-    credits: int
+    balance: int
+    free_credits: int
     replay: StoredResponse | None = None
+
+    @property
+    def credits(self) -> int:
+        """Everything the caller can spend."""
+        return self.free_credits + self.balance
+
+    @property
+    def view(self) -> CreditsView:
+        """The caller's credits as the API shows them."""
+        return CreditsView(
+            credits=self.credits,
+            balance=self.balance,
+            free_credits=self.free_credits,
+            authenticated=self.caller.user is not None,
+        )

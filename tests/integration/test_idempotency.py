@@ -17,7 +17,7 @@ from entrypoints.container import Container
 from entrypoints.http import create_app
 from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
-from picpaygo_core.services.idempotency import fingerprint
+from picpaygo_core.services.idempotency import fingerprint, key_claim
 from support.fakes import FakeClock
 from support.images import jpeg_bytes
 
@@ -84,12 +84,20 @@ async def test_a_refusal_is_replayed_too(client: Client) -> None:
     assert (await credits(client))["freeCredits"] == 3
 
 
+async def claim_pending(container: Container, scope: str, key: str, request: str) -> None:
+    """Claim ``key`` for ``request`` as a first request still at work would have."""
+    claim = key_claim(key, request, container.clock().now())
+    async with container.uow_factory()() as uow:
+        assert await uow.idempotency.claim(scope, claim) is None
+        await uow.commit()
+
+
 async def test_a_retry_while_the_first_is_running_is_409(
     client: Client, container: Container
 ) -> None:
     user_id = (await client.get("/api/auth/me")).json()["user"]["id"]
     same = fingerprint("POST", "/api/credits/consume", "1")
-    assert await container.idempotency_service().begin(f"user:{user_id}", "busy", same) is None
+    await claim_pending(container, f"user:{user_id}", "busy", same)
 
     response = await consume(client, "busy")
 
@@ -142,7 +150,7 @@ async def test_an_upload_retried_while_the_first_is_running_is_409(
 ) -> None:
     user_id = (await client.get("/api/auth/me")).json()["user"]["id"]
     same = fingerprint("POST", "/api/generate", "portraits", hashlib.sha256(jpeg_bytes()).digest())
-    assert await container.idempotency_service().begin(f"user:{user_id}", "busy", same) is None
+    await claim_pending(container, f"user:{user_id}", "busy", same)
 
     response = await upload_with_key(client, "busy")
 

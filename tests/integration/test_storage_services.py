@@ -223,15 +223,16 @@ async def test_an_upload_is_let_in_by_its_session_with_the_caller_credits(
 ) -> None:
     container = await make_storage_container(SESSION_TTL_HOURS="1", DEFAULT_FREE_CREDITS="1")
     generation = container.generation_service()
+    admissions = container.admission_service()
     token = (await container.auth_service().register(email=EMAIL, password=PASSWORD)).token
     await container.admin_service().grant(EMAIL, 2, reason="test", actor="test")
 
-    signed_in = await generation.admit(token, NETWORK)
+    signed_in = await admissions.admit(token, NETWORK)
     job = await generation.create_job(
         signed_in.caller, category="portraits", image=PHOTO, credits=signed_in.credits
     )
     clock.advance(hours=1)
-    expired = await generation.admit(token, NETWORK)
+    expired = await admissions.admit(token, NETWORK)
 
     assert signed_in.caller.user is not None
     assert signed_in.caller.user.email == EMAIL

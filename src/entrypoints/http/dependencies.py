@@ -23,6 +23,7 @@ from entrypoints.settings import Network, Settings
 from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.networks import client_network
 from picpaygo_core.services import (
+    AdmissionService,
     AuthService,
     CreditService,
     GenerationService,
@@ -42,6 +43,7 @@ class Services:
     """
 
     __slots__ = (
+        "admissions",
         "auth",
         "credits",
         "generation",
@@ -56,6 +58,7 @@ class Services:
     )
 
     def __init__(self, container: Container, settings: Settings) -> None:
+        self.admissions: AdmissionService = container.admission_service()
         self.auth: AuthService = container.auth_service()
         self.credits: CreditService = container.credit_service()
         self.purchases: PurchaseService = container.purchase_service()
@@ -90,7 +93,7 @@ class Services:
         method rather than a dependency, which would cost a resolution step)."""
         return PresentedCaller(
             token=self.session_token(request),
-            network=client_network(self.client_address(request)),
+            client_network=client_network(self.client_address(request)),
         )
 
 
@@ -100,7 +103,7 @@ class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
     the same step as their first storage work."""
 
     token: str | None
-    network: str
+    client_network: str
 
 
 async def provide_client_address(
@@ -115,7 +118,9 @@ async def provide_caller(
 ) -> Caller:
     """Who is calling: the signed-in user, if any, and the client's network."""
     presented = services.presented_caller(request)
-    return Caller(user=await services.auth.current_user(presented.token), network=presented.network)
+    return Caller(
+        user=await services.auth.current_user(presented.token), network=presented.client_network
+    )
 
 
 async def provide_caller_credits(
@@ -123,7 +128,7 @@ async def provide_caller_credits(
 ) -> CreditsView:
     """The caller's credits, its session resolved in the same read."""
     presented = services.presented_caller(request)
-    return await services.credits.view_for_session(presented.token, presented.network)
+    return (await services.admissions.admit(presented.token, presented.client_network)).view
 
 
 def build_dependencies(container: Container, settings: Settings) -> dict[str, Provide]:

@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
+from entrypoints.http.route_options import is_idempotent
 from picpaygo_core.errors import (
     DomainError,
     DuplicateLedgerEntry,
@@ -100,22 +101,11 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     return Response(error_body(status_code, exc.message), status_code=status_code, headers=headers)
 
 
-# Requests that charge or create: after a 503 the change may have been committed anyway,
-# so a plain retry could do it twice. Only with an Idempotency-Key is a retry safe.
-CHARGING_REQUESTS = frozenset(
-    {
-        ("POST", "/api/generate"),
-        ("POST", "/api/credits/consume"),
-        ("POST", "/api/credits/checkout"),
-    }
-)
-
-
 def retry_is_safe(request: Request[Any, Any, Any]) -> bool:
-    """Whether a 503 may invite a retry (``Retry-After``): not for a charging request
-    without an ``Idempotency-Key``, whose retry could charge twice."""
-    charging = (request.method, request.url.path.rstrip("/") or "/") in CHARGING_REQUESTS
-    return not charging or "idempotency-key" in request.headers
+    """Whether a 503 may invite a retry (``Retry-After``): not for a request that charges
+    or creates (its route is declared idempotent) without an ``Idempotency-Key``: after a
+    503 its change may have been committed anyway, and a plain retry could charge twice."""
+    return not is_idempotent(request) or "idempotency-key" in request.headers
 
 
 def _observe_sign_in(request: Request[Any, Any, Any], exc: DomainError) -> None:

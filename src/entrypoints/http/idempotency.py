@@ -12,6 +12,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ClientException
 
+from entrypoints.http.dependencies import Services
 from entrypoints.http.errors import error_body, status_of
 from picpaygo_core.errors import DomainError, StorageUnavailable
 from picpaygo_core.models import Admission, Caller, StoredResponse
@@ -45,68 +46,39 @@ def key_of(request: Request[Any, Any, Any]) -> str | None:
 
 async def respond(
     request: Request[Any, Any, Any],
-    caller: Caller,
-    service: IdempotencyService,
+    services: Services,
     *,
-    request_parts: tuple[str | bytes, ...],
-    status_code: int,
-    render: Callable[[T], msgspec.Struct],
-    run: Callable[[Recorder[T] | None], Awaitable[T]],
-) -> Response[Any]:
-    """Run the use case (``run``) and answer with ``render``'s JSON, idempotently when the
-    request carries an ``Idempotency-Key``.
-
-    ``request_parts`` are what makes two requests the same (method, path and the parsed
-    input): the same key with other parts is a 422, a retry while the first still runs a
-    409, and a finished one gets the first answer (success or refusal) again.
-    """
-    stored = _storing(status_code, render)
-    key = key_of(request)
-    if key is None:
-        return answer(await run(None), status_code=status_code, render=render)
-    scope = scope_of(caller)
-    replay = await service.begin(
-        scope, key, fingerprint(request.method, request.url.path, *request_parts)
-    )
-    if replay is not None:
-        return _response(replay, {REPLAYED_HEADER: "true"})
-    return await _run_claimed(service, scope, key, stored, run)
-
-
-async def respond_admitted(
-    request: Request[Any, Any, Any],
-    service: IdempotencyService,
-    *,
-    admit: Callable[[str | None, str], Awaitable[Admission]],
     request_parts: tuple[str | bytes, ...],
     status_code: int,
     render: Callable[[T], msgspec.Struct],
     run: Callable[[Admission, Recorder[T] | None], Awaitable[T]],
 ) -> Response[Any]:
-    """``respond`` for a use case that lets its caller in itself: ``admit(key, request)``
-    resolves the session and claims the key (if any) for the request's fingerprint in one
-    step, then ``run`` does the work for the admitted caller. Same answers as ``respond``.
+    """Let the request in (``AdmissionService.admit``), run the use case (``run``) for the
+    admitted caller and answer with ``render``'s JSON, idempotently when the request
+    carries an ``Idempotency-Key``.
+
+    ``request_parts`` are what makes two requests the same (besides method and path): the
+    same key with other parts is a 422, a retry while the first still runs a 409, and a
+    finished one gets the first answer (success or refusal) again.
     """
     stored = _storing(status_code, render)
     key = key_of(request)
     request_id = fingerprint(request.method, request.url.path, *request_parts) if key else ""
-    admission = await admit(key, request_id)
+    presented = services.presented_caller(request)
+    admission = await services.admissions.admit(
+        presented.token, presented.client_network, key=key, request=request_id
+    )
     if admission.replay is not None:
         return _response(admission.replay, {REPLAYED_HEADER: "true"})
     if key is None:
         return _response(stored(await run(admission, None)))
     return await _run_claimed(
-        service,
+        services.idempotency,
         scope_of(admission.caller),
         key,
         stored,
         lambda recorder: run(admission, recorder),
     )
-
-
-def answer(result: T, *, status_code: int, render: Callable[[T], msgspec.Struct]) -> Response[Any]:
-    """``result`` as the JSON answer ``render`` makes of it, without a key to keep it by."""
-    return _response(_storing(status_code, render)(result))
 
 
 def _storing(

@@ -142,6 +142,13 @@ class GenerateForm:
         ),
     ]
 
+    async def read_image(self) -> bytes:
+        """The uploaded photo's bytes; the upload's temporary file is closed either way."""
+        try:
+            return await self.image.read()
+        finally:
+            await self.image.close()
+
 
 class Response(msgspec.Struct, kw_only=True, rename="camel"):
     """Base of response bodies."""

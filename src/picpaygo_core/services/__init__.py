@@ -1,6 +1,7 @@
 """Use cases: each public method is one thing a person or maintainer can do."""
 
 from picpaygo_core.services.admin import AdminService
+from picpaygo_core.services.admission import AdmissionService
 from picpaygo_core.services.auth import AuthService
 from picpaygo_core.services.credits import CreditService
 from picpaygo_core.services.generation import GenerationService
@@ -12,6 +13,7 @@ from picpaygo_core.services.workers import WorkerPool
 
 __all__ = [
     "AdminService",
+    "AdmissionService",
     "AuthService",
     "CreditService",
     "GenerationService",

@@ -24,7 +24,6 @@ from picpaygo_core.services.ledger import (
     spending_of,
     view_after,
 )
-from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import check_amount
 
 
@@ -50,26 +49,6 @@ class CreditService:
         """The caller's free credits, paid balance and their total."""
         async with self._uow_factory() as uow:
             return await credits_view(uow, caller, self._policy.free_credits)
-
-    async def view_for_session(self, token: str | None, network: str) -> CreditsView:
-        """``view`` for whoever holds the session ``token`` (anonymous without a valid one),
-        resolving the session and reading the credits in one read."""
-        token_hash = session_token_hash(token)
-        async with self._uow_factory() as uow:
-            found = await uow.sessions.find_caller(
-                token_hash, network, initial_free=self._policy.free_credits
-            )
-        session = found.session
-        if session is not None and session.is_expired(self._clock.now()):
-            await forget_session(self._uow_factory, session.token_hash)
-            session = None
-        balance = found.balance if session is not None else 0
-        return CreditsView(
-            credits=found.free_credits + balance,
-            balance=balance,
-            free_credits=found.free_credits,
-            authenticated=session is not None,
-        )
 
     async def consume(
         self, caller: Caller, amount: int = 1, *, recorder: Recorder[CreditsView] | None = None

@@ -15,7 +15,6 @@ from picpaygo_core.errors import (
     UnsupportedImage,
 )
 from picpaygo_core.models import (
-    Admission,
     Caller,
     CreditSource,
     Job,
@@ -25,9 +24,8 @@ from picpaygo_core.models import (
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
-from picpaygo_core.services.idempotency import Recorder, claim_outcome, key_claim
+from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import credits_view, spending_of
-from picpaygo_core.services.sessions import forget_session, session_token_hash
 from picpaygo_core.validation import parse_category
 
 MAX_JOBS_PER_PAGE = 100
@@ -53,38 +51,6 @@ class GenerationService:
         self._wakeup = wakeup
         self._clock = clock
         self._policy = policy
-
-    async def admit(
-        self, token: str | None, network: str, *, key: str | None = None, request: str = ""
-    ) -> Admission:
-        """Who holds the session ``token`` (anonymous without a valid one) and what they
-        can spend, read in one step; with an idempotency ``key``, that step also claims
-        the key for ``request`` (a ``fingerprint``) in the caller's scope.
-
-        The admission's ``replay`` is the stored answer when the same request was already
-        answered. Raises ``IdempotencyKeyReused`` when the key was used for another
-        request, and ``RequestInProgress`` while the first one is still being worked on.
-        An expired session is forgotten here.
-        """
-        now = self._clock.now()
-        claim = key_claim(key, request, now) if key is not None else None
-        async with self._uow_factory() as uow:
-            found = await uow.sessions.find_caller(
-                session_token_hash(token),
-                network,
-                initial_free=self._policy.free_credits,
-                claim=claim,
-            )
-            await uow.commit()
-        user = found.user if found.session is not None else None
-        if found.session is not None and found.session.is_expired(now):
-            await forget_session(self._uow_factory, found.session.token_hash)
-            user = None
-        return Admission(
-            caller=Caller(user=user, network=network),
-            credits=found.free_credits + (found.balance if user is not None else 0),
-            replay=claim_outcome(found.claim, request) if claim is not None else None,
-        )
 
     async def create_job(
         self,

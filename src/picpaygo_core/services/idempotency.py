@@ -71,19 +71,6 @@ class IdempotencyService:
         self._uow_factory = uow_factory
         self._clock = clock
 
-    async def begin(self, scope: str, key: str, request: str) -> StoredResponse | None:
-        """Claim (scope, key) for ``request`` (a ``fingerprint``); None means go ahead.
-
-        Returns the stored answer when the same request was already answered. Raises
-        ``IdempotencyKeyReused`` when the key was used for another request, and
-        ``RequestInProgress`` while the first request is still being worked on.
-        """
-        claim = key_claim(key, request, self._clock.now())
-        async with self._uow_factory() as uow:
-            record = await uow.idempotency.claim(scope, claim)
-            await uow.commit()
-        return claim_outcome(record, request)
-
     def recorder(self, scope: str, key: str, render: Callable[[T], StoredResponse]) -> Recorder[T]:
         """What a use case calls inside its transaction to keep its answer with its changes."""
 

@@ -12,6 +12,7 @@ from litestar.params import JSONBody, Parameter
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
+from entrypoints.http.route_options import IDEMPOTENT
 from entrypoints.http.schemas import (
     CheckoutRequest,
     CheckoutResponse,
@@ -34,11 +35,10 @@ class CreditsController(Controller):
         """Free credits of this client's network, paid balance, and their total."""
         return CreditsResponse.of(caller_credits)
 
-    @post("/consume", status_code=200, operation_id="consumeCredits")
+    @post("/consume", status_code=200, operation_id="consumeCredits", opt=IDEMPOTENT)
     async def consume(
         self,
         request: Request[Any, Any, Any],
-        caller: NamedDependency[Caller],
         services: NamedDependency[Services],
         data: JSONBody[ConsumeRequest | None] = None,
     ) -> Response[CreditsResponse]:
@@ -49,20 +49,20 @@ class CreditsController(Controller):
         amount = data.amount if data else 1
         return await idempotency.respond(
             request,
-            caller,
-            services.idempotency,
+            services,
             request_parts=(str(amount),),
             status_code=200,
             render=CreditsResponse.of,
-            run=lambda recorder: services.credits.consume(caller, amount, recorder=recorder),
+            run=lambda admitted, recorder: services.credits.consume(
+                admitted.caller, amount, recorder=recorder
+            ),
         )
 
-    @post("/checkout", status_code=200, operation_id="checkout")
+    @post("/checkout", status_code=200, operation_id="checkout", opt=IDEMPOTENT)
     async def checkout(
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[CheckoutRequest],
-        caller: NamedDependency[Caller],
         services: NamedDependency[Services],
     ) -> Response[CheckoutResponse]:
         """Buy a pack of 5, 10 or 20 credits (signed-in users only).
@@ -72,12 +72,13 @@ class CreditsController(Controller):
         """
         return await idempotency.respond(
             request,
-            caller,
-            services.idempotency,
+            services,
             request_parts=(str(data.pack),),
             status_code=200,
             render=CheckoutResponse.of,
-            run=lambda recorder: services.credits.checkout(caller, data.pack, recorder=recorder),
+            run=lambda admitted, recorder: services.credits.checkout(
+                admitted.caller, data.pack, recorder=recorder
+            ),
         )
 
     @get("/purchases", operation_id="listPurchases")

@@ -13,6 +13,7 @@ from litestar.params import MultipartBody, Parameter
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
+from entrypoints.http.route_options import IDEMPOTENT
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -20,9 +21,8 @@ from entrypoints.http.schemas import (
     JobStatusResponse,
 )
 from picpaygo_core.errors import JobNotFound
-from picpaygo_core.models import Admission, Caller, Job
+from picpaygo_core.models import Caller
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
-from picpaygo_core.services.idempotency import Recorder
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
@@ -31,7 +31,7 @@ class GenerationController(Controller):
     path = "/api/generate"
     tags = ["generation"]  # noqa: RUF012 - Litestar reads this class attribute
 
-    @post("/", status_code=202, operation_id="createJob")
+    @post("/", status_code=202, operation_id="createJob", opt=IDEMPOTENT)
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -43,35 +43,20 @@ class GenerationController(Controller):
         With an ``Idempotency-Key``, a retry gets the first answer (the same job id) and
         is not charged again.
         """
-        # The session, the caller's credits and the key are read in one round trip.
-        presented = services.presented_caller(request)
-        try:
-            image = await data.image.read()
-        finally:
-            await data.image.close()
-
-        async def admit(key: str | None, request_id: str) -> Admission:
-            return await services.generation.admit(
-                presented.token, presented.network, key=key, request=request_id
-            )
-
-        async def run(admission: Admission, recorder: Recorder[Job] | None) -> Job:
-            return await services.generation.create_job(
-                admission.caller,
-                category=data.category,
-                image=image,
-                recorder=recorder,
-                credits=admission.credits,
-            )
-
-        return await idempotency.respond_admitted(
+        image = await data.read_image()
+        return await idempotency.respond(
             request,
-            services.idempotency,
-            admit=admit,
+            services,
             request_parts=(data.category, hashlib.sha256(image).digest()),
             status_code=202,
             render=lambda job: JobCreateResponse(job_id=job.id, status=job.status),
-            run=run,
+            run=lambda admitted, recorder: services.generation.create_job(
+                admitted.caller,
+                category=data.category,
+                image=image,
+                recorder=recorder,
+                credits=admitted.credits,
+            ),
         )
 
     @get("/", operation_id="listJobs")

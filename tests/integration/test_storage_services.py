@@ -43,7 +43,7 @@ PHOTO = jpeg_bytes()
 
 async def register(container: Container, email: str = EMAIL) -> User:
     signed_in = await container.auth_service().register(
-        email=email, password=PASSWORD, location=NETWORK
+        email=email, password=PASSWORD, client_ip=NETWORK
     )
     return signed_in.user
 
@@ -74,7 +74,7 @@ async def test_register_then_log_in_then_ask_who_is_signed_in(
     auth = container.auth_service()
     registered = await auth.register(email=EMAIL, password=PASSWORD, name="Ada")
 
-    logged_in = await auth.login(email="ADA@Example.com", password=PASSWORD, location=NETWORK)
+    logged_in = await auth.login(email="ADA@Example.com", password=PASSWORD, client_ip=NETWORK)
 
     assert logged_in.user.id == registered.user.id
     assert logged_in.token != registered.token
@@ -360,14 +360,14 @@ async def test_failed_sign_ins_are_throttled_per_network_for_a_minute(
 
     for _ in range(2):
         with pytest.raises(InvalidCredentials):
-            await auth.login(email=EMAIL, password="wrong password", location=NETWORK)
+            await auth.login(email=EMAIL, password="wrong password", client_ip=NETWORK)
     with pytest.raises(TooManyAttempts) as refused:
-        await auth.login(email=EMAIL, password=PASSWORD, location=NETWORK)
+        await auth.login(email=EMAIL, password=PASSWORD, client_ip=NETWORK)
 
     assert 0 < refused.value.retry_after <= 60
-    assert (await auth.login(email=EMAIL, password=PASSWORD, location="198.51.100.9")).user
+    assert (await auth.login(email=EMAIL, password=PASSWORD, client_ip="198.51.100.9")).user
     clock.advance(seconds=60)
-    assert (await auth.login(email=EMAIL, password=PASSWORD, location=NETWORK)).user
+    assert (await auth.login(email=EMAIL, password=PASSWORD, client_ip=NETWORK)).user
 
 
 @pytest.mark.parametrize("storage", ["postgres"])
@@ -380,10 +380,10 @@ async def test_the_sign_in_throttle_is_shared_by_every_process_on_the_database(
     await register(first)
 
     with pytest.raises(InvalidCredentials):
-        await first.auth_service().login(email=EMAIL, password="wrong", location=NETWORK)
+        await first.auth_service().login(email=EMAIL, password="wrong", client_ip=NETWORK)
     with pytest.raises(InvalidCredentials):
-        await second.auth_service().login(email=EMAIL, password="wrong", location=NETWORK)
+        await second.auth_service().login(email=EMAIL, password="wrong", client_ip=NETWORK)
 
     for container in (first, second):
         with pytest.raises(TooManyAttempts):
-            await container.auth_service().login(email=EMAIL, password=PASSWORD, location=NETWORK)
+            await container.auth_service().login(email=EMAIL, password=PASSWORD, client_ip=NETWORK)

@@ -68,11 +68,11 @@ async def test_concurrent_guesses_past_the_limit_get_429_without_any_hash(
     hasher = CountingHasher(hold=LIMIT)
     container.hasher.override(hasher)
     auth = container.auth_service()
-    await auth.register(email=EMAIL, password=PASSWORD, location="198.51.100.1")
+    await auth.register(email=EMAIL, password=PASSWORD, client_ip="198.51.100.1")
 
     async def login(password: str) -> object:
         try:
-            return await auth.login(email=EMAIL, password=password, location=NETWORK)
+            return await auth.login(email=EMAIL, password=password, client_ip=NETWORK)
         except (InvalidCredentials, TooManyAttempts) as exc:
             return exc
 
@@ -98,15 +98,15 @@ async def test_a_successful_sign_in_does_not_use_up_the_limit(
 ) -> None:
     container = await make_storage_container(AUTH_ATTEMPTS_PER_MINUTE="2")
     auth = container.auth_service()
-    await auth.register(email=EMAIL, password=PASSWORD, location="198.51.100.1")
+    await auth.register(email=EMAIL, password=PASSWORD, client_ip="198.51.100.1")
 
     for _ in range(5):
-        await auth.login(email=EMAIL, password=PASSWORD, location=NETWORK)
+        await auth.login(email=EMAIL, password=PASSWORD, client_ip=NETWORK)
     for _ in range(2):
         with pytest.raises(InvalidCredentials):
-            await auth.login(email=EMAIL, password="wrong password", location=NETWORK)
+            await auth.login(email=EMAIL, password="wrong password", client_ip=NETWORK)
     with pytest.raises(TooManyAttempts):
-        await auth.login(email=EMAIL, password=PASSWORD, location=NETWORK)
+        await auth.login(email=EMAIL, password=PASSWORD, client_ip=NETWORK)
 
 
 def test_concurrent_registrations_on_two_api_processes_give_at_most_the_limit(

@@ -39,24 +39,24 @@ async def test_failed_logins_from_one_network_are_refused_after_the_limit(
     make_container: ContainerFactory,
 ) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="3").auth_service()
-    await auth.register(email="ada@example.com", password="correct horse", location="192.0.2.1")
+    await auth.register(email="ada@example.com", password="correct horse", client_ip="192.0.2.1")
     for _ in range(3):
         with pytest.raises(InvalidCredentials):
-            await auth.login(email="ada@example.com", password="wrong!!!", location="192.0.2.1")
+            await auth.login(email="ada@example.com", password="wrong!!!", client_ip="192.0.2.1")
 
     with pytest.raises(TooManyAttempts):
-        await auth.login(email="ada@example.com", password="correct horse", location="192.0.2.1")
+        await auth.login(email="ada@example.com", password="correct horse", client_ip="192.0.2.1")
     signed_in = await auth.login(
-        email="ada@example.com", password="correct horse", location="192.0.2.2"
+        email="ada@example.com", password="correct horse", client_ip="192.0.2.2"
     )
     assert signed_in.user.email == "ada@example.com"
 
 
 async def test_successful_logins_are_not_counted(make_container: ContainerFactory) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="2").auth_service()
-    await auth.register(email="ada@example.com", password="correct horse", location="192.0.2.1")
+    await auth.register(email="ada@example.com", password="correct horse", client_ip="192.0.2.1")
     for _ in range(5):
-        await auth.login(email="ada@example.com", password="correct horse", location="192.0.2.1")
+        await auth.login(email="ada@example.com", password="correct horse", client_ip="192.0.2.1")
 
 
 async def test_a_throttled_network_may_try_again_after_a_minute(
@@ -64,39 +64,39 @@ async def test_a_throttled_network_may_try_again_after_a_minute(
 ) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="1").auth_service()
     with pytest.raises(InvalidCredentials):
-        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+        await auth.login(email="nobody@example.com", password="whatever1", client_ip="192.0.2.9")
     with pytest.raises(TooManyAttempts):
-        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+        await auth.login(email="nobody@example.com", password="whatever1", client_ip="192.0.2.9")
 
     clock.advance(seconds=61)
 
     with pytest.raises(InvalidCredentials):
-        await auth.login(email="nobody@example.com", password="whatever1", location="192.0.2.9")
+        await auth.login(email="nobody@example.com", password="whatever1", client_ip="192.0.2.9")
 
 
 async def test_an_ipv6_network_is_throttled_per_64(make_container: ContainerFactory) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="1").auth_service()
     with pytest.raises(InvalidCredentials):
-        await auth.login(email="x@example.com", password="whatever1", location="2001:db8::1")
+        await auth.login(email="x@example.com", password="whatever1", client_ip="2001:db8::1")
     with pytest.raises(TooManyAttempts):
-        await auth.login(email="x@example.com", password="whatever1", location="2001:db8::ffff")
+        await auth.login(email="x@example.com", password="whatever1", client_ip="2001:db8::ffff")
 
 
 async def test_zero_turns_the_throttle_off(make_container: ContainerFactory) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="0").auth_service()
     for _ in range(30):
         with pytest.raises(InvalidCredentials):
-            await auth.login(email="x@example.com", password="whatever1", location="192.0.2.1")
+            await auth.login(email="x@example.com", password="whatever1", client_ip="192.0.2.1")
 
 
 async def test_registrations_from_one_network_are_throttled(
     make_container: ContainerFactory,
 ) -> None:
     auth = make_container(AUTH_ATTEMPTS_PER_MINUTE="2").auth_service()
-    await auth.register(email="a@example.com", password="correct horse", location="192.0.2.1")
-    await auth.register(email="b@example.com", password="correct horse", location="192.0.2.1")
+    await auth.register(email="a@example.com", password="correct horse", client_ip="192.0.2.1")
+    await auth.register(email="b@example.com", password="correct horse", client_ip="192.0.2.1")
     with pytest.raises(TooManyAttempts):
-        await auth.register(email="c@example.com", password="correct horse", location="192.0.2.1")
+        await auth.register(email="c@example.com", password="correct horse", client_ip="192.0.2.1")
 
 
 async def test_a_throttled_login_is_a_429_with_retry_after(
@@ -143,17 +143,17 @@ async def test_one_networks_flood_delays_anothers_sign_in_by_a_few_hashes_at_mos
     hasher = OrderRecordingHasher()
     container.hasher.override(hasher)
     auth = container.auth_service()
-    await auth.register(email="ada@example.com", password="correct horse", location="10.9.9.9")
+    await auth.register(email="ada@example.com", password="correct horse", client_ip="10.9.9.9")
 
     async def guess() -> None:
         with pytest.raises(InvalidCredentials):
-            await auth.login(email="ada@example.com", password="flood", location="203.0.113.7")
+            await auth.login(email="ada@example.com", password="flood", client_ip="203.0.113.7")
 
     flood = [asyncio.create_task(guess()) for _ in range(400)]
     await asyncio.wait_for(hasher.first_queued.wait(), 30)
     queued_before = len(hasher.queued)
     signed_in = await auth.login(
-        email="ada@example.com", password="correct horse", location="198.51.100.1"
+        email="ada@example.com", password="correct horse", client_ip="198.51.100.1"
     )
     ahead = hasher.queued.index("correct horse") - queued_before
     await asyncio.gather(*flood)

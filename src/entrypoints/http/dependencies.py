@@ -17,7 +17,7 @@ from litestar.di import NamedDependency, Provide
 
 from adapters.metrics.prometheus import PrometheusMetrics
 from entrypoints.container import Container
-from entrypoints.http.client_address import client_address
+from entrypoints.http.client_ip import client_ip
 from entrypoints.http.session_cookie import SessionCookie
 from entrypoints.settings import Network, Settings
 from picpaygo_core.models import Caller, CreditsView
@@ -75,10 +75,10 @@ class Services:
         )
         self.trusted_proxies: tuple[Network, ...] = tuple(settings.server.trusted_proxies)
 
-    def client_address(self, request: Request[Any, Any, Any]) -> str:
-        """The client's address: the peer's, or what trusted proxies say it is."""
+    def client_ip(self, request: Request[Any, Any, Any]) -> str:
+        """The client's IP address: the socket peer's, or what trusted proxies say it is."""
         peer = request.client.host if request.client else None
-        return client_address(
+        return client_ip(
             peer,
             ", ".join(request.headers.getall("x-forwarded-for", [])) or None,
             self.trusted_proxies,
@@ -93,7 +93,7 @@ class Services:
         method rather than a dependency, which would cost a resolution step)."""
         return PresentedCaller(
             token=self.session_token(request),
-            client_network=client_network(self.client_address(request)),
+            client_network=client_network(self.client_ip(request)),
         )
 
 
@@ -106,11 +106,11 @@ class PresentedCaller(msgspec.Struct, frozen=True, kw_only=True):
     client_network: str
 
 
-async def provide_client_address(
+async def provide_client_ip(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> str:
-    """The client's address (see ``Services.client_address``)."""
-    return services.client_address(request)
+    """The client's IP address (see ``Services.client_ip``)."""
+    return services.client_ip(request)
 
 
 async def provide_caller(
@@ -136,7 +136,7 @@ def build_dependencies(container: Container, settings: Settings) -> dict[str, Pr
     services = Services(container, settings)
     return {
         "services": Provide(lambda: services, use_cache=True, sync_to_thread=False),
-        "client_address": Provide(provide_client_address),
+        "client_ip": Provide(provide_client_ip),
         "caller": Provide(provide_caller),
         "caller_credits": Provide(provide_caller_credits),
     }

@@ -82,14 +82,14 @@ class AuthService:
         password: str,
         name: str | None = None,
         surname: str | None = None,
-        location: str | None = None,
+        client_ip: str | None = None,
     ) -> SignedIn:
         """Create an email + password account and sign it in.
 
         Raises ``InvalidInput`` for a bad email, password or name and ``EmailTaken``
         when the email (in any letter case) has an account already.
         """
-        await self._count_attempt("register", location)
+        await self._count_attempt("register", client_ip)
         email = normalise_email(email)
         check_password(password)
         name = clean_name(name, "Name")
@@ -97,7 +97,7 @@ class AuthService:
         async with self._uow_factory() as uow:
             if await uow.users.find_by_email(email) is not None:
                 raise EmailTaken
-        async with self._hashing.slot(_network(location)):
+        async with self._hashing.slot(_client_network(client_ip)):
             password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(
@@ -110,7 +110,7 @@ class AuthService:
             google_id=None,
             created_at=now,
             last_login_at=now,
-            last_login_location=location,
+            last_login_location=client_ip,
         )
         async with self._uow_factory() as uow:
             await uow.users.add(user)
@@ -118,7 +118,7 @@ class AuthService:
             await uow.commit()
         return signed_in
 
-    async def login(self, *, email: str, password: str, location: str | None = None) -> SignedIn:
+    async def login(self, *, email: str, password: str, client_ip: str | None = None) -> SignedIn:
         """Sign in with email and password.
 
         Unknown email and wrong password raise the same ``InvalidCredentials`` and take
@@ -127,12 +127,12 @@ class AuthService:
         throttled per client network (``TooManyAttempts``).
         """
         async with (
-            self._attempt("login", location, failure=InvalidCredentials),
-            self._hashing.slot(_network(location)),
+            self._attempt("login", client_ip, failure=InvalidCredentials),
+            self._hashing.slot(_client_network(client_ip)),
         ):
-            return await self._login(email, password, location)
+            return await self._login(email, password, client_ip)
 
-    async def _login(self, email: str, password: str, location: str | None) -> SignedIn:
+    async def _login(self, email: str, password: str, client_ip: str | None) -> SignedIn:
         email = email.strip()
         if (
             len(email) > MAX_EMAIL_LENGTH
@@ -158,30 +158,30 @@ class AuthService:
                 current,
                 password_hash=new_hash or current.password_hash,
                 last_login_at=self._clock.now(),
-                last_login_location=location,
+                last_login_location=client_ip,
             )
             await uow.users.update(updated)
             signed_in = await self._start_session(uow, updated)
             await uow.commit()
         return signed_in
 
-    async def google_login(self, *, credential: str, location: str | None = None) -> SignedIn:
+    async def google_login(self, *, credential: str, client_ip: str | None = None) -> SignedIn:
         """Sign in, or sign up on first use, with a Google ID token.
 
         An existing password account with the same verified email is linked to the
         Google identity rather than duplicated.
         """
-        async with self._attempt("login", location, failure=InvalidGoogleToken):
+        async with self._attempt("login", client_ip, failure=InvalidGoogleToken):
             identity = await self._google.verify(credential)
         if not identity.email_verified:
             raise InvalidGoogleToken("Your Google email address is not verified.")
         try:
-            return await self._google_sign_in(identity, location)
+            return await self._google_sign_in(identity, client_ip)
         except EmailTaken:
             # Two first logins raced; the other one created the account, so link to it.
-            return await self._google_sign_in(identity, location)
+            return await self._google_sign_in(identity, client_ip)
 
-    async def _google_sign_in(self, identity: GoogleIdentity, location: str | None) -> SignedIn:
+    async def _google_sign_in(self, identity: GoogleIdentity, client_ip: str | None) -> SignedIn:
         now = self._clock.now()
         async with self._uow_factory() as uow:
             user = await uow.users.find_by_google_id(identity.google_id)
@@ -202,7 +202,7 @@ class AuthService:
                     google_id=identity.google_id,
                     created_at=now,
                     last_login_at=now,
-                    last_login_location=location,
+                    last_login_location=client_ip,
                 )
                 await uow.users.add(user)
             else:
@@ -218,7 +218,7 @@ class AuthService:
                     name=user.name or identity.name,
                     surname=user.surname or identity.surname,
                     last_login_at=now,
-                    last_login_location=location,
+                    last_login_location=client_ip,
                 )
                 await uow.users.update(user)
             signed_in = await self._start_session(uow, user)
@@ -255,38 +255,38 @@ class AuthService:
             await uow.commit()
         return purged
 
-    async def _count_attempt(self, action: str, location: str | None) -> None:
+    async def _count_attempt(self, action: str, client_ip: str | None) -> None:
         """Count an attempt before any work, atomically; ``TooManyAttempts`` past the limit."""
         limit = self._policy.auth_attempts_per_minute
         if limit <= 0:
             return
         wait = await self._throttle.acquire(
-            _throttle_key(action, location), limit=limit, window_seconds=THROTTLE_WINDOW_SECONDS
+            _throttle_key(action, client_ip), limit=limit, window_seconds=THROTTLE_WINDOW_SECONDS
         )
         if wait is not None:
             raise TooManyAttempts(wait)
 
     @contextlib.asynccontextmanager
     async def _attempt(
-        self, action: str, location: str | None, *, failure: type[Exception]
+        self, action: str, client_ip: str | None, *, failure: type[Exception]
     ) -> AsyncIterator[None]:
         """A sign-in attempt: counted before the password or token is checked (so racing
         guesses past the limit are refused without any hashing), and uncounted again
         unless it ends in ``failure``, so only wrong guesses use up a network's limit."""
-        await self._count_attempt(action, location)
+        await self._count_attempt(action, client_ip)
         try:
             yield
         except failure:
             raise
         except BaseException:
-            await self._uncount(action, location)
+            await self._uncount(action, client_ip)
             raise
-        await self._uncount(action, location)
+        await self._uncount(action, client_ip)
 
-    async def _uncount(self, action: str, location: str | None) -> None:
+    async def _uncount(self, action: str, client_ip: str | None) -> None:
         if self._policy.auth_attempts_per_minute > 0:
             with contextlib.suppress(StorageUnavailable):
-                await self._throttle.release(_throttle_key(action, location))
+                await self._throttle.release(_throttle_key(action, client_ip))
 
     async def _start_session(self, uow: UnitOfWork, user: User) -> SignedIn:
         token = new_session_token()
@@ -306,9 +306,9 @@ class AuthService:
         return self._dummy_hash
 
 
-def _network(location: str | None) -> str:
-    return client_network(location or "unknown")
+def _client_network(client_ip: str | None) -> str:
+    return client_network(client_ip or "unknown")
 
 
-def _throttle_key(action: str, location: str | None) -> str:
-    return f"{action}:{_network(location)}"
+def _throttle_key(action: str, client_ip: str | None) -> str:
+    return f"{action}:{_client_network(client_ip)}"

@@ -30,7 +30,7 @@ class AuthController(Controller):
         self,
         data: JSONBody[RegisterRequest],
         services: NamedDependency[Services],
-        client_address: NamedDependency[str],
+        client_ip: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Create an email + password account and sign it in."""
         signed_in = await services.auth.register(
@@ -38,7 +38,7 @@ class AuthController(Controller):
             password=data.password,
             name=data.name,
             surname=data.surname,
-            location=client_address,
+            client_ip=client_ip,
         )
         return _signed_in(signed_in, 201, services.session_cookie)
 
@@ -47,11 +47,11 @@ class AuthController(Controller):
         self,
         data: JSONBody[LoginRequest],
         services: NamedDependency[Services],
-        client_address: NamedDependency[str],
+        client_ip: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in with email and password."""
         signed_in = await services.auth.login(
-            email=data.email, password=data.password, location=client_address
+            email=data.email, password=data.password, client_ip=client_ip
         )
         return _signed_in(signed_in, 200, services.session_cookie)
 
@@ -60,11 +60,11 @@ class AuthController(Controller):
         self,
         data: JSONBody[GoogleLoginRequest],
         services: NamedDependency[Services],
-        client_address: NamedDependency[str],
+        client_ip: NamedDependency[str],
     ) -> Response[AuthResponse]:
         """Sign in (or sign up on first use) with a Google ID token."""
         signed_in = await services.auth.google_login(
-            credential=data.credential, location=client_address
+            credential=data.credential, client_ip=client_ip
         )
         return _signed_in(signed_in, 200, services.session_cookie)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from entrypoints.http.client_address import client_address
+from entrypoints.http.client_ip import client_ip
 from picpaygo_core.networks import client_network
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
@@ -26,39 +26,39 @@ def _is_ip(value: str) -> bool:
 
 
 def test_without_forwarded_for_the_client_is_the_peer() -> None:
-    assert client_address(STRANGER, None, PROXIES) == STRANGER
+    assert client_ip(STRANGER, None, PROXIES) == STRANGER
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
-    assert client_address(STRANGER, CLIENT, PROXIES) == STRANGER
+    assert client_ip(STRANGER, CLIENT, PROXIES) == STRANGER
 
 
 def test_forwarded_for_is_ignored_when_no_proxy_is_trusted() -> None:
-    assert client_address(PROXY, CLIENT, ()) == PROXY
+    assert client_ip(PROXY, CLIENT, ()) == PROXY
 
 
 def test_forwarded_for_from_a_trusted_proxy_names_the_client() -> None:
-    assert client_address(PROXY, CLIENT, PROXIES) == CLIENT
+    assert client_ip(PROXY, CLIENT, PROXIES) == CLIENT
 
 
 def test_a_trusted_ipv6_proxy_is_honoured() -> None:
-    assert client_address("fd00::1", CLIENT, PROXIES) == CLIENT
+    assert client_ip("fd00::1", CLIENT, PROXIES) == CLIENT
 
 
 def test_a_chain_is_read_from_the_right_skipping_trusted_proxies() -> None:
     forwarded_for = f"{STRANGER}, {CLIENT}, 10.1.1.1, 10.2.2.2"
 
-    assert client_address(PROXY, forwarded_for, PROXIES) == CLIENT
+    assert client_ip(PROXY, forwarded_for, PROXIES) == CLIENT
 
 
 def test_a_spoofed_address_on_the_left_of_the_chain_is_not_believed() -> None:
     forwarded_for = f"1.2.3.4, {CLIENT}"
 
-    assert client_address(PROXY, forwarded_for, PROXIES) == CLIENT
+    assert client_ip(PROXY, forwarded_for, PROXIES) == CLIENT
 
 
 def test_a_chain_of_only_trusted_proxies_names_its_first_hop() -> None:
-    assert client_address(PROXY, "10.9.9.9, 10.1.1.1", PROXIES) == "10.9.9.9"
+    assert client_ip(PROXY, "10.9.9.9, 10.1.1.1", PROXIES) == "10.9.9.9"
 
 
 @pytest.mark.parametrize(
@@ -76,15 +76,15 @@ def test_a_chain_of_only_trusted_proxies_names_its_first_hop() -> None:
     ],
 )
 def test_garbage_where_the_client_should_be_means_the_peer(forwarded_for: str) -> None:
-    assert client_address(PROXY, forwarded_for, PROXIES) == PROXY
+    assert client_ip(PROXY, forwarded_for, PROXIES) == PROXY
 
 
 def test_no_peer_at_all_is_unknown() -> None:
-    assert client_address(None, CLIENT, PROXIES) == "unknown"
+    assert client_ip(None, CLIENT, PROXIES) == "unknown"
 
 
 def test_a_trusted_proxy_seen_through_a_dual_stack_socket_is_honoured() -> None:
-    assert client_address(f"::ffff:{PROXY}", CLIENT, PROXIES) == CLIENT
+    assert client_ip(f"::ffff:{PROXY}", CLIENT, PROXIES) == CLIENT
 
 
 @given(forwarded_for=st.one_of(st.none(), st.text(), st.lists(st.ip_addresses().map(str))))
@@ -93,7 +93,7 @@ def test_for_any_forwarded_for_from_an_untrusted_peer_the_client_is_the_peer(
 ) -> None:
     header = ", ".join(forwarded_for) if isinstance(forwarded_for, list) else forwarded_for
 
-    assert client_address(STRANGER, header, PROXIES) == STRANGER
+    assert client_ip(STRANGER, header, PROXIES) == STRANGER
 
 
 @given(
@@ -105,10 +105,10 @@ def test_for_any_forwarded_for_from_an_untrusted_peer_the_client_is_the_peer(
 def test_from_a_trusted_proxy_the_client_is_the_peer_or_an_address_from_the_header(
     forwarded_for: str,
 ) -> None:
-    address = client_address(PROXY, forwarded_for, PROXIES)
+    found = client_ip(PROXY, forwarded_for, PROXIES)
 
     hops = [hop.strip() for hop in forwarded_for.split(",")]
-    assert address == PROXY or (_is_ip(address) and address in hops)
+    assert found == PROXY or (_is_ip(found) and found in hops)
 
 
 def test_an_ipv4_client_is_its_own_network() -> None:

@@ -1,4 +1,4 @@
-"""Who the client is on the network: the socket peer, or what a trusted proxy says."""
+"""The client's IP address (``client_ip``): the socket peer's, or what a trusted proxy says."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from entrypoints.settings import Network
 MAX_FORWARDED_HOPS = 20
 
 
-def client_address(
+def client_ip(
     peer: str | None, forwarded_for: str | None, trusted_proxies: Sequence[Network]
 ) -> str:
-    """The client's address.
+    """The client's IP address; ``peer`` is the socket peer's.
 
     ``X-Forwarded-For`` counts only when the socket peer is a trusted proxy; then the
     chain is read from the right, skipping trusted proxies, and the first address that

@@ -33,7 +33,7 @@ from entrypoints.container import (
     build_worker_pool,
     running_resources,
 )
-from entrypoints.http import server_protocol
+from entrypoints.http import server as http_server
 from entrypoints.settings import Settings, SettingsError, load_settings, secret_values
 from picpaygo_core.errors import DomainError
 from picpaygo_core.models import LedgerEntry, Purchase
@@ -150,9 +150,8 @@ class CliContext:
 
 
 def fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (``uvicorn[standard]`` brings it, and the
-    API server runs on it too), else None: asyncio's own. It costs the job worker about a
-    tenth less CPU per job."""
+    """uvloop's event loop when it is installed (the API server runs on it too), else None:
+    asyncio's own. It costs the job worker about a tenth less CPU per job."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - platforms without uvloop
@@ -269,7 +268,7 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     if workers > 1:
         context.require_shared_storage("serve --workers > 1")
     host, port = host or settings.server.host, port or settings.server.port
-    # uvicorn starts the app (and its job workers) before it binds: check first.
+    # Checked before the database is prepared, so a busy port is said at once, in one line.
     refusal = address_refusal(host, port)
     if refusal is not None:
         fail(refusal)
@@ -280,38 +279,13 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
         if context.storage.shared:
             # Migrate (or check the schema) once here, before the API processes start.
             context.run(_nothing, long_running=True)
-        # uvicorn re-raises SIGTERM after its graceful shutdown; a no-op handler lets the
-        # process exit 0, as a supervisor expects after a requested stop.
-        signal.signal(signal.SIGTERM, lambda *_: None)
-        _run_uvicorn(settings, host, port, workers)
-
-
-def _run_uvicorn(settings: Settings, host: str, port: int, workers: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        "entrypoints.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
-        # h11 with a deadline for each request's headers, and a bound on connections.
-        http=server_protocol.PROTOCOL,
-        limit_concurrency=settings.server.max_connections,
-        log_level=settings.server.log_level.lower(),
-        # The app writes one access line per request itself (with its request id and
-        # route template), in LOG_FORMAT; uvicorn's own lines go through the same handler.
-        access_log=False,
-        log_config=None,
-    )
+        http_server.serve(settings, host, port, workers)
 
 
 def address_refusal(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on (in use, not ours), or None if it can.
 
-    Binds as uvicorn will (``SO_REUSEADDR``), then lets go at once.
+    Binds as the server will (``SO_REUSEADDR``), then lets go at once.
     """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)

@@ -30,8 +30,23 @@ _MASK = "***"
 _MIN_SECRET_LENGTH = 4
 _secrets: set[str] = set()
 
+# The HTTP server (Granian) logs as ``_granian``, the name of its Rust module; its lines
+# are shown as ``granian``.
+_SERVER_LOGGER = "_granian"
+_SERVER_ACCESS_LOGGER = "granian.access"
+# Granian's own logging set-up (it applies it in each of its processes): its lines go to
+# the root logger, and so through the one handler below, in LOG_FORMAT.
+SERVER_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        _SERVER_LOGGER: {"handlers": [], "propagate": True},
+        _SERVER_ACCESS_LOGGER: {"handlers": [], "propagate": True},
+    },
+}
+
 # Loggers whose routine INFO lines say nothing an operator needs.
-_QUIET_LOGGERS = ("httpx", "httpcore", "stripe", "uvicorn.access")
+_QUIET_LOGGERS = ("httpx", "httpcore", "stripe")
 # psycopg_pool reports every failed connection attempt as a multi-line warning; the
 # service reports the outage itself, once.
 _POOL_LOGGERS = ("psycopg.pool",)
@@ -52,6 +67,11 @@ def redact(text: str) -> str:
     return text
 
 
+def _logger_name(record: logging.LogRecord) -> str:
+    name = record.name
+    return name[1:] if name.startswith(_SERVER_LOGGER) else name
+
+
 def _timestamp(record: logging.LogRecord) -> str:
     moment = datetime.fromtimestamp(record.created, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -66,7 +86,8 @@ class TextFormatter(logging.Formatter):
     """``2026-01-01T12:00:00.000Z INFO name: message key=value ... request_id=...``."""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [_timestamp(record), record.levelname, f"{record.name}:", record.getMessage()]
+        name = _logger_name(record)
+        parts = [_timestamp(record), record.levelname, f"{name}:", record.getMessage()]
         fields = _fields(record)
         request_id = request_id_var.get()
         if request_id and "request_id" not in fields:
@@ -85,7 +106,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "ts": _timestamp(record),
             "level": record.levelname,
-            "logger": record.name,
+            "logger": _logger_name(record),
             "message": record.getMessage(),
         }
         request_id = request_id_var.get()
@@ -119,7 +140,7 @@ def configure_logging(
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in (_SERVER_LOGGER, _SERVER_ACCESS_LOGGER):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

@@ -227,6 +227,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", CSV, ())
     trusted_proxies: tuple[Network, ...] = setting("TRUSTED_PROXIES", NETWORKS, ())
     header_timeout_seconds: float = setting("HEADER_TIMEOUT_SECONDS", number(0.1), 30.0)
+    body_timeout_seconds: float = setting("BODY_TIMEOUT_SECONDS", number(0.1), 30.0)
     max_connections: int = setting("MAX_CONNECTIONS", integer(1, 1_000_000), 1000)
     max_json_body_bytes: int = 64 * 1024
 

@@ -82,7 +82,7 @@ def test_a_json_log_has_request_ids_access_and_job_lines_and_no_secret(
     assert outcome["outcome"] == "succeeded"
     assert outcome["attempts"] == 1
     assert outcome["duration_ms"] >= 0
-    assert 'HTTP/1.1" 200' not in log  # uvicorn's own access lines are gone
+    assert 'HTTP/1.1" 200' not in log  # the server's own access lines are off
     for canary in (
         CANARY_PASSWORD,
         cookie,
@@ -91,6 +91,19 @@ def test_a_json_log_has_request_ids_access_and_job_lines_and_no_secret(
         PHOTO[:32].hex(),
     ):
         assert canary not in log
+
+
+def test_the_servers_routine_start_up_and_stop_are_info_lines_in_the_log_format() -> None:
+    with serving({"LOG_FORMAT": "json"}) as server:
+        server.stop()
+        lines = json_lines(server)
+
+    server_lines = [line for line in lines if line["logger"].startswith("granian")]
+    listening = [line for line in server_lines if f":{server.port}" in line["message"]]
+    assert len(listening) == 1, lines
+    assert len(server_lines) >= 4, lines  # starting, listening, ..., stopped
+    assert {line["level"] for line in server_lines} == {"INFO"}, server_lines
+    assert not [line for line in lines if "uvicorn" in line["logger"]], lines
 
 
 def test_a_text_log_is_the_development_default_with_one_access_line_per_request() -> None:

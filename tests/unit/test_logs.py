@@ -71,3 +71,13 @@ def test_redact_leaves_urls_without_a_password_alone() -> None:
     assert redact("https://openrouter.ai/api/v1 and postgresql://db/app") == (
         "https://openrouter.ai/api/v1 and postgresql://db/app"
     )
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
+def test_the_http_servers_lines_are_shown_as_granian(formatter: logging.Formatter) -> None:
+    made = logging.LogRecord("_granian", logging.INFO, __file__, 1, "Listening", (), None)
+
+    line = formatter.format(made)
+
+    assert "_granian" not in line
+    assert "granian" in line

@@ -2,14 +2,21 @@
 
 Every label takes values from a small fixed set (route templates, methods, status codes,
 outcomes), never raw paths or ids, so the number of series stays bounded.
+
+With several API processes (``PROMETHEUS_MULTIPROC_DIR`` set before they start, as
+``picpaygo serve --workers N`` does), prometheus-client's multiprocess mode keeps every
+process's values in that directory, and the exposition adds them up: any process answers
+``/metrics`` for all of them.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from picpaygo_core.ports.telemetry import CreditMovement
 from picpaygo_core.services.monitoring import QueueSnapshot
@@ -29,6 +36,8 @@ SIGN_IN_METHODS = ("password", "google")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 GENERATOR_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Where prometheus-client keeps the values of several processes (its own variable).
+MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class PrometheusMetrics:
@@ -61,13 +70,18 @@ class PrometheusMetrics:
             ("outcome",),
             registry=r,
         )
+        # Read from the shared queue when scraped: the latest reading is the value.
         self._queue_depth = Gauge(
-            "picpaygo_job_queue_depth", "Generation jobs waiting in the queue.", registry=r
+            "picpaygo_job_queue_depth",
+            "Generation jobs waiting in the queue.",
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self._queue_oldest = Gauge(
             "picpaygo_job_queue_oldest_age_seconds",
             "How long the oldest queued job has waited (0 when none waits).",
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self._generator_latency = Histogram(
             "picpaygo_generator_call_duration_seconds",
@@ -144,4 +158,8 @@ class PrometheusMetrics:
         if queue is not None:
             self._queue_depth.set(queue.depth)
             self._queue_oldest.set(queue.oldest_age_seconds)
-        return generate_latest(self.registry)
+        if MULTIPROCESS_DIRECTORY not in os.environ:
+            return generate_latest(self.registry)
+        every_process = CollectorRegistry()
+        MultiProcessCollector(every_process)  # type: ignore[no-untyped-call]
+        return generate_latest(every_process)

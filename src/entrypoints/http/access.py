@@ -1,7 +1,8 @@
 """Around every request: its id, its access log line and its HTTP metrics.
 
 The middleware wraps the whole application (routing included), so unknown paths and
-refused methods are logged and counted too. The request id is the client's
+refused methods are logged and counted too; the web client's files are logged at DEBUG,
+so a page load does not fill the access log. The request id is the client's
 ``X-Request-ID`` when it is sane, else a new one; it is set on the response and in a
 context variable that every log line of the request carries.
 """
@@ -62,6 +63,12 @@ def route_template(scope: Scope, status: int) -> str:
     return template
 
 
+def serves_a_file(scope: Scope, route: str) -> bool:
+    """True when a route of any path (the web client's files) served an existing file."""
+    handler = scope.get("route_handler")
+    return route != UNMATCHED_ROUTE and bool(getattr(handler, "opt", {}).get(ANY_PATH_OPT))
+
+
 class AccessMiddleware:
     """ASGI middleware: request id, one access line per request, the HTTP metrics."""
 
@@ -98,8 +105,11 @@ class AccessMiddleware:
         try:
             await self._app(scope, receive_noting_disconnect, send_with_id)  # type: ignore[arg-type]
         except OSError:
-            # The client went away while we answered: nothing to fix on our side.
-            disconnected = True
+            if not disconnected:
+                # Not the client leaving (the server tells that through ``receive``): a
+                # real I/O error. The server answers 500 if nothing was sent yet.
+                status = 500
+                logger.exception("I/O error while answering %s", scope.get("path", ""))
         finally:
             self._finish(scope, status, time.perf_counter() - started, disconnected=disconnected)
             request_id_var.reset(token)
@@ -113,15 +123,23 @@ class AccessMiddleware:
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         }
+        level, shown = logging.INFO, route
+        if serves_a_file(scope, route):
+            # A page load fetches a dozen files: each is a DEBUG line, with its real path
+            # (the route template, ``/{file_path}``, says nothing of which file it was).
+            level, shown = logging.DEBUG, str(scope.get("path", route))
+            fields["path"] = shown
         note = ""
         if disconnected:
             # One INFO line, not an error: a client hanging up is nothing to fix here.
             fields["client_disconnected"] = True
             note = " (client disconnected)"
-        logger.info(
+            level = logging.INFO
+        logger.log(
+            level,
             "%s %s %d %.1fms%s",
             method,
-            route,
+            shown,
             status,
             seconds * 1000,
             note,

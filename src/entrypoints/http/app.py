@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import gc
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from litestar.datastructures import State
 
 from entrypoints.container import Container, build_worker_pool, running_resources
 from entrypoints.http.access import AccessMiddleware
+from entrypoints.http.body_deadline import body_deadline
 from entrypoints.http.controllers import (
     AuthController,
     CreditsController,
@@ -26,6 +28,8 @@ from entrypoints.http.openapi import complete, docs_assets_router, openapi_confi
 from entrypoints.http.request_rules import request_rules
 from entrypoints.http.web_client import web_client_router
 from entrypoints.settings import Settings
+
+logger = logging.getLogger("picpaygo.server")
 
 # Room for the multipart envelope (boundaries, part headers, the category field).
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -46,14 +50,13 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             pool = build_worker_pool(container, settings.jobs.workers) if start_workers else None
             if pool:
                 pool.start()
-            # What start-up made lives as long as the process: out of the collector's
-            # full passes, which would otherwise walk all of it every few hundred requests.
-            gc.freeze()
+            logger.info("API process %d ready", os.getpid())
             try:
                 yield
             finally:
                 if pool:
                     await pool.stop()
+        logger.info("API process %d stopped", os.getpid())
 
     uploads = Router(
         path="/",
@@ -76,6 +79,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
         before_request=request_rules(settings.server.cors_origins),
+        middleware=[body_deadline(settings.server.body_timeout_seconds)],
         request_max_body_size=settings.server.max_json_body_bytes,
         cors_config=(
             CORSConfig(allow_origins=list(settings.server.cors_origins), allow_credentials=True)

@@ -97,15 +97,18 @@ def test_every_file_of_the_page_is_packaged() -> None:
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
 
 
-async def test_a_missing_file_is_logged_as_an_unknown_path(
+async def test_a_file_of_the_page_is_a_debug_line_with_its_path_and_a_missing_one_is_info(
     client: AsyncTestClient[Litestar], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="picpaygo.access")
+    caplog.set_level(logging.DEBUG, logger="picpaygo.access")
     await client.get("/app.css")
     await client.get("/no-such-file.js")
 
     served, missing = [r for r in caplog.records if r.name == "picpaygo.access"]
+    assert served.levelno == logging.DEBUG
+    assert served.getMessage().startswith("GET /app.css 200 ")
     assert served.fields["route"] == "/{file_path}"  # type: ignore[attr-defined]
     assert served.fields["status"] == 200  # type: ignore[attr-defined]
+    assert missing.levelno == logging.INFO
     assert missing.fields["route"] == UNMATCHED_ROUTE  # type: ignore[attr-defined]
     assert missing.fields["status"] == 404  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ from picpaygo_core.ports import (
     Clock,
     HealthProbe,
     JobWakeup,
+    SessionReads,
     UnitOfWorkFactory,
 )
 from picpaygo_core.services import (
@@ -78,6 +79,8 @@ class StorageFamily(Protocol):
     def description(self) -> str: ...
     @property
     def uow_factory(self) -> UnitOfWorkFactory: ...
+    @property
+    def session_reads(self) -> SessionReads: ...
     @property
     def health_probe(self) -> HealthProbe: ...
     @property
@@ -140,6 +143,7 @@ class Container(containers.DeclarativeContainer):
 
     storage = providers.Singleton(storage_family, settings, clock)
     uow_factory = storage.provided.uow_factory
+    session_reads = storage.provided.session_reads
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
     throttle = storage.provided.throttle
@@ -199,6 +203,7 @@ class Container(containers.DeclarativeContainer):
     auth_service = providers.Singleton(
         AuthService,
         uow_factory=uow_factory,
+        session_reads=session_reads,
         hasher=hasher,
         google=google_verifier,
         throttle=throttle,
@@ -224,7 +229,11 @@ class Container(containers.DeclarativeContainer):
     )
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
     admission_service = providers.Singleton(
-        AdmissionService, uow_factory=uow_factory, clock=clock, policy=policy
+        AdmissionService,
+        uow_factory=uow_factory,
+        session_reads=session_reads,
+        clock=clock,
+        policy=policy,
     )
     idempotency_service = providers.Singleton(
         IdempotencyService, uow_factory=uow_factory, clock=clock

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
+from adapters.memory.session_reads import MemorySessionReads
 from adapters.memory.store import MemoryStore
 from adapters.memory.throttle import MemoryAttemptThrottle
 from adapters.memory.unit_of_work import MemoryHealthProbe, MemoryUnitOfWorkFactory
@@ -26,6 +27,7 @@ class MemoryStorage:
     def __init__(self, clock: Clock) -> None:
         self.store = MemoryStore()
         self.uow_factory = MemoryUnitOfWorkFactory(self.store)
+        self.session_reads = MemorySessionReads(self.uow_factory)
         self.health_probe = MemoryHealthProbe()
         self.wakeup = ProcessJobWakeup()
         self.throttle = MemoryAttemptThrottle(clock)

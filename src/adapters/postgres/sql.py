@@ -29,6 +29,32 @@ JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = %(token_hash)s
 """.encode()
 
+# The reads requests start with, for all the requests of one turn of the event loop (see
+# ``session_reads``): one row per asked token that matches a session, with its user,
+# tagged with its place in the array.
+SESSIONS_WITH_USERS_SQL = f"""
+SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at,
+       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))}
+FROM unnest(%(token_hashes)s::text[]) WITH ORDINALITY AS k(token_hash, i)
+JOIN sessions s ON s.token_hash = k.token_hash
+JOIN users u ON u.id = s.user_id
+""".encode()
+
+# Per asked (token, network): the session (if any) with its user, the user's balance and
+# the network's free credits; exactly one row per question, in the questions' order.
+CALLERS_SQL = f"""
+SELECT k.i, s.token_hash, s.user_id, s.created_at, s.expires_at,
+       {", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))},
+       c.balance, f.remaining
+FROM unnest(%(token_hashes)s::text[], %(networks)s::text[]) WITH ORDINALITY
+     AS k(token_hash, network, i)
+LEFT JOIN sessions s ON s.token_hash = k.token_hash
+LEFT JOIN users u ON u.id = s.user_id
+LEFT JOIN credits c ON c.user_id = u.id
+LEFT JOIN free_credits f ON f.network = k.network
+ORDER BY k.i
+""".encode()
+
 # GET /api/credits and the start of POST /api/generate: the session (expired or not) and
 # its user, the user's balance and
 # the network's free credits in one read; a row comes back even when nothing matches.

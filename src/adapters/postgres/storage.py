@@ -21,6 +21,7 @@ from typing import Protocol
 
 from adapters.postgres.database import PostgresDatabase, announce_outage, outage_known
 from adapters.postgres.migrations import migrate, pending_migrations
+from adapters.postgres.session_reads import PostgresSessionReads
 from adapters.postgres.throttle import PostgresAttemptThrottle
 from adapters.postgres.unit_of_work import PostgresHealthProbe, PostgresUnitOfWorkFactory
 from adapters.postgres.wakeup import PostgresJobWakeup
@@ -90,6 +91,7 @@ class PostgresStorage:
         self.server = server
         self.migrate_on_start = migrate_on_start
         self.uow_factory = PostgresUnitOfWorkFactory(database)
+        self.session_reads = PostgresSessionReads(database)
         self.health_probe = PostgresHealthProbe(database)
         self.wakeup = PostgresJobWakeup(database)
         self.throttle = PostgresAttemptThrottle(database, clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from picpaygo_core.models import Admission, Caller
 from picpaygo_core.policy import Policy
-from picpaygo_core.ports import Clock, UnitOfWorkFactory
+from picpaygo_core.ports import Clock, SessionReads, UnitOfWorkFactory
 from picpaygo_core.services.idempotency import claim_outcome, key_claim
 from picpaygo_core.services.sessions import forget_session, session_token_hash
 
@@ -13,8 +13,16 @@ from picpaygo_core.services.sessions import forget_session, session_token_hash
 class AdmissionService:
     """The first step of every request that spends or shows credits."""
 
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: Policy) -> None:
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        session_reads: SessionReads,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
         self._uow_factory = uow_factory
+        self._session_reads = session_reads
         self._clock = clock
         self._policy = policy
 
@@ -37,15 +45,18 @@ class AdmissionService:
         An expired session is forgotten here.
         """
         now = self._clock.now()
+        token_hash = session_token_hash(token)
         claim = key_claim(key, request, now) if key is not None else None
-        async with self._uow_factory() as uow:
-            found = await uow.sessions.find_caller(
-                session_token_hash(token),
-                client_network,
-                initial_free=self._policy.free_credits,
-                claim=claim,
+        if claim is None:
+            found = await self._session_reads.caller(
+                token_hash, client_network, self._policy.free_credits
             )
-            await uow.commit()
+        else:
+            async with self._uow_factory() as uow:
+                found = await uow.sessions.find_caller(
+                    token_hash, client_network, initial_free=self._policy.free_credits, claim=claim
+                )
+                await uow.commit()
         user = found.user if found.session is not None else None
         if found.session is not None and found.session.is_expired(now):
             await forget_session(self._uow_factory, found.session.token_hash)

@@ -25,6 +25,7 @@ from picpaygo_core.ports import (
     Clock,
     GoogleTokenVerifier,
     PasswordHasher,
+    SessionReads,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -55,6 +56,7 @@ class AuthService:
         self,
         *,
         uow_factory: UnitOfWorkFactory,
+        session_reads: SessionReads,
         hasher: PasswordHasher,
         google: GoogleTokenVerifier,
         throttle: AttemptThrottle,
@@ -62,6 +64,7 @@ class AuthService:
         policy: Policy,
     ) -> None:
         self._uow_factory = uow_factory
+        self._session_reads = session_reads
         self._hasher = hasher
         self._google = google
         self._throttle = throttle
@@ -238,8 +241,7 @@ class AuthService:
         token_hash = session_token_hash(token)
         if token_hash is None:
             return None
-        async with self._uow_factory() as uow:
-            found = await uow.sessions.find_with_user(token_hash)
+        found = await self._session_reads.session_with_user(token_hash)
         if found is None:
             return None
         session, user = found

@@ -1,4 +1,4 @@
-"""The OpenRouter client's network layer (``adapters.openrouter.network``) against raw
+"""The OpenRouter client (``build_http_client``, a stock httpx client) against raw
 loopback servers: connection reuse, a server that closes or drops connections, a read
 timeout, and a call cancelled mid-answer."""
 
@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from adapters.openrouter import build_http_client
+from adapters.images import PillowImageInspector
+from adapters.openrouter import OpenRouterImageGenerator, build_http_client
+from picpaygo_core.models import Category, TransientFailure
+from picpaygo_core.policy import Policy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -102,7 +105,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(
     assert server.connections == 2
 
 
-async def test_a_connection_dropped_mid_answer_is_a_transport_error(
+async def test_a_connection_dropped_mid_answer_is_a_transient_failure(
     client: httpx.AsyncClient,
 ) -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -113,6 +116,19 @@ async def test_a_connection_dropped_mid_answer_is_a_transport_error(
     async with Server(drop) as server:
         with pytest.raises(httpx.TransportError):
             await client.post(server.url, content=b"{}")
+        generator = OpenRouterImageGenerator(
+            client=client,
+            api_key="key",
+            model="fake/model",
+            base_url=server.url.removesuffix("/chat/completions"),
+            inspector=PillowImageInspector(max_pixels=Policy().max_image_pixels),
+        )
+        outcome = await generator.generate(
+            prompt="p", category=Category.DOCUMENTARY, image=b"photo", content_type="image/jpeg"
+        )
+
+    assert isinstance(outcome, TransientFailure)
+    assert "could not reach OpenRouter" in outcome.reason
 
 
 async def test_an_answer_slower_than_the_read_timeout_is_a_read_timeout() -> None:

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import httpcore
 import httpx
 
-from adapters.openrouter.network import AsyncioBackend
-
-# httpx's own defaults for one client's connections.
-MAX_CONNECTIONS = 100
-MAX_KEEPALIVE_CONNECTIONS = 20
-KEEPALIVE_EXPIRY_SECONDS = 5.0
-
-
-class AsyncioTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool that reaches the network through plain
-    asyncio (``AsyncioBackend``) instead of anyio; everything else is httpx's own."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
-            network_backend=AsyncioBackend(),
-        )
+# httpx's own defaults, spelled out: up to 100 connections, 20 of them kept alive for 5 s.
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
 
 
 def build_http_client(*, connect_timeout: float, read_timeout: float) -> httpx.AsyncClient:
@@ -33,10 +13,9 @@ def build_http_client(*, connect_timeout: float, read_timeout: float) -> httpx.A
 
     ``read_timeout`` bounds each wait for bytes (a model can take a minute to answer),
     and also the upload of the photo; the worker bounds the whole call separately.
-    Proxies set in the environment are honoured as httpx does (they get its own
-    transports).
+    Proxies set in the environment are honoured as httpx does.
     """
     timeout = httpx.Timeout(
         connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
     )
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=AsyncioTransport())
+    return httpx.AsyncClient(timeout=timeout, limits=LIMITS, follow_redirects=False)

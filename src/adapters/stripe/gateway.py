@@ -117,7 +117,7 @@ class StripePaymentGateway:
 
 
 def _reason(error: stripe.SignatureVerificationError) -> str:
-    message = str(error._message or "").lower()
+    message = (error.user_message or "").lower()
     if "no stripe-signature" in message:
         return "no header"
     if "tolerance" in message:

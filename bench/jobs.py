@@ -1,13 +1,15 @@
-"""Jobs per second through one ``picpaygo worker`` process, and its CPU time per job.
+"""Worker CPU time per job through one ``picpaygo worker`` process, against a model
+that takes a second.
 
 A fresh database gets ``--jobs`` queued jobs (anonymous, each with its own photo row),
-then one worker with ``JOB_WORKERS=<concurrency>`` drains them against the fake
-OpenRouter of the tests (``tests/support/fake_openrouter.py``, in this process, answering
-every request at once with a small PNG): the figures are the queue's and the worker's own
-costs, with no model time. The rate is measured from the database's own timestamps: the
-jobs finished between the first and the last success, divided by that time. CPU is the
-worker process's user + system time over the drain. The figures go to BENCHMARKS.md,
-between the ``jobs`` markers.
+then one worker with ``JOB_WORKERS`` and ``GENERATOR_MAX_CONCURRENCY`` set to each
+``--concurrency`` drains them against the fake OpenRouter of the tests
+(``tests/support/fake_openrouter.py``, in this process), which answers every request with
+a small PNG after ``--delay`` seconds, as a real model would after several. The figure
+that matters is the worker's CPU time (user + system, over the drain) per job: what one
+job costs the machine while the model works. The drain is timed from the first job
+claimed to the last one succeeded (polled every 50 ms); its rate is bounded by
+concurrency ÷ delay. The figures go to BENCHMARKS.md, between the ``jobs`` markers.
 
 Usage (from the repository root, in the project's virtualenv): python bench/jobs.py
 """
@@ -20,7 +22,7 @@ import time
 import psycopg
 from common import cpu_seconds, machine_line, options, publish
 
-from support.fake_openrouter import FakeOpenRouter
+from support.fake_openrouter import Answer, FakeOpenRouter
 from support.images import jpeg_bytes
 from support.postgres import throwaway_database
 from support.worker import running_worker
@@ -31,8 +33,9 @@ WORKER = {"OPENROUTER_API_KEY": "bench", "LOG_LEVEL": "WARNING"}
 
 def parse_args() -> argparse.Namespace:
     parser = options(__doc__)
-    parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 1, 8])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--delay", type=float, default=1.0, help="the fake model's seconds")
     return parser.parse_args()
 
 
@@ -61,33 +64,34 @@ def queue_jobs(url: str, count: int) -> None:
         conn.execute("VACUUM ANALYZE jobs")
 
 
-def drain(url: str, fake: FakeOpenRouter, concurrency: int, count: int) -> dict[str, float]:
+def drain(
+    url: str, fake: FakeOpenRouter, concurrency: int, count: int, delay: float
+) -> dict[str, float]:
     """Start a worker, wait until every job succeeded, stop it; the drain's figures."""
     env = {**WORKER, "DATABASE_URL": url, "OPENROUTER_URL": fake.url}
-    env["JOB_WORKERS"] = str(concurrency)
+    env["JOB_WORKERS"] = env["GENERATOR_MAX_CONCURRENCY"] = str(concurrency)
     with running_worker(env) as worker, psycopg.connect(url, autocommit=True) as conn:
 
         def counted(status: str) -> int:
             row = conn.execute("SELECT count(*) FROM jobs WHERE status = %s", (status,))
             return int(row.fetchone()[0])  # type: ignore[index]
 
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 120 + count * delay / concurrency
         while counted("queued") == count and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-        cpu_start = cpu_seconds(worker.process.pid)
-        while counted("succeeded") < count and time.monotonic() < deadline:
+        cpu_start, started = cpu_seconds(worker.process.pid), time.monotonic()
+        while counted("succeeded") < count:
             if not worker.alive():
                 raise RuntimeError("the worker died")  # its output is attached
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{counted('succeeded')} of {count} jobs done in time")
             time.sleep(POLL_SECONDS)
         cpu_used = cpu_seconds(worker.process.pid) - cpu_start
-        first, last, attempts = conn.execute(
-            "SELECT extract(epoch FROM min(updated_at)), extract(epoch FROM max(updated_at)),"
-            " sum(attempts) FROM jobs WHERE status = 'succeeded'"
-        ).fetchone()  # type: ignore[misc]
-    seconds = float(last - first)
+        seconds = time.monotonic() - started
+        attempts = conn.execute("SELECT sum(attempts) FROM jobs").fetchone()[0]  # type: ignore[index]
     return {
         "concurrency": concurrency,
-        "rate": (count - 1) / seconds,
+        "rate": count / seconds,
         "seconds": seconds,
         "cpu_ms": cpu_used * 1000 / count,
         "cpu_share": cpu_used / seconds,
@@ -95,25 +99,34 @@ def drain(url: str, fake: FakeOpenRouter, concurrency: int, count: int) -> dict[
     }
 
 
+def bound(concurrency: float, delay: float) -> str:
+    """The most jobs per second ``concurrency`` calls of ``delay`` seconds allow."""
+    return f"{concurrency / delay:g}" if delay else "∞"
+
+
 def main() -> int:
     args = parse_args()
     results = []
-    with FakeOpenRouter() as fake, throwaway_database(admin_url=args.pg) as url:
+    slow = Answer.slow(args.delay)
+    with FakeOpenRouter(default=slow) as fake, throwaway_database(admin_url=args.pg) as url:
         for concurrency in args.concurrency:
             queue_jobs(url, args.jobs)
-            results.append(drain(url, fake, concurrency, args.jobs))
+            results.append(drain(url, fake, concurrency, args.jobs, args.delay))
             print(results[-1], flush=True)
     lines = [
-        f"- Command: `python bench/jobs.py` ({args.jobs:,} jobs per drain)",
+        f"- Command: `python bench/jobs.py --jobs {args.jobs} --delay {args.delay:g}` "
+        f"(the fake model answers each call after {args.delay:g} s)",
         f"- {machine_line()}",
         "",
-        "| `JOB_WORKERS` (concurrency) | jobs | drain s | **jobs/s** | worker CPU ms per job "
+        "| `JOB_WORKERS` = `GENERATOR_MAX_CONCURRENCY` | jobs | drain s | jobs/s "
+        "(at most concurrency ÷ delay) | **worker CPU ms per job** "
         "| worker CPU (100% = one core) | claims per job |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['concurrency']:.0f} | {args.jobs:,} | {r['seconds']:.2f} | **{r['rate']:,.0f}** "
-        f"| {r['cpu_ms']:.2f} | {r['cpu_share']:.0%} | {r['claims']:.2f} |"
+        f"| {r['concurrency']:.0f} | {args.jobs:,} | {r['seconds']:.1f} "
+        f"| {r['rate']:.2f} (≤ {bound(r['concurrency'], args.delay)}) | **{r['cpu_ms']:.2f}** "
+        f"| {r['cpu_share']:.1%} | {r['claims']:.2f} |"
         for r in results
     ]
     publish("jobs", "\n".join(lines), args)

@@ -65,7 +65,7 @@ def core_files() -> list[Path]:
 def test_the_core_package_is_found_with_its_services_and_ports() -> None:
     names = {path.relative_to(CORE).as_posix() for path in core_files()}
 
-    assert {"models.py", "services/credits.py", "ports/storage.py"} <= names
+    assert {"models/__init__.py", "services/credits.py", "ports/storage.py"} <= names
 
 
 def test_no_core_module_imports_a_framework_a_driver_or_an_adapter() -> None:

@@ -1,0 +1,104 @@
+"""Domain values: immutable msgspec Structs, changed with ``msgspec.structs.replace``.
+
+One module per aggregate; every value is importable from ``picpaygo_core.models``.
+"""
+
+from __future__ import annotations
+
+from picpaygo_core.models.caller import (
+    Admission,
+    Caller,
+    CallerLookup,
+)
+from picpaygo_core.models.credits import (
+    Charge,
+    CreditSource,
+    CreditsView,
+    LedgerEntry,
+    Spending,
+)
+from picpaygo_core.models.idempotency import (
+    IdempotencyRecord,
+    KeyClaim,
+    StoredResponse,
+)
+from picpaygo_core.models.images import (
+    CleanImage,
+    ImageInfo,
+    StoredImage,
+)
+from picpaygo_core.models.incidents import (
+    Incident,
+)
+from picpaygo_core.models.jobs import (
+    Category,
+    Generated,
+    GenerationOutcome,
+    Job,
+    JobStatus,
+    OperatorFailure,
+    PermanentFailure,
+    TransientFailure,
+)
+from picpaygo_core.models.payments import (
+    CheckoutExpired,
+    CheckoutFailed,
+    CheckoutOutcome,
+    CheckoutPaid,
+    CheckoutSession,
+    CheckoutUnpaid,
+    IgnoredPaymentEvent,
+    PaymentEvent,
+    PaymentReversal,
+    PaymentReversed,
+    Purchase,
+    PurchaseStatus,
+)
+from picpaygo_core.models.users import (
+    GoogleIdentity,
+    Session,
+    SignedIn,
+    User,
+)
+
+__all__ = [
+    "Admission",
+    "Caller",
+    "CallerLookup",
+    "Category",
+    "Charge",
+    "CheckoutExpired",
+    "CheckoutFailed",
+    "CheckoutOutcome",
+    "CheckoutPaid",
+    "CheckoutSession",
+    "CheckoutUnpaid",
+    "CleanImage",
+    "CreditSource",
+    "CreditsView",
+    "Generated",
+    "GenerationOutcome",
+    "GoogleIdentity",
+    "IdempotencyRecord",
+    "IgnoredPaymentEvent",
+    "ImageInfo",
+    "Incident",
+    "Job",
+    "JobStatus",
+    "KeyClaim",
+    "LedgerEntry",
+    "OperatorFailure",
+    "PaymentEvent",
+    "PaymentReversal",
+    "PaymentReversed",
+    "PermanentFailure",
+    "Purchase",
+    "PurchaseStatus",
+    "Session",
+    "SignedIn",
+    "Spending",
+    "StoredImage",
+    "StoredResponse",
+    "TransientFailure",
+    "User",
+]

@@ -7,7 +7,7 @@ server's CPU time per request, and, on a fresh server per
 stack, the SQL statements per request (PostgreSQL's statement log, ``log_statement=all``
 on the benchmark databases only) and the round trips per request (``sendto`` calls of
 the database driver, by strace). Last, pgbench runs the statements of our hot paths,
-generated from the SQL constants of ``adapters.postgres.sql``. The figures go to
+generated from the SQL constants of the PostgreSQL adapter. The figures go to
 BENCHMARKS.md, between the ``run`` markers.
 
 Usage (from the repository root, in the project's virtualenv; the seed stack needs its
@@ -35,7 +35,8 @@ import httpx
 import psycopg
 from common import ROOT, cpu_seconds, machine_line, options, publish, run_command
 
-from adapters.postgres.sql import CALLER_SQL, SESSION_WITH_USER_SQL, SPEND_SQL
+from adapters.postgres.credits import SPEND_SQL
+from adapters.postgres.users import CALLER_SQL, SESSION_WITH_USER_SQL
 from picpaygo_core.networks import client_network
 from support.images import jpeg_bytes
 from support.postgres import throwaway_database
@@ -329,7 +330,7 @@ def report(args: argparse.Namespace, results: Results, counts: Counts, tps: dict
         "Per round (req/s, seed / ours): " + "; ".join(per_round) + ".",
         "",
         "**Database ceiling** (pgbench `-M prepared -c 8 -j 1`, scripts generated from "
-        "`adapters.postgres.sql`, one user): "
+        "the PostgreSQL adapter, one user): "
         + "; ".join(f"{name} {value:,.0f} tps" for name, value in tps.items())
         + ".",
     ]

@@ -19,10 +19,11 @@ async def backend_transaction_started(database: PostgresDatabase, pid: int) -> b
     """Whether backend ``pid`` is inside a transaction, seen from another connection."""
     async with database.connection() as conn:
         row = await conn.fetch_one(
-            b"SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s", (pid,)
+            b"SELECT xact_start IS NOT NULL AS started FROM pg_stat_activity WHERE pid = %s",
+            (pid,),
         )
     assert row is not None
-    return bool(row[0])
+    return bool(row["started"])
 
 
 async def test_reads_run_outside_a_transaction_and_changes_inside_one(
@@ -34,11 +35,11 @@ async def test_reads_run_outside_a_transaction_and_changes_inside_one(
         await uow.commit()
 
     async with database.connection() as conn:
-        pid_row = await conn.fetch_one(b"SELECT pg_backend_pid()")
+        pid_row = await conn.fetch_one(b"SELECT pg_backend_pid() AS pid")
         assert pid_row is not None
-        read_alone = await backend_transaction_started(database, pid_row[0])
+        read_alone = await backend_transaction_started(database, pid_row["pid"])
         await conn.fetch_one(b"SELECT 1 FROM users", changes=True)
-        in_change = await backend_transaction_started(database, pid_row[0])
+        in_change = await backend_transaction_started(database, pid_row["pid"])
 
     assert (read_alone, in_change) == (False, True)
 
@@ -54,7 +55,7 @@ async def test_a_unit_of_work_over_its_time_limit_fails_as_unavailable_and_the_p
         took = time.monotonic() - started
 
         async with database.connection() as conn:
-            assert await conn.fetch_one(b"SELECT 1") == (1,)
+            assert await conn.fetch_one(b"SELECT 1 AS one") == {"one": 1}
 
     assert took < 5.0
 
@@ -71,10 +72,10 @@ async def test_units_of_work_beyond_the_pool_wait_their_turn_and_all_finish(
             async with database.connection() as conn:
                 in_flight += 1
                 most = max(most, in_flight)
-                row = await conn.fetch_one(b"SELECT %s::int", (n,))
+                row = await conn.fetch_one(b"SELECT %s::int AS n", (n,))
                 in_flight -= 1
             assert row is not None
-            return int(row[0])
+            return int(row["n"])
 
         results = await asyncio.gather(*(unit(n) for n in range(20)))
 
@@ -95,7 +96,7 @@ async def test_a_unit_of_work_waiting_for_a_busy_pool_gives_up_at_its_deadline(
             waited = time.monotonic() - started
 
         async with database.connection() as conn:  # the slot and connection came back
-            assert await conn.fetch_one(b"SELECT 1") == (1,)
+            assert await conn.fetch_one(b"SELECT 1 AS one") == {"one": 1}
 
     assert waited < 5.0
 
@@ -109,7 +110,7 @@ RETURNING network
 async def networks_stored(database: PostgresDatabase) -> list[str]:
     async with database.connection() as conn:
         rows = await conn.fetch_all(b"SELECT network FROM free_credits ORDER BY network")
-    return [row[0] for row in rows]
+    return [row["network"] for row in rows]
 
 
 @pytest.mark.parametrize("failing", [0, 1, 2])

@@ -109,3 +109,12 @@ def _restore(mapping: MutableMapping[K, V], key: K, previous: object) -> None:
         mapping.pop(key, None)
     else:
         mapping[key] = previous  # type: ignore[assignment]
+
+
+class MemoryRepository:
+    """Base of the in-memory repositories: they read the store and change it only
+    through the journal of their unit of work."""
+
+    def __init__(self, store: MemoryStore, journal: Journal) -> None:
+        self._store = store
+        self._journal = journal

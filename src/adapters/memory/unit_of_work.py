@@ -5,18 +5,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from adapters.memory.repositories import (
-    MemoryCreditRepository,
-    MemoryFreeCreditRepository,
-    MemoryIdempotencyRepository,
-    MemoryImageRepository,
-    MemoryIncidentRepository,
-    MemoryJobRepository,
-    MemoryPurchaseRepository,
-    MemorySessionRepository,
-    MemoryUserRepository,
-)
+from adapters.memory.credits import MemoryCreditRepository, MemoryFreeCreditRepository
+from adapters.memory.idempotency import MemoryIdempotencyRepository
+from adapters.memory.incidents import MemoryIncidentRepository
+from adapters.memory.jobs import MemoryImageRepository, MemoryJobRepository
+from adapters.memory.payments import MemoryPurchaseRepository
 from adapters.memory.store import Journal, MemoryStore
+from adapters.memory.users import MemorySessionRepository, MemoryUserRepository
 
 
 class MemoryUnitOfWork:

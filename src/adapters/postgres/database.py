@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from adapters.postgres.deadline import Deadline
@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 Connection = psycopg.AsyncConnection[TupleRow]
 Params = dict[str, Any] | tuple[Any, ...] | None
 Query = bytes | str
-Row = tuple[Any, ...]
+# Rows are read by column name: a statement's columns never depend on their order.
+Row = dict[str, Any]
 
 UNAVAILABLE = "The database is unavailable right now; try again shortly."
 # During an outage every request fails the same way: warn once per interval, not each time.
@@ -198,7 +199,7 @@ class DatabaseConnection:
         self.conn = conn
         self.deadline = deadline
         self._timeout = timeout
-        self._cursor = conn.cursor()
+        self._cursor = conn.cursor(row_factory=dict_row)
         self._pipeline_failed = False
         # Statements to send with the next round trip; BEGIN first when it is one of them.
         self._pending: list[tuple[Query, Params]] = []

@@ -80,9 +80,11 @@ async def migrate(database: PostgresDatabase) -> list[Migration]:
 async def pending_migrations(database: PostgresDatabase) -> list[Migration]:
     """Migrations shipped with the package that the database has not had yet."""
     async with database.connection() as conn:
-        table = await conn.fetch_one(b"SELECT to_regclass('schema_migrations') IS NOT NULL")
-        rows = await conn.fetch_all(_APPLIED_VERSIONS) if table and table[0] else []
-    done = {row[0] for row in rows}
+        table = await conn.fetch_one(
+            b"SELECT to_regclass('schema_migrations') IS NOT NULL AS present"
+        )
+        rows = await conn.fetch_all(_APPLIED_VERSIONS) if table and table["present"] else []
+    done = {row["version"] for row in rows}
     return [m for m in available_migrations() if m.version not in done]
 
 

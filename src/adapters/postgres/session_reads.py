@@ -18,8 +18,12 @@ from typing import TypeVar
 from aiodataloader import DataLoader
 
 from adapters.postgres.database import UNAVAILABLE, PostgresDatabase, Row
-from adapters.postgres.repositories import session_from_row, user_from_row
-from adapters.postgres.sql import CALLERS_SQL, SESSIONS_WITH_USERS_SQL, USER_COLUMNS
+from adapters.postgres.users import (
+    SESSION_AS_PREFIXED,
+    USER_COLUMNS,
+    caller_lookup,
+    session_with_user,
+)
 from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.models import CallerLookup, Session, User
 
@@ -30,7 +34,30 @@ CallerQuestion = tuple[str | None, str, int]
 MAX_BATCH = 64
 WAIT_BEYOND_DEADLINE_SECONDS = 1.0
 T = TypeVar("T")
-_USER_WIDTH = len(USER_COLUMNS.split(", "))
+_USER = ", ".join(f"u.{column}" for column in USER_COLUMNS.split(", "))
+
+# One row per asked token that matches a session, with its user, tagged with its place
+# in the array.
+SESSIONS_WITH_USERS_SQL = f"""
+SELECT k.i, {SESSION_AS_PREFIXED}, {_USER}
+FROM unnest(%(token_hashes)s::text[]) WITH ORDINALITY AS k(token_hash, i)
+JOIN sessions s ON s.token_hash = k.token_hash
+JOIN users u ON u.id = s.user_id
+""".encode()
+
+# Per asked (token, network): the session (if any) with its user, the user's balance and
+# the network's free credits (the columns of ``CALLER_SQL``); exactly one row per
+# question, in the questions' order.
+CALLERS_SQL = f"""
+SELECT k.i, {SESSION_AS_PREFIXED}, {_USER}, c.balance, f.remaining AS free_credits
+FROM unnest(%(token_hashes)s::text[], %(networks)s::text[]) WITH ORDINALITY
+     AS k(token_hash, network, i)
+LEFT JOIN sessions s ON s.token_hash = k.token_hash
+LEFT JOIN users u ON u.id = s.user_id
+LEFT JOIN credits c ON c.user_id = u.id
+LEFT JOIN free_credits f ON f.network = k.network
+ORDER BY k.i
+""".encode()
 
 
 class PostgresSessionReads:
@@ -81,21 +108,15 @@ class PostgresSessionReads:
         rows = await self._fetch(SESSIONS_WITH_USERS_SQL, {"token_hashes": token_hashes})
         found: list[tuple[Session, User] | None] = [None] * len(token_hashes)
         for row in rows:
-            found[row[0] - 1] = session_from_row(row[1:5]), user_from_row(row[5:])
+            found[row["i"] - 1] = session_with_user(row)
         return found
 
     async def _caller_lookups(self, questions: list[CallerQuestion]) -> list[CallerLookup]:
         params = {"token_hashes": [q[0] for q in questions], "networks": [q[1] for q in questions]}
         rows = await self._fetch(CALLERS_SQL, params)
-        balance_at = 5 + _USER_WIDTH
         return [
-            CallerLookup(
-                session=session_from_row(row[1:5]) if row[1] is not None else None,
-                user=user_from_row(row[5:balance_at]) if row[5] is not None else None,
-                balance=row[balance_at] or 0,
-                free_credits=question[2] if row[balance_at + 1] is None else row[balance_at + 1],
-            )
-            for question, row in zip(questions, rows, strict=True)
+            caller_lookup(row, initial_free)
+            for (_, _, initial_free), row in zip(questions, rows, strict=True)
         ]
 
     async def _fetch(self, query: bytes, params: dict[str, object]) -> list[Row]:

@@ -53,7 +53,7 @@ class PostgresAttemptThrottle:
             )
         if row is None:
             return window_seconds
-        return max(float((row[0] + window - now).total_seconds()), 0.0)
+        return max(float((row["window_started"] + window - now).total_seconds()), 0.0)
 
     async def release(self, key: str) -> None:
         async with self._database.connection() as conn:
@@ -71,4 +71,4 @@ class PostgresAttemptThrottle:
                 b"SELECT count(*) FROM gone",
                 (horizon,),
             )
-        return int(rows[0][0])
+        return int(rows[0]["count"])

@@ -6,18 +6,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, Self, TypeVar, overload
 
+from adapters.postgres.credits import PostgresCreditRepository, PostgresFreeCreditRepository
 from adapters.postgres.database import DatabaseConnection, PostgresDatabase
-from adapters.postgres.repositories import (
-    PostgresCreditRepository,
-    PostgresFreeCreditRepository,
-    PostgresIdempotencyRepository,
-    PostgresImageRepository,
-    PostgresIncidentRepository,
-    PostgresJobRepository,
-    PostgresPurchaseRepository,
-    PostgresSessionRepository,
-    PostgresUserRepository,
-)
+from adapters.postgres.idempotency import PostgresIdempotencyRepository
+from adapters.postgres.incidents import PostgresIncidentRepository
+from adapters.postgres.jobs import PostgresImageRepository, PostgresJobRepository
+from adapters.postgres.payments import PostgresPurchaseRepository
+from adapters.postgres.users import PostgresSessionRepository, PostgresUserRepository
 
 R = TypeVar("R")
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from adapters.postgres.database import PostgresDatabase
-from adapters.postgres.repositories import JOBS_CHANNEL
+from adapters.postgres.jobs import JOBS_CHANNEL
 from adapters.process_wakeup import ProcessJobWakeup
 
 logger = logging.getLogger(__name__)

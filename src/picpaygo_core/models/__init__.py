@@ -16,6 +16,7 @@ from picpaygo_core.models.credits import (
     CreditsView,
     LedgerEntry,
     Spending,
+    free_first,
 )
 from picpaygo_core.models.idempotency import (
     IdempotencyRecord,
@@ -101,4 +102,5 @@ __all__ = [
     "StoredResponse",
     "TransientFailure",
     "User",
+    "free_first",
 ]

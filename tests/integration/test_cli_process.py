@@ -80,3 +80,5 @@ def test_serve_on_a_port_in_use_fails_at_once_before_any_worker_starts() -> None
     [line] = result.stderr.splitlines()
     assert "already in use" in line
     assert str(port) in line
+    assert "--port" in line
+    assert "PORT" in line.replace("--port", "")

@@ -8,6 +8,7 @@ at each session start, while under root the server runs as another user).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -230,6 +231,47 @@ def test_the_cli_alone_starts_the_embedded_server_and_stops_it_after(data_dir: P
 
     assert migrated.returncode == 0, migrated.stderr
     assert refused.returncode == 1
-    assert refused.stderr.count("\n") == 1, refused.stderr
+    # The data directory, named once, then the one line of the refusal.
+    named, error = refused.stderr.splitlines()
+    assert str(data_dir) in named
+    assert "nobody@example.com" in error
+    assert str(data_dir) not in error
     assert postmaster_pid(data_dir) is None
     assert os.listdir(data_dir)
+
+
+def test_each_command_on_the_embedded_database_names_its_directory_once(data_dir: Path) -> None:
+    migrated = picpaygo(data_dir, "db", "migrate", "--json")
+    shown = picpaygo(data_dir, "payments", "list", "--json")
+
+    for result in (migrated, shown):
+        assert result.returncode == 0, result.stderr
+        [line] = result.stderr.splitlines()
+        assert str(data_dir) in line
+        assert "PICPAYGO_DATA_DIR" in line
+    assert json.loads(shown.stdout) == []
+
+
+def test_a_command_run_from_another_folder_creates_no_database_and_says_where_it_looked(
+    data_dir: Path,
+) -> None:
+    elsewhere = data_dir / "elsewhere"
+    elsewhere.mkdir()
+    env = clean_environment({"DATABASE_URL": ""})
+
+    result = subprocess.run(  # noqa: S603 - our own console script
+        [*picpaygo_command(), "credits", "show", "ada@example.com"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert str(elsewhere / ".picpaygo") in line
+    assert "PICPAYGO_DATA_DIR" in line
+    assert os.listdir(elsewhere) == []

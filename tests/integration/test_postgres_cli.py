@@ -288,12 +288,14 @@ def test_adjusting_an_unknown_email_fails_and_writes_nothing(postgres_url: str, 
     [("db", "migrate"), ("credits", "show", "ada@example.com")],
     ids=["db-migrate", "credits-show"],
 )
-def test_an_unreachable_database_is_one_line_on_stderr(args: tuple[str, ...]) -> None:
+def test_an_unreachable_database_is_one_line_naming_it_without_its_password(
+    args: tuple[str, ...],
+) -> None:
     # Nobody listens on this port: every connection attempt is refused at once.
+    port = free_port()
     parts = urlsplit(database_url("picpaygo_nowhere"))
-    url = urlunsplit(
-        parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{free_port()}")
-    )
+    netloc = f"{parts.username or 'postgres'}:s3cr3tpw@127.0.0.1:{port}"
+    url = urlunsplit(parts._replace(netloc=netloc))
     started = time.monotonic()
     result = picpaygo(url, *args, DATABASE_TIMEOUT_SECONDS="1")
     assert time.monotonic() - started < 15
@@ -301,6 +303,10 @@ def test_an_unreachable_database_is_one_line_on_stderr(args: tuple[str, ...]) ->
     assert "Traceback" not in result.stderr
     line = refused(result)
     assert "database" in line.lower()
+    assert "127.0.0.1" in line
+    assert str(port) in line
+    assert "picpaygo_nowhere" in line
+    assert "s3cr3tpw" not in line
 
 
 # --- any bytes, any text ------------------------------------------------------------------

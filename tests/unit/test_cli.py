@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -47,7 +48,9 @@ def invoke(prepared: Container) -> Invoke:
 
     def run(*args: str) -> Result:
         context = CliContext(
-            {"JOB_WORKERS": "0"}, container_factory=factory, allow_memory_admin=True
+            {"JOB_WORKERS": "0", "DATABASE_URL": "memory://"},
+            container_factory=factory,
+            allow_memory_admin=True,
         )
         return CliRunner().invoke(cli, list(args), obj=context)
 
@@ -300,6 +303,58 @@ def test_with_json_a_configuration_error_is_json_and_exit_2() -> None:
 
     assert result.exit_code == 2
     assert "JOB_WORKERS" in json.loads(one_line(result.stderr))["error"]
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_several_configuration_errors_are_one_line_each(json_flag: list[str]) -> None:
+    context = CliContext({"JOB_WORKERS": "x", "PORT": "0", "LOG_LEVEL": "loud"})
+
+    result = CliRunner().invoke(cli, ["credits", "show", EMAIL, *json_flag], obj=context)
+
+    assert result.exit_code == 2
+    if json_flag:
+        lines = json.loads(one_line(result.stderr))["error"].splitlines()
+    else:
+        lines = [line.removeprefix("error: ") for line in result.stderr.splitlines()]
+    assert sorted(line.split()[0] for line in lines) == ["JOB_WORKERS", "LOG_LEVEL", "PORT"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["credits", "show", EMAIL],
+        ["credits", "grant", EMAIL, "5", "--reason", "support"],
+        ["users", "show", EMAIL, "--json"],
+        ["payments", "list"],
+    ],
+    ids=["credits-show", "grant", "users-show", "payments-list"],
+)
+def test_a_command_refuses_to_create_an_embedded_database_where_there_is_none(
+    tmp_path: Path, args: list[str]
+) -> None:
+    data_dir = tmp_path / "elsewhere" / ".picpaygo"
+    context = CliContext({"PICPAYGO_DATA_DIR": str(data_dir)})
+
+    result = CliRunner().invoke(cli, args, obj=context)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    line = one_line(result.stderr)
+    assert "PICPAYGO_DATA_DIR" in line
+    assert str(data_dir) in line
+    assert not data_dir.exists()
+
+
+def test_a_relative_data_directory_is_named_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["credits", "show", EMAIL], obj=CliContext({}))
+
+    assert result.exit_code == 2
+    assert str(tmp_path / ".picpaygo") in one_line(result.stderr)
+    assert not (tmp_path / ".picpaygo").exists()
 
 
 def test_arguments_that_are_not_utf8_are_a_usage_error_without_traceback(invoke: Invoke) -> None:

@@ -69,6 +69,11 @@ class EmbeddedPostgres:
         return f"embedded PostgreSQL in {self.data_dir}"
 
     @property
+    def exists(self) -> bool:
+        """Whether ``data_dir`` holds a database (one that finished initialising)."""
+        return (self.cluster_dir / "PG_VERSION").exists()
+
+    @property
     def url(self) -> str:
         """The connection URL: the Unix socket, the ``postgres`` role and database."""
         host = urllib.parse.quote(str(self.socket_dir), safe="/")
@@ -150,7 +155,7 @@ class EmbeddedPostgres:
 
     def _start(self) -> None:
         owner = _server_user()
-        initialised = (self.cluster_dir / "PG_VERSION").exists()
+        initialised = self.exists
         if not initialised:
             # A directory without PG_VERSION is an initialisation that did not finish.
             shutil.rmtree(self.cluster_dir, ignore_errors=True)

@@ -95,12 +95,12 @@ async def upload_flood(server: ServerProcess) -> dict[str, str]:
     }
 
 
-async def login(client: httpx.AsyncClient, network: str, password: str) -> tuple[int, float]:
+async def login(client: httpx.AsyncClient, client_network: str, password: str) -> tuple[int, float]:
     started = time.perf_counter()
     response = await client.post(
         "/api/auth/login",
         json={"email": "victim@example.com", "password": password},
-        headers={"x-forwarded-for": network},
+        headers={"x-forwarded-for": client_network},
     )
     return response.status_code, (time.perf_counter() - started) * 1000
 

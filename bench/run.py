@@ -79,7 +79,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def seed_our_users(url: str, users: int, network: str) -> None:
+def seed_our_users(url: str, users: int, client_network: str) -> None:
     """The seed's users, sessions (same tokens, stored as their SHA-256) and balances,
     each balance explained by one ledger entry; the loopback network's free credits
     spent, so every consume takes the paid path."""
@@ -102,7 +102,7 @@ def seed_our_users(url: str, users: int, network: str) -> None:
             VALUES (%(network)s, 0, now())
             """
         for statement in script.split(";"):
-            conn.execute(statement, {"n": users, "balance": BALANCE, "network": network})
+            conn.execute(statement, {"n": users, "balance": BALANCE, "network": client_network})
         conn.execute("VACUUM ANALYZE users, credits, sessions, credit_ledger, free_credits")
 
 
@@ -264,11 +264,12 @@ def pgbench_scripts() -> dict[str, str]:
     }
 
 
-def pgbench(url: str, network: str, seconds: int) -> dict[str, float]:
+def pgbench(url: str, client_network: str, seconds: int) -> dict[str, float]:
     """Transactions per second of each script, for user 1 on ``network``."""
     token_hash = hashlib.sha256(tokens(1)[0].encode()).hexdigest()
     user_id = uuid.UUID(hashlib.md5(b"bench-user-1").hexdigest())
-    variables = {"token_hash": token_hash, "user_id": user_id, "network": network, "amount": 1}
+    variables = {"token_hash": token_hash, "user_id": user_id, "amount": 1}
+    variables |= {"network": client_network, "client_network": client_network}
     variables |= {"reason": "consume", "actor": "bench"}
     command = shlex.split(f"pgbench -n -M prepared -c 8 -j 1 -T{seconds} -f -")
     command += [*(f"-D{k}={v}" for k, v in variables.items()), url]
@@ -339,7 +340,7 @@ def report(args: argparse.Namespace, results: Results, counts: Counts, tps: dict
 
 def main() -> int:
     args = parse_args()
-    network = client_network("127.0.0.1")
+    loopback = client_network("127.0.0.1")
     with (
         throwaway_database(admin_url=args.pg, migrated=False) as seed_url,
         throwaway_database(admin_url=args.pg) as our_url,
@@ -349,14 +350,14 @@ def main() -> int:
         token_file.write("\n".join(tokens(args.users)) + "\n")
         token_file.flush()
         args.token_file = token_file.name
-        seed_our_users(our_url, args.users, network)
+        seed_our_users(our_url, args.users, loopback)
         with servers(args, urls) as running:  # its start-up makes the seed's schema
             env = {**os.environ, "BENCH_DSN": seed_url, "BENCH_TOKENS": token_file.name}
             seed_data = [args.seed_python, "seed_data.py", str(args.users)]
             run_command(seed_data, env=env, cwd=args.seed_dir)
             results = load(args, running)
         counts = count_per_request(args, urls)
-        tps = pgbench(our_url, network, 10)
+        tps = pgbench(our_url, loopback, 10)
     publish("run", report(args, results, counts, tps), args)
     return 0
 

@@ -129,7 +129,7 @@ async def test_500_concurrent_spends_of_a_balance_of_100_spend_exactly_100(
     uow_factory: PostgresUnitOfWorkFactory, postgres_url: str
 ) -> None:
     user = await user_with_balance(uow_factory, 100)
-    caller = Caller(user=user, network=NETWORK)
+    caller = Caller(user=user, client_network=NETWORK)
 
     async def spend_one() -> None:
         async with uow_factory() as uow:
@@ -173,7 +173,7 @@ async def test_concurrent_free_and_paid_spends_for_one_network_never_overspend(
     uow_factory: PostgresUnitOfWorkFactory, postgres_url: str
 ) -> None:
     user = await user_with_balance(uow_factory, 10)
-    caller = Caller(user=user, network=NETWORK)
+    caller = Caller(user=user, client_network=NETWORK)
 
     async def spend_one() -> tuple[int, int]:
         async with uow_factory() as uow:
@@ -204,7 +204,7 @@ def paid_spending_of(user: User) -> Callable[[], Spending]:
     """Spends of one credit by ``user`` from ``NETWORK`` once its free credits are gone
     (see ``no_free_credits``), each with an entry of its own."""
     return lambda: spending_of(
-        Caller(user=user, network=NETWORK),
+        Caller(user=user, client_network=NETWORK),
         amount=1,
         free_credits=FREE,
         reason="consume",
@@ -261,7 +261,7 @@ async def charged_job(uow_factory: PostgresUnitOfWorkFactory, user: User) -> Job
     async with uow_factory() as uow:
         await spend(
             uow,
-            Caller(user=user, network=NETWORK),
+            Caller(user=user, client_network=NETWORK),
             amount=1,
             free_credits=0,
             reason="generation",
@@ -456,7 +456,7 @@ async def test_two_workers_racing_over_the_queue_complete_every_job_exactly_once
 ) -> None:
     jobs_count, loops_per_worker = 40, 4
     user = await user_with_balance(uow_factory, jobs_count)
-    caller = Caller(user=user, network=NETWORK)
+    caller = Caller(user=user, client_network=NETWORK)
     jobs = [await queue_paid_job(uow_factory, caller) for _ in range(jobs_count)]
     clock, generator = FakeClock(), CountingGenerator()
     pools = [PostgresDatabase(postgres_url, pool_size=5, timeout=30.0) for _ in range(2)]
@@ -516,7 +516,7 @@ async def test_a_job_whose_worker_vanished_is_completed_once_after_the_lease_lap
     uow_factory: PostgresUnitOfWorkFactory, database: PostgresDatabase, postgres_url: str
 ) -> None:
     user = await user_with_balance(uow_factory, 1)
-    job = await queue_paid_job(uow_factory, Caller(user=user, network=NETWORK))
+    job = await queue_paid_job(uow_factory, Caller(user=user, client_network=NETWORK))
     clock, generator = FakeClock(), CountingGenerator()
     async with uow_factory() as uow:
         lease_until = clock.now() + timedelta(seconds=LEASE_SECONDS)
@@ -564,7 +564,7 @@ async def test_a_worker_that_lost_its_lease_while_generating_cannot_settle_the_j
     uow_factory: PostgresUnitOfWorkFactory, database: PostgresDatabase, postgres_url: str
 ) -> None:
     user = await user_with_balance(uow_factory, 1)
-    job = await queue_paid_job(uow_factory, Caller(user=user, network=NETWORK))
+    job = await queue_paid_job(uow_factory, Caller(user=user, client_network=NETWORK))
     clock = FakeClock()
     slow, fast = HeldGenerator(), CountingGenerator()
     worker_a = JobProcessor(
@@ -771,7 +771,7 @@ async def books(
     assert caller.user is not None
     async with uow_factory() as uow:
         paid = await uow.credits.balance(caller.user.id)
-        left = await uow.free_credits.remaining(caller.network, free)
+        left = await uow.free_credits.remaining(caller.client_network, free)
     balance, ledger_sum, _ = await ledger_totals(url, caller.user)
     assert balance == paid == ledger_sum
     assert paid >= 0
@@ -784,7 +784,7 @@ async def check_the_books(url: str, ops: list[Operation], free: int) -> None:
     await database.open()
     try:
         uow_factory = PostgresUnitOfWorkFactory(database)
-        caller = Caller(user=await user_with_balance(uow_factory, 0), network=NETWORK)
+        caller = Caller(user=await user_with_balance(uow_factory, 0), client_network=NETWORK)
 
         # One after the other, the outcome of each operation is exactly predictable.
         model_paid, model_free = 0, free

@@ -41,19 +41,19 @@ async def a_payer(uow_factory: UnitOfWorkFactory, balance: int | None) -> User |
 
 async def a_network(uow_factory: UnitOfWorkFactory, free_left: int | None) -> str:
     """A new network with ``free_left`` free credits; one never seen when None."""
-    network = f"net-{uuid.uuid4().hex}"
+    client_network = f"net-{uuid.uuid4().hex}"
     if free_left is not None:
         async with uow_factory() as uow:
-            await uow.free_credits.give_back(network, 0, INITIAL_FREE)
-            await uow.free_credits.take(network, INITIAL_FREE - free_left, INITIAL_FREE)
+            await uow.free_credits.give_back(client_network, 0, INITIAL_FREE)
+            await uow.free_credits.take(client_network, INITIAL_FREE - free_left, INITIAL_FREE)
             await uow.commit()
-    return network
+    return client_network
 
 
 async def books(uow_factory: UnitOfWorkFactory, caller: Caller) -> tuple[int, int | None]:
     """(free credits left, paid balance or None for an anonymous caller)."""
     async with uow_factory() as uow:
-        free = await uow.free_credits.remaining(caller.network, INITIAL_FREE)
+        free = await uow.free_credits.remaining(caller.client_network, INITIAL_FREE)
         balance = await uow.credits.balance(caller.user.id) if caller.user else None
     return free, balance
 
@@ -73,7 +73,7 @@ async def test_a_spend_takes_free_credits_first_as_the_core_rule_says(
 ) -> None:
     caller = Caller(
         user=await a_payer(uow_factory, balance),
-        network=await a_network(uow_factory, free_left),
+        client_network=await a_network(uow_factory, free_left),
     )
     before = await books(uow_factory, caller)
     try:

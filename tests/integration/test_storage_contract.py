@@ -585,10 +585,10 @@ async def test_giving_back_to_a_network_never_seen_adds_to_the_initial_credits(
 
 
 def a_spending(
-    user: User | None, amount: int, *, network: str = NETWORK, initial: int = FREE
+    user: User | None, amount: int, *, client_network: str = NETWORK, initial: int = FREE
 ) -> Spending:
     return Spending(
-        network=network,
+        client_network=client_network,
         amount=amount,
         initial_free=initial,
         user_id=user.id if user else None,
@@ -1759,7 +1759,7 @@ async def test_concurrent_spends_never_overdraw_the_balance(
         await container.auth_service().register(email="ada@example.com", password="x" * 12)
     ).user
     await container.admin_service().grant(user.email, 100, reason="stock", actor="test")
-    caller = Caller(user=user, network=NETWORK)
+    caller = Caller(user=user, client_network=NETWORK)
 
     results = await asyncio.gather(
         *(container.credit_service().consume(caller, 1) for _ in range(200)),

@@ -51,7 +51,7 @@ async def register(container: Container, email: str = EMAIL) -> User:
 async def paying_user(container: Container, balance: int) -> Caller:
     user = await register(container)
     await container.admin_service().grant(EMAIL, balance, reason="test", actor="test")
-    return Caller(user=user, network=NETWORK)
+    return Caller(user=user, client_network=NETWORK)
 
 
 async def ledger(container: Container, job_id: UUID | None = None) -> list[LedgerEntry]:
@@ -151,11 +151,11 @@ async def test_a_spend_that_does_not_fit_spends_nothing_at_all(
     with pytest.raises(InsufficientCredits):
         await credits.consume(caller, 4)
     with pytest.raises(InsufficientCredits):
-        await credits.consume(Caller(user=None, network="198.51.100.9"), 3)
+        await credits.consume(Caller(user=None, client_network="198.51.100.9"), 3)
 
     view = await credits.view(caller)
     assert (view.free_credits, view.balance) == (2, 1)
-    assert (await credits.view(Caller(user=None, network="198.51.100.9"))).free_credits == 2
+    assert (await credits.view(Caller(user=None, client_network="198.51.100.9"))).free_credits == 2
     assert len(await ledger(container)) == 1
 
 
@@ -317,7 +317,7 @@ async def test_a_failed_free_job_gives_the_free_credit_back_to_its_network(
 ) -> None:
     generator.outcomes.append(PermanentFailure(message="No person in the photo."))
     container = await make_storage_container(DEFAULT_FREE_CREDITS="1")
-    anonymous = Caller(user=None, network=NETWORK)
+    anonymous = Caller(user=None, client_network=NETWORK)
     await container.generation_service().create_job(anonymous, category="portraits", image=PHOTO)
     assert (await container.credit_service().view(anonymous)).free_credits == 0
 
@@ -332,7 +332,7 @@ async def test_outputs_past_their_retention_are_deleted(
     make_storage_container: AsyncContainerFactory, clock: FakeClock
 ) -> None:
     container = await make_storage_container(OUTPUT_RETENTION_HOURS="1")
-    anonymous = Caller(user=None, network=NETWORK)
+    anonymous = Caller(user=None, client_network=NETWORK)
     job = await container.generation_service().create_job(
         anonymous, category="documentary", image=PHOTO
     )

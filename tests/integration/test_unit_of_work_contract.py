@@ -72,7 +72,7 @@ async def seed(uow_factory: UnitOfWorkFactory) -> None:
 
 def spending(user: User | None, amount: int) -> object:
     return spending_of(
-        Caller(user=user, network=NETWORK),
+        Caller(user=user, client_network=NETWORK),
         amount=amount,
         free_credits=FREE,
         reason="consume",

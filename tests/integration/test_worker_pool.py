@@ -46,7 +46,7 @@ class ObservedWakeup:
 
 
 def caller(number: int = 1) -> Caller:
-    return Caller(user=None, network=f"198.51.100.{number}")
+    return Caller(user=None, client_network=f"198.51.100.{number}")
 
 
 async def create_job(container: Container, number: int = 1) -> Job:

@@ -40,30 +40,30 @@ class MemoryCreditRepository(MemoryRepository):
     async def spend(self, spending: Spending) -> Charge:
         """Free credits first (``free_first``), then paid ones; checked in full before
         anything changes."""
-        left = self._store.free_credits.get(spending.network, spending.initial_free)
+        left = self._store.free_credits.get(spending.client_network, spending.initial_free)
         user_id = spending.user_id
         balance = self._store.balances.get(user_id, 0) if user_id else None
         free, paid = free_first(spending.amount, free_left=left, balance=balance)
         if paid and user_id is not None:
             balance = await self.record(spending.paid_entry(user_id, paid))
         if free:
-            self._journal.put(self._store.free_credits, spending.network, left - free)
+            self._journal.put(self._store.free_credits, spending.client_network, left - free)
         return Charge(free=free, paid=paid, free_left=left - free, balance=balance or 0)
 
 
 class MemoryFreeCreditRepository(MemoryRepository):
     """Free credits left per client network; a network never seen has the initial amount."""
 
-    async def remaining(self, network: str, initial: int) -> int:
-        return self._store.free_credits.get(network, initial)
+    async def remaining(self, client_network: str, initial: int) -> int:
+        return self._store.free_credits.get(client_network, initial)
 
-    async def take(self, network: str, amount: int, initial: int) -> int:
-        left = self._store.free_credits.get(network, initial)
+    async def take(self, client_network: str, amount: int, initial: int) -> int:
+        left = self._store.free_credits.get(client_network, initial)
         taken = min(left, amount)
         if taken > 0:
-            self._journal.put(self._store.free_credits, network, left - taken)
+            self._journal.put(self._store.free_credits, client_network, left - taken)
         return taken
 
-    async def give_back(self, network: str, amount: int, initial: int) -> None:
-        left = self._store.free_credits.get(network, initial)
-        self._journal.put(self._store.free_credits, network, left + amount)
+    async def give_back(self, client_network: str, amount: int, initial: int) -> None:
+        left = self._store.free_credits.get(client_network, initial)
+        self._journal.put(self._store.free_credits, client_network, left + amount)

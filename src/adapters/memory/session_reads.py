@@ -17,7 +17,11 @@ class MemorySessionReads:
         async with self._uow_factory() as uow:
             return await uow.sessions.find_with_user(token_hash)
 
-    async def caller(self, token_hash: str | None, network: str, initial_free: int) -> CallerLookup:
+    async def caller(
+        self, token_hash: str | None, client_network: str, initial_free: int
+    ) -> CallerLookup:
         """The session (if any) with its user, their balance and the network's free credits."""
         async with self._uow_factory() as uow:
-            return await uow.sessions.find_caller(token_hash, network, initial_free=initial_free)
+            return await uow.sessions.find_caller(
+                token_hash, client_network, initial_free=initial_free
+            )

@@ -80,7 +80,7 @@ class MemorySessionRepository(MemoryRepository):
     async def find_caller(
         self,
         token_hash: str | None,
-        network: str,
+        client_network: str,
         *,
         initial_free: int,
         claim: KeyClaim | None = None,
@@ -90,7 +90,7 @@ class MemorySessionRepository(MemoryRepository):
         record = None
         if claim is not None:
             valid = session is not None and user is not None and not session.is_expired(claim.now)
-            scope = idempotency_scope(user.id if valid and user else None, network)
+            scope = idempotency_scope(user.id if valid and user else None, client_network)
             record = await MemoryIdempotencyRepository(self._store, self._journal).claim(
                 scope, claim
             )
@@ -98,7 +98,7 @@ class MemorySessionRepository(MemoryRepository):
             session=session,
             user=user,
             balance=self._store.balances.get(user.id, 0) if user else 0,
-            free_credits=self._store.free_credits.get(network, initial_free),
+            free_credits=self._store.free_credits.get(client_network, initial_free),
             claim=record,
         )
 

@@ -29,10 +29,10 @@ LEDGER_COLUMNS = (
 SPEND_SQL = f"""
 WITH free AS (
     UPDATE free_credits SET remaining = remaining - %(amount)s, updated_at = %(now)s
-    WHERE network = %(network)s AND remaining >= %(amount)s
+    WHERE network = %(client_network)s AND remaining >= %(amount)s
     RETURNING remaining
 ), known AS (
-    SELECT remaining FROM free_credits WHERE network = %(network)s
+    SELECT remaining FROM free_credits WHERE network = %(client_network)s
 ), paid AS (
     UPDATE credits SET balance = balance - %(amount)s, updated_at = %(now)s
     WHERE user_id = %(user_id)s::uuid AND balance >= %(amount)s
@@ -148,13 +148,15 @@ class PostgresCreditRepository(PostgresRepository):
         free_credits = PostgresFreeCreditRepository(self._db)
         # Free credits first: take what the network has, up to the amount (the take is
         # safe against concurrent spends); ``free_first`` then says what is left to pay.
-        taken = await free_credits.take(spending.network, spending.amount, spending.initial_free)
+        taken = await free_credits.take(
+            spending.client_network, spending.amount, spending.initial_free
+        )
         user_id = spending.user_id
         balance = await self.balance(user_id) if user_id is not None else None
         free, paid = free_first(spending.amount, free_left=taken, balance=balance)
         if paid and user_id is not None:
             balance = await self.record(spending.paid_entry(user_id, paid))
-        free_left = await free_credits.remaining(spending.network, spending.initial_free)
+        free_left = await free_credits.remaining(spending.client_network, spending.initial_free)
         return Charge(free=free, paid=paid, free_left=free_left, balance=balance or 0)
 
 
@@ -178,11 +180,11 @@ def charge_in_row(row: Row, amount: int) -> Charge | None:
 class PostgresFreeCreditRepository(PostgresRepository):
     """Free credits left per client network; a network without a row has the initial amount."""
 
-    async def remaining(self, network: str, initial: int) -> int:
-        stored = await self._stored(network)
+    async def remaining(self, client_network: str, initial: int) -> int:
+        stored = await self._stored(client_network)
         return initial if stored is None else stored
 
-    async def take(self, network: str, amount: int, initial: int) -> int:
+    async def take(self, client_network: str, amount: int, initial: int) -> int:
         """Take up to ``amount`` with a conditional ``UPDATE … WHERE remaining >= n``.
 
         The amount is lowered to what is left and tried again when another transaction
@@ -197,17 +199,17 @@ class PostgresFreeCreditRepository(PostgresRepository):
                 WHERE network = %(network)s AND remaining >= %(n)s
                 RETURNING remaining
                 """,
-                {"n": wanted, "network": network},
+                {"n": wanted, "network": client_network},
                 changes=True,
             )
             if row is not None:
                 return wanted
-            left = await self._stored(network)
+            left = await self._stored(client_network)
             if left is None:
                 await self._db.fetch_one(
                     b"INSERT INTO free_credits (network, remaining, updated_at) "
                     b"VALUES (%s, %s, now()) ON CONFLICT (network) DO NOTHING",
-                    (network, initial),
+                    (client_network, initial),
                     changes=True,
                 )
                 continue
@@ -216,13 +218,13 @@ class PostgresFreeCreditRepository(PostgresRepository):
             wanted = min(wanted - 1, left)
         return 0
 
-    async def _stored(self, network: str) -> int | None:
+    async def _stored(self, client_network: str) -> int | None:
         row = await self._db.fetch_one(
-            b"SELECT remaining FROM free_credits WHERE network = %s", (network,)
+            b"SELECT remaining FROM free_credits WHERE network = %s", (client_network,)
         )
         return int(row["remaining"]) if row else None
 
-    async def give_back(self, network: str, amount: int, initial: int) -> None:
+    async def give_back(self, client_network: str, amount: int, initial: int) -> None:
         await self._db.execute(
             b"""
             INSERT INTO free_credits AS f (network, remaining, updated_at)
@@ -230,5 +232,5 @@ class PostgresFreeCreditRepository(PostgresRepository):
             ON CONFLICT (network)
             DO UPDATE SET remaining = f.remaining + %(amount)s, updated_at = now()
             """,
-            {"network": network, "initial": initial, "amount": amount},
+            {"network": client_network, "initial": initial, "amount": amount},
         )

@@ -74,10 +74,12 @@ class PostgresSessionReads:
         self._bind_to_running_loop()
         return await self._answer(self._sessions.load(token_hash))
 
-    async def caller(self, token_hash: str | None, network: str, initial_free: int) -> CallerLookup:
+    async def caller(
+        self, token_hash: str | None, client_network: str, initial_free: int
+    ) -> CallerLookup:
         """The session (if any) with its user, their balance and the network's free credits."""
         self._bind_to_running_loop()
-        return await self._answer(self._callers.load((token_hash, network, initial_free)))
+        return await self._answer(self._callers.load((token_hash, client_network, initial_free)))
 
     async def _answer(self, answer: asyncio.Future[T]) -> T:
         """The batch's answer for one request, waited for no longer than the batch's own

@@ -178,13 +178,13 @@ class PostgresSessionRepository(PostgresRepository):
     async def find_caller(
         self,
         token_hash: str | None,
-        network: str,
+        client_network: str,
         *,
         initial_free: int,
         claim: KeyClaim | None = None,
     ) -> CallerLookup:
         """One statement (``CALLER_SQL``, or ``CALLER_CLAIMING_KEY_SQL`` with a claim)."""
-        params: dict[str, Any] = {"token_hash": token_hash, "network": network}
+        params: dict[str, Any] = {"token_hash": token_hash, "network": client_network}
         if claim is None:
             row = await self._db.fetch_one(CALLER_SQL, params)
         else:

@@ -47,4 +47,4 @@ def _is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # an IPv4 proxy seen through a dual-stack socket
-    return any(ip in network for network in trusted_proxies)
+    return any(ip in client_network for client_network in trusted_proxies)

@@ -119,7 +119,8 @@ async def provide_caller(
     """Who is calling: the signed-in user, if any, and the client's network."""
     presented = services.presented_caller(request)
     return Caller(
-        user=await services.auth.current_user(presented.token), network=presented.client_network
+        user=await services.auth.current_user(presented.token),
+        client_network=presented.client_network,
     )
 
 

@@ -33,7 +33,7 @@ _JSON = "application/json"
 
 def scope_of(caller: Caller) -> str:
     """Whose keys these are: a signed-in user's own, or an anonymous network's."""
-    return idempotency_scope(caller.user.id if caller.user else None, caller.network)
+    return idempotency_scope(caller.user.id if caller.user else None, caller.client_network)
 
 
 def key_of(request: Request[Any, Any, Any]) -> str | None:

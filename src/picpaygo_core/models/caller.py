@@ -13,12 +13,12 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     """Who is asking: a signed-in user or an anonymous client, and the client's network."""
 
     user: User | None
-    network: str
+    client_network: str
 
     @property
     def actor(self) -> str:
         """How this caller is named in the ledger."""
-        return f"user:{self.user.id}" if self.user else f"anonymous:{self.network}"
+        return f"user:{self.user.id}" if self.user else f"anonymous:{self.client_network}"
 
 
 class CallerLookup(msgspec.Struct, frozen=True, kw_only=True):

@@ -61,7 +61,7 @@ class Spending(msgspec.Struct, frozen=True, kw_only=True):
     never seen has ``initial_free``), then the paid balance of ``user_id`` (None for an
     anonymous client), the paid part written to the ledger as entry ``entry_id``."""
 
-    network: str
+    client_network: str
     amount: int
     initial_free: int
     user_id: UUID | None

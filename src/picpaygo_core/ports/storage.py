@@ -67,7 +67,7 @@ class SessionRepository(Protocol):
     async def find_caller(
         self,
         token_hash: str | None,
-        network: str,
+        client_network: str,
         *,
         initial_free: int,
         claim: KeyClaim | None = None,
@@ -126,15 +126,15 @@ class CreditRepository(Protocol):
 class FreeCreditRepository(Protocol):
     """Free credits, granted once per client network."""
 
-    async def remaining(self, network: str, initial: int) -> int:
+    async def remaining(self, client_network: str, initial: int) -> int:
         """Free credits left for ``network``; a network never seen has ``initial``."""
         ...
 
-    async def take(self, network: str, amount: int, initial: int) -> int:
+    async def take(self, client_network: str, amount: int, initial: int) -> int:
         """Take up to ``amount`` free credits; returns how many were taken (maybe 0)."""
         ...
 
-    async def give_back(self, network: str, amount: int, initial: int) -> None:
+    async def give_back(self, client_network: str, amount: int, initial: int) -> None:
         """Return credits taken by ``take`` (a refund)."""
         ...
 
@@ -354,7 +354,9 @@ class SessionReads(Protocol):
         """The session of ``token_hash`` (expired or not) and its user, or None."""
         ...
 
-    async def caller(self, token_hash: str | None, network: str, initial_free: int) -> CallerLookup:
+    async def caller(
+        self, token_hash: str | None, client_network: str, initial_free: int
+    ) -> CallerLookup:
         """As ``SessionRepository.find_caller`` without a claim: the session of
         ``token_hash`` (if any) with its user, the user's balance and the network's free
         credits (``initial_free`` for a network never seen)."""

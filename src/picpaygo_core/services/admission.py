@@ -62,7 +62,7 @@ class AdmissionService:
             await forget_session(self._uow_factory, found.session.token_hash)
             user = None
         return Admission(
-            caller=Caller(user=user, network=client_network),
+            caller=Caller(user=user, client_network=client_network),
             balance=found.balance if user is not None else 0,
             free_credits=found.free_credits,
             replay=claim_outcome(found.claim, request) if claim is not None else None,

@@ -105,7 +105,7 @@ class GenerationService:
                 category=parsed_category,
                 status=JobStatus.QUEUED,
                 owner_id=caller.user.id if caller.user else None,
-                client_network=caller.network,
+                client_network=caller.client_network,
                 credit_source=CreditSource.FREE if charge.free else CreditSource.PAID,
                 input_image_id=stored.id,
                 output_image_id=None,

@@ -36,9 +36,9 @@ def fingerprint(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotency_scope(user_id: UUID | None, network: str) -> str:
+def idempotency_scope(user_id: UUID | None, client_network: str) -> str:
     """Whose keys these are: a signed-in user's own, or an anonymous network's."""
-    return f"user:{user_id}" if user_id is not None else f"network:{network}"
+    return f"user:{user_id}" if user_id is not None else f"network:{client_network}"
 
 
 def key_claim(key: str, request: str, now: datetime) -> KeyClaim:

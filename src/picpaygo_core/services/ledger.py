@@ -65,7 +65,7 @@ def purchase_credit(purchase: Purchase, *, key: str, actor: str, now: datetime) 
 
 async def credits_view(uow: UnitOfWork, caller: Caller, free_credits: int) -> CreditsView:
     """What ``caller`` can spend right now."""
-    free = await uow.free_credits.remaining(caller.network, free_credits)
+    free = await uow.free_credits.remaining(caller.client_network, free_credits)
     balance = await uow.credits.balance(caller.user.id) if caller.user else 0
     return CreditsView(
         credits=free + balance,
@@ -88,7 +88,7 @@ def spending_of(
     for ``CreditRepository.spend`` (one atomic change; ``InsufficientCredits`` and nothing
     spent when they do not suffice)."""
     return Spending(
-        network=caller.network,
+        client_network=caller.client_network,
         amount=amount,
         initial_free=free_credits,
         user_id=caller.user.id if caller.user else None,

@@ -25,8 +25,8 @@ OTHER_NETWORK = "198.51.100.20"
 PASSWORD = "correct horse battery"
 
 
-def anonymous(network: str = NETWORK) -> Caller:
-    return Caller(user=None, network=network)
+def anonymous(client_network: str = NETWORK) -> Caller:
+    return Caller(user=None, client_network=client_network)
 
 
 async def sign_up(container: Container, email: str = "ada@example.com") -> User:
@@ -41,7 +41,7 @@ async def signed_in_with_balance(container: Container, balance: int) -> Caller:
     user = await sign_up(container)
     if balance:
         await grant(container, user, balance)
-    return Caller(user=user, network=NETWORK)
+    return Caller(user=user, client_network=NETWORK)
 
 
 async def ledger(container: Container, user: User) -> list[LedgerEntry]:

@@ -13,7 +13,7 @@ from support.fakes import ScriptedGenerator
 from support.images import jpeg_bytes
 
 ContainerFactory = Callable[..., Container]
-ANONYMOUS = Caller(user=None, network="203.0.113.9")
+ANONYMOUS = Caller(user=None, client_network="203.0.113.9")
 WAIT_SECONDS = 5.0
 
 

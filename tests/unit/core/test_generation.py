@@ -37,8 +37,8 @@ PASSWORD = "correct horse battery"
 PHOTO = jpeg_bytes()
 
 
-def anonymous(network: str = NETWORK) -> Caller:
-    return Caller(user=None, network=network)
+def anonymous(client_network: str = NETWORK) -> Caller:
+    return Caller(user=None, client_network=client_network)
 
 
 async def signed_in(
@@ -47,7 +47,7 @@ async def signed_in(
     user = (await container.auth_service().register(email=email, password=PASSWORD)).user
     if balance:
         await container.admin_service().grant(email, balance, reason="test", actor="test")
-    return Caller(user=user, network=NETWORK)
+    return Caller(user=user, client_network=NETWORK)
 
 
 async def create(
@@ -61,8 +61,8 @@ def owner(caller: Caller) -> User:
     return caller.user
 
 
-async def free_credits(container: Container, network: str = NETWORK) -> int:
-    return (await container.credit_service().view(anonymous(network))).free_credits
+async def free_credits(container: Container, client_network: str = NETWORK) -> int:
+    return (await container.credit_service().view(anonymous(client_network))).free_credits
 
 
 # --- creating a job ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ PROCESSING_LOGGER = "picpaygo_core.services.processing"
 async def queue_jobs(container: Container, count: int) -> None:
     service = container.generation_service()
     for number in range(count):
-        caller = Caller(user=None, network=f"198.51.100.{number}")
+        caller = Caller(user=None, client_network=f"198.51.100.{number}")
         await service.create_job(caller, category="portraits", image=jpeg_bytes())
 
 

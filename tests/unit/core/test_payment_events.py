@@ -114,7 +114,7 @@ class Shop:
         )
 
     async def spend(self, amount: int) -> bool:
-        caller = Caller(user=self.user, network=NETWORK)
+        caller = Caller(user=self.user, client_network=NETWORK)
         async with self.uow_factory() as uow:
             try:
                 await spend(

@@ -41,7 +41,7 @@ RETRY_MAX_SECONDS = 300  # JOB_RETRY_MAX_SECONDS: no retry waits longer
 
 
 def anonymous() -> Caller:
-    return Caller(user=None, network=NETWORK)
+    return Caller(user=None, client_network=NETWORK)
 
 
 async def paying_user(
@@ -51,7 +51,7 @@ async def paying_user(
     container = make_container(DEFAULT_FREE_CREDITS="0")
     user = (await container.auth_service().register(email=EMAIL, password=PASSWORD)).user
     await container.admin_service().grant(EMAIL, balance, reason="test", actor="test")
-    return container, Caller(user=user, network=NETWORK)
+    return container, Caller(user=user, client_network=NETWORK)
 
 
 async def queue(container: Container, caller: Caller, category: str = "portraits") -> Job:

@@ -113,10 +113,10 @@ class World:
             case "revoke", int(amount):
                 await admin.revoke(EMAIL, amount, reason="property", actor="test")
             case "consume", int(amount):
-                caller = Caller(user=self.user, network=NETWORK)
+                caller = Caller(user=self.user, client_network=NETWORK)
                 await self.container.credit_service().consume(caller, amount)
             case "create", str(who):
-                caller = Caller(user=self.user if who == "user" else None, network=NETWORK)
+                caller = Caller(user=self.user if who == "user" else None, client_network=NETWORK)
                 await self.container.generation_service().create_job(
                     caller, category="portraits", image=PHOTO
                 )

@@ -148,7 +148,7 @@ async def test_health_is_degraded_but_200_while_the_image_model_refuses_the_key(
 ) -> None:
     generator.outcomes.append(OperatorFailure(message="OpenRouter refused the API key (401)"))
     await container.generation_service().create_job(
-        Caller(user=None, network="192.0.2.1"), category="portraits", image=jpeg_bytes()
+        Caller(user=None, client_network="192.0.2.1"), category="portraits", image=jpeg_bytes()
     )
     await container.job_processor().process_next()
 

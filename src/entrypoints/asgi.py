@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from litestar.types import ASGIApp
@@ -17,4 +18,9 @@ def app() -> ASGIApp:
     settings = load_settings(os.environ)
     # Each server process (``--workers N`` starts them) sets up its own logging.
     configure_logging(settings)
-    return create_app(build_container(settings))
+    app = create_app(build_container(settings))
+    # Once per process, after the app is built: the collector's full passes no longer
+    # walk the objects start-up made (they live as long as the process), which paused
+    # every request in flight under load (see BENCHMARKS.md, p99).
+    gc.freeze()
+    return app

@@ -388,7 +388,7 @@ def bought(prepared: Container, *packs: int, email: str = EMAIL) -> list[str]:
 
     async def buy() -> list[str]:
         user = await prepared.admin_service().show(email)
-        caller = Caller(user=user.user, network="203.0.113.7")
+        caller = Caller(user=user.user, client_network="203.0.113.7")
         return [
             str((await prepared.credit_service().checkout(caller, pack)).purchase.id)
             for pack in packs

@@ -7,8 +7,9 @@ from picpaygo_core.services.credits import CreditService
 from picpaygo_core.services.generation import GenerationService
 from picpaygo_core.services.health import HealthService
 from picpaygo_core.services.payment_events import PaymentEventService
-from picpaygo_core.services.processing import JobProcessor, RetentionService
+from picpaygo_core.services.processing import JobProcessor
 from picpaygo_core.services.purchases import PurchaseService
+from picpaygo_core.services.retention import RetentionService
 from picpaygo_core.services.workers import WorkerPool
 
 __all__ = [

@@ -383,24 +383,3 @@ class JobProcessor:
             )
             return None
         return current
-
-
-class RetentionService:
-    """Deletes generated pictures once their retention period is over."""
-
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, clock: Clock, policy: Policy) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
-        self._policy = policy
-
-    async def purge_old_outputs(self, batch: int = 100) -> int:
-        """Delete up to ``batch`` expired output images; returns how many went."""
-        cutoff = self._clock.now() - self._policy.output_retention
-        async with self._uow_factory() as uow:
-            jobs = await uow.jobs.finished_before(cutoff, batch)
-            for job in jobs:
-                if job.output_image_id:
-                    await uow.images.delete(job.output_image_id)
-                await uow.jobs.update(msgspec.structs.replace(job, output_image_id=None))
-            await uow.commit()
-        return len(jobs)

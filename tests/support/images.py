@@ -148,11 +148,45 @@ _XMP = (
 )
 
 
+_COMMENT = b"camera owner: comment-secret"
+_IPTC_BYLINE = b"iptc-secret"
+_SOI = b"\xff\xd8"
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def _iptc_segment() -> bytes:
+    """An APP13 "Photoshop 3.0" segment holding one IPTC record: the photographer's name."""
+    record = b"\x1c\x02\x50" + struct.pack(">H", len(_IPTC_BYLINE)) + _IPTC_BYLINE
+    block = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(record)) + record
+    if len(record) % 2:
+        block += b"\x00"  # resource data is padded to an even length
+    return _jpeg_segment(0xED, b"Photoshop 3.0\x00" + block)
+
+
+def jpeg_markers(data: bytes) -> list[int]:
+    """The markers of a JPEG's segments before its image data (0xE1 for APP1, ...)."""
+    assert data.startswith(_SOI)
+    markers, position = [], 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:  # start of scan: the image data follows
+            break
+        markers.append(marker)
+        position += 2 + struct.unpack(">H", data[position + 2 : position + 4])[0]
+    return markers
+
+
 def photo_with_metadata_bytes(
     fmt: str = "JPEG", width: int = 64, height: int = 48, orientation: int = 6
 ) -> bytes:
     """A camera-like photo: EXIF with GPS coordinates, camera make and model and an
-    orientation, plus XMP, stored ``width`` x ``height`` (shown rotated for 6 and 8)."""
+    orientation, plus XMP, stored ``width`` x ``height`` (shown rotated for 6 and 8).
+
+    A JPEG also carries a comment (COM segment) and an IPTC record (APP13).
+    """
     exif = Image.Exif()
     exif[_EXIF_ORIENTATION] = orientation
     exif[_MAKE] = "SecretCam"
@@ -163,13 +197,20 @@ def photo_with_metadata_bytes(
         params["quality"] = 90
     if fmt in ("JPEG", "WEBP", "PNG"):
         params["xmp"] = _XMP
-    return _encode(_pattern(width, height), fmt, **params)
+    if fmt == "JPEG":
+        params["comment"] = _COMMENT
+    data = _encode(_pattern(width, height), fmt, **params)
+    if fmt == "JPEG":
+        data = _SOI + _iptc_segment() + data[len(_SOI) :]
+    return data
 
 
 def carries_metadata(data: bytes) -> list[str]:
     """What of ``photo_with_metadata_bytes``'s metadata ``data`` still carries."""
     found = [
-        marker for marker in ("SecretCam", "Model X-42", "xmp-secret") if marker.encode() in data
+        marker
+        for marker in ("SecretCam", "Model X-42", "xmp-secret", "comment-secret", "iptc-secret")
+        if marker.encode() in data
     ]
     with Image.open(io.BytesIO(data)) as image:
         exif = image.getexif()
@@ -179,6 +220,10 @@ def carries_metadata(data: bytes) -> list[str]:
             found.append("orientation")
         if image.info.get("xmp") or "XML:com.adobe.xmp" in image.info:
             found.append("XMP")
+        if image.info.get("comment"):
+            found.append("COM")
+        if image.info.get("photoshop"):
+            found.append("IPTC")
     return found
 
 

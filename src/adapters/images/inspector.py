@@ -84,10 +84,10 @@ class PillowImageInspector:
     def clean(self, data: bytes) -> CleanImage:
         """Decode the photo fully and encode it again without its metadata.
 
-        EXIF (GPS, camera make and model, maker notes), XMP and text chunks are dropped;
-        the ICC colour profile is kept, and the EXIF orientation is applied to the
-        pixels, so the picture looks the same and says nothing else. Only the first
-        frame of an animation is kept. Same format as the upload. Raises like ``inspect``.
+        EXIF (GPS, camera make and model, maker notes), XMP, IPTC, JPEG comments and text
+        chunks are dropped; the ICC colour profile is kept, and the EXIF orientation is
+        applied to the pixels, so the picture looks the same and says nothing else. Only
+        the first frame of an animation is kept. Same format as the upload. Raises like ``inspect``.
         """
         info = self.inspect(data)
         try:
@@ -100,7 +100,11 @@ class PillowImageInspector:
     def _reencode(self, data: bytes, info: ImageInfo) -> bytes:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
             icc_profile = im.info.get("icc_profile")
-            upright = ImageOps.exif_transpose(im)
+            upright = ImageOps.exif_transpose(im)  # a new image, never ``im`` itself
+            # Encoders fall back on the image's own ``info`` for what they are not given
+            # (Pillow's JPEG writer copies the upload's COM comment that way): the new
+            # image keeps none of it, and only the ICC profile is passed on explicitly.
+            upright.info = {}
             fmt = next(f for f, t in _CONTENT_TYPES.items() if t == info.content_type)
             if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
                 upright = upright.convert("RGB")

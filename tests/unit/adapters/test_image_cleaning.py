@@ -12,6 +12,7 @@ from picpaygo_core.errors import ImageTooLarge, UnsupportedImage
 from support.images import (
     carries_metadata,
     jpeg_bytes,
+    jpeg_markers,
     photo_with_metadata_bytes,
     png_bomb_bytes,
     text_bytes,
@@ -32,6 +33,17 @@ def test_cleaning_drops_gps_camera_and_xmp_and_applies_the_orientation(fmt: str)
     with Image.open(io.BytesIO(clean.data)) as image:
         assert image.format == fmt
         assert image.size == (48, 64)  # turned upright
+
+
+def test_a_jpeg_loses_its_comment_iptc_xmp_and_exif_segments() -> None:
+    photo = photo_with_metadata_bytes("JPEG", width=64, height=48, orientation=1)
+    assert {"COM", "IPTC", "XMP", "SecretCam"} <= set(carries_metadata(photo))
+    assert {0xFE, 0xED, 0xE1} <= set(jpeg_markers(photo))  # COM, APP13 (IPTC), APP1
+
+    clean = PillowImageInspector(max_pixels=50_000_000).clean(photo)
+
+    assert carries_metadata(clean.data) == []
+    assert not {0xFE, 0xED, 0xE1} & set(jpeg_markers(clean.data))
 
 
 def test_cleaning_keeps_the_icc_profile() -> None:

@@ -17,9 +17,11 @@ from entrypoints.container import Container
 from picpaygo_core.models import PermanentFailure
 from support.fakes import ScriptedGenerator
 from support.images import (
+    carries_metadata,
     gif_bytes,
     jpeg_bytes,
     pattern_png_bytes,
+    photo_with_metadata_bytes,
     png_bomb_bytes,
     png_bytes,
     text_bytes,
@@ -193,6 +195,21 @@ async def test_the_content_type_is_decided_by_the_bytes_not_the_client(
     await container.job_processor().process_next()
 
     assert generator.calls[0].content_type == "image/png"
+
+
+async def test_a_jpegs_comment_iptc_xmp_and_exif_reach_neither_storage_nor_the_model(
+    client: Client, container: Container, generator: ScriptedGenerator
+) -> None:
+    photo = photo_with_metadata_bytes("JPEG", width=64, height=48, orientation=6)
+    assert {"COM", "IPTC", "XMP", "SecretCam", "GPS"} <= set(carries_metadata(photo))
+    await queued_job(client, photo)
+    [stored] = container.storage().store.images.values()
+
+    await container.job_processor().process_next()
+
+    assert carries_metadata(stored.data) == []
+    [call] = generator.calls
+    assert call.image == stored.data
 
 
 @pytest.mark.parametrize(

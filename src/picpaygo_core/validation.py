@@ -76,16 +76,21 @@ def clean_name(value: str | None, field: str) -> str | None:
     return value or None
 
 
-def check_reason(reason: str, max_length: int) -> str:
-    """A ledger reason: one line of visible text, trimmed; raises ``InvalidInput`` otherwise."""
-    reason = reason.strip()
-    if not reason:
-        raise InvalidInput("A reason is required.")
-    if has_invisible_characters(reason):
-        raise InvalidInput("The reason must be one line without control or format characters.")
-    if len(reason) > max_length:
-        raise InvalidInput(f"The reason must be at most {max_length} characters long.")
-    return reason
+def check_ledger_text(value: str, what: str, max_length: int) -> str:
+    """A ledger entry's reason or actor (``what``): one line of visible text, trimmed.
+
+    Raises ``InvalidInput`` for a blank value, a control or format character (a newline
+    would forge a line in a printed history, a terminal escape would be replayed to every
+    reader of the append-only ledger) and past ``max_length`` characters.
+    """
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"A {what} is required.")
+    if has_invisible_characters(value):
+        raise InvalidInput(f"The {what} must be one line without control or format characters.")
+    if len(value) > max_length:
+        raise InvalidInput(f"The {what} must be at most {max_length} characters long.")
+    return value
 
 
 def parse_category(value: str) -> Category:

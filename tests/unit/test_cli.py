@@ -242,6 +242,34 @@ def test_a_blank_reason_is_refused_with_one_line(invoke: Invoke) -> None:
     assert balance(invoke) == 0
 
 
+@pytest.mark.parametrize("option", ["--reason", "--actor"])
+@pytest.mark.parametrize("command", ["grant", "revoke"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "alice\n2030-01-01 00:00:00 +999 admin_grant: forged (admin:root)",
+        "carol\rmallory",
+        "\x1b]0;owned\x07\x1b[31mred",
+        "dave\x00",
+        "\u202eevil",
+    ],
+    ids=["newline", "carriage return", "terminal escapes", "NUL", "bidi override"],
+)
+def test_reason_and_actor_refuse_control_characters_and_newlines_alike(
+    invoke: Invoke, option: str, command: str, text: str
+) -> None:
+    invoke("credits", "grant", EMAIL, "5", "--reason", "support", "--actor", "alice")
+    values = {"--reason": "support", "--actor": "alice", option: text}
+
+    result = invoke("credits", command, EMAIL, "1", *[v for o in values.items() for v in o])
+
+    assert result.exit_code == 1, result.output
+    assert f"The {option.removeprefix('--')} must be one line" in one_line(result.stderr)
+    assert balance(invoke) == 5
+    history = json.loads(invoke("credits", "history", EMAIL, "--json").stdout)
+    assert len(history) == 1
+
+
 @pytest.mark.parametrize(
     "args",
     [

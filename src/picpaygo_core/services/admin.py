@@ -9,9 +9,10 @@ from picpaygo_core.models import LedgerEntry, User
 from picpaygo_core.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.ledger import ledger_entry
-from picpaygo_core.validation import check_amount, check_reason, has_invisible_characters
+from picpaygo_core.validation import check_amount, check_ledger_text, has_invisible_characters
 
 MAX_REASON_LENGTH = 500
+MAX_ACTOR_LENGTH = 200
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,7 +43,8 @@ class AdminService:
             return Account(user=user, balance=await uow.credits.balance(user.id))
 
     async def grant(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
-        """Add ``amount`` credits to a user's balance, recorded in the ledger with ``reason``."""
+        """Add ``amount`` credits to a user's balance, recorded in the ledger with ``reason``
+        and ``actor`` (each one line of visible text, or ``InvalidInput``)."""
         check_amount(amount)
         return await self._adjust(email, amount, reason=reason, actor=actor, kind="admin_grant")
 
@@ -60,7 +62,8 @@ class AdminService:
     async def _adjust(
         self, email: str, amount: int, *, reason: str, actor: str, kind: str
     ) -> Account:
-        reason = check_reason(reason, MAX_REASON_LENGTH)
+        reason = check_ledger_text(reason, "reason", MAX_REASON_LENGTH)
+        actor = check_ledger_text(actor, "actor", MAX_ACTOR_LENGTH)
         async with self._uow_factory() as uow:
             user = await _user(uow, email)
             entry = ledger_entry(

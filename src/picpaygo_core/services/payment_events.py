@@ -6,6 +6,12 @@ not depend on their order: once the money arrived the purchase is paid (the pack
 credited once, under the Checkout Session id), and once a paid purchase's payment is
 refunded or disputed it is reversed (the pack taken back once, never below zero).
 Without money, a failed payment outranks an expired page, which outranks pending.
+
+An event about a Checkout Session acts only on the purchase that stored that session
+when it was opened: another session naming the purchase (a Payment Link, another app on
+the same Stripe account, a forged reference) changes nothing and is logged at WARNING.
+The checkout stores its session before the buyer gets the payment page, so a genuine
+event always finds it; a purchase without a stored session accepts no event at all.
 """
 
 from __future__ import annotations
@@ -72,15 +78,11 @@ class PaymentEventService:
         if isinstance(event, CheckoutPaid):
             await self._paid(event)
         elif isinstance(event, CheckoutUnpaid):
-            await self._settle_without_money(event, event.purchase_reference, None, event)
+            await self._settle_without_money(event, None)
         elif isinstance(event, CheckoutFailed):
-            await self._settle_without_money(
-                event, event.purchase_reference, PurchaseStatus.FAILED, None
-            )
+            await self._settle_without_money(event, PurchaseStatus.FAILED)
         elif isinstance(event, CheckoutExpired):
-            await self._settle_without_money(
-                event, event.purchase_reference, PurchaseStatus.EXPIRED, None
-            )
+            await self._settle_without_money(event, PurchaseStatus.EXPIRED)
         elif isinstance(event, PaymentReversed):
             await self._reversed(event)
         else:
@@ -93,10 +95,18 @@ class PaymentEventService:
             if event.payment_intent_id:
                 await uow.purchases.lock_payment(event.payment_intent_id)
             purchase = await _purchase(uow, event, event.purchase_reference)
-            if purchase is None or purchase.status in (
-                PurchaseStatus.PAID,
-                PurchaseStatus.REVERSED,
-            ):
+            if purchase is None or not _is_its_session(purchase, event):
+                return
+            if purchase.status in (PurchaseStatus.PAID, PurchaseStatus.REVERSED):
+                return
+            if event.amount_total is None:
+                logger.warning(
+                    "payment event %s: session %s of purchase %s says no amount_total; "
+                    "not credited",
+                    event.event_id,
+                    event.session_id,
+                    purchase.id,
+                )
                 return
             if not _amount_matches(purchase, event):
                 logger.error(
@@ -132,7 +142,6 @@ class PaymentEventService:
             purchase = msgspec.structs.replace(
                 purchase,
                 status=PurchaseStatus.PAID,
-                checkout_session_id=event.session_id,
                 payment_intent_id=event.payment_intent_id or purchase.payment_intent_id,
                 updated_at=now,
             )
@@ -150,25 +159,23 @@ class PaymentEventService:
 
     async def _settle_without_money(
         self,
-        event: PaymentEvent,
-        reference: str | None,
+        event: CheckoutUnpaid | CheckoutFailed | CheckoutExpired,
         status: PurchaseStatus | None,
-        unpaid: CheckoutUnpaid | None,
     ) -> None:
-        """A checkout ended without money (``status``), or is waiting for it (``unpaid``)."""
+        """A checkout ended without money (``status``), or is waiting for it (None)."""
         now = self._clock.now()
         async with self._uow_factory() as uow:
-            purchase = await _purchase(uow, event, reference)
-            if purchase is None or purchase.status not in _RANK:
+            purchase = await _purchase(uow, event, event.purchase_reference)
+            if purchase is None or not _is_its_session(purchase, event):
+                return
+            if purchase.status not in _RANK:
                 return  # paid or reversed: the money's word stands
             changed = purchase
             if status is not None and _RANK[status] > _RANK[purchase.status]:
                 changed = msgspec.structs.replace(changed, status=status, updated_at=now)
-            if unpaid is not None:
+            if isinstance(event, CheckoutUnpaid) and changed.payment_intent_id is None:
                 changed = msgspec.structs.replace(
-                    changed,
-                    checkout_session_id=changed.checkout_session_id or unpaid.session_id,
-                    payment_intent_id=changed.payment_intent_id or unpaid.payment_intent_id,
+                    changed, payment_intent_id=event.payment_intent_id
                 )
             if changed != purchase:
                 await uow.purchases.update(changed)
@@ -214,6 +221,23 @@ async def _purchase(uow: UnitOfWork, event: PaymentEvent, reference: str | None)
             reference,
         )
     return purchase
+
+
+def _is_its_session(
+    purchase: Purchase, event: CheckoutPaid | CheckoutUnpaid | CheckoutFailed | CheckoutExpired
+) -> bool:
+    """Whether the event is about the Checkout Session the purchase stored; logged if not."""
+    if purchase.checkout_session_id == event.session_id:
+        return True
+    logger.warning(
+        "payment event %s: Checkout Session %s names purchase %s, whose session is %s; "
+        "nothing changed",
+        event.event_id,
+        event.session_id,
+        purchase.id,
+        purchase.checkout_session_id or "not stored yet",
+    )
+    return False
 
 
 async def _reverse(
@@ -279,7 +303,7 @@ async def _take_back(uow: UnitOfWork, purchase: Purchase, wanted: int, now: date
 
 
 def _amount_matches(purchase: Purchase, event: CheckoutPaid) -> bool:
-    if event.amount_total is not None and event.amount_total != purchase.amount:
+    if event.amount_total != purchase.amount:
         return False
     return event.currency is None or event.currency.lower() == purchase.currency
 

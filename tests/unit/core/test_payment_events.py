@@ -56,7 +56,11 @@ class Shop:
             uow_factory=self.uow_factory, payments=InstantPaymentGateway(), clock=self.clock
         )
         self.user: User = a_user()
-        self.purchases: list[Purchase] = [a_purchase(self.user, pack) for pack in PACKS]
+        # As the checkout leaves them: pending, with their Checkout Session stored.
+        self.purchases: list[Purchase] = [
+            a_purchase(self.user, pack, checkout_session_id=self.session_id(index))
+            for index, pack in enumerate(PACKS)
+        ]
 
     async def open(self) -> None:
         async with self.uow_factory() as uow:
@@ -130,17 +134,25 @@ class Shop:
             await uow.commit()
         return True
 
-    async def status(self, index: int) -> PurchaseStatus:
+    async def stored(self, index: int) -> Purchase:
         async with self.uow_factory() as uow:
             purchase = await uow.purchases.find(self.purchases[index].id)
         assert purchase is not None
-        return purchase.status
+        return purchase
+
+    async def status(self, index: int) -> PurchaseStatus:
+        return (await self.stored(index)).status
 
     def balance(self) -> int:
         return self.store.balances.get(self.user.id, 0)
 
     def ledger(self) -> list[Any]:
         return list(self.store.ledger.get(self.user.id, []))
+
+
+def foreign(event: PaymentEvent, session_id: str = "cs_payment_link") -> PaymentEvent:
+    """``event`` as another Checkout Session naming the same purchase would send it."""
+    return msgspec.structs.replace(event, session_id=session_id)
 
 
 @pytest.fixture
@@ -183,9 +195,7 @@ async def test_an_amount_that_is_not_the_purchases_is_not_credited(shop: Shop) -
 async def test_an_unpaid_checkout_stays_pending_and_keeps_its_payment(shop: Shop) -> None:
     await shop.service.apply(shop.unpaid(0))
 
-    async with shop.uow_factory() as uow:
-        purchase = await uow.purchases.find(shop.purchases[0].id)
-    assert purchase is not None
+    purchase = await shop.stored(0)
     assert purchase.status is PurchaseStatus.PENDING
     assert (purchase.checkout_session_id, purchase.payment_intent_id) == ("cs_0", "pi_0")
 
@@ -283,6 +293,10 @@ class PaymentHistories(RuleBasedStateMachine):
         self.deliver(self.shop.reversed(index, kind))
         self.reversal[index] = True
 
+    @rule(index=purchase, kind=st.sampled_from(["paid", "unpaid", "failed", "expired"]))
+    def another_session_naming_the_purchase(self, index: int, kind: str) -> None:
+        self.deliver(foreign(getattr(self.shop, kind)(index)))
+
     @rule(data=st.data())
     def replay(self, data: st.DataObject) -> None:
         if self.delivered:
@@ -351,4 +365,77 @@ async def test_a_session_credited_already_adds_nothing_and_says_no_credits_were_
     assert shop.balance() == 6
     assert await shop.status(1) is PurchaseStatus.PENDING
     assert "credits added" not in caplog.text
-    assert "credited already" in caplog.text
+    assert "nothing changed" in caplog.text
+
+
+# --- events about a session the purchase did not store -----------------------------------------
+
+
+def warnings_naming(caplog: pytest.LogCaptureFixture, *words: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and all(word in r.getMessage() for word in words)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["paid", "unpaid", "failed", "expired"])
+async def test_another_session_naming_the_purchase_changes_nothing_and_is_warned_of(
+    shop: Shop, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = foreign(getattr(shop, kind)(0))
+    before = await shop.stored(0)
+
+    await shop.service.apply(event)
+
+    assert await shop.stored(0) == before  # the stored session id is not overwritten either
+    assert shop.balance() == 1
+    assert len(shop.ledger()) == 1
+    [warning] = warnings_naming(caplog, "cs_payment_link", str(shop.purchases[0].id))
+    assert "cs_0" in warning
+
+
+async def test_another_session_cannot_fulfil_a_purchase_a_second_time(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    await shop.service.apply(shop.paid(0, "evt_1"))
+    paid = await shop.stored(0)
+
+    await shop.service.apply(foreign(shop.paid(0, "evt_2")))
+
+    assert await shop.stored(0) == paid
+    assert shop.balance() == 1 + 5
+    assert warnings_naming(caplog, "cs_payment_link")
+
+
+@pytest.mark.parametrize("kind", ["paid", "unpaid", "failed", "expired"])
+async def test_a_purchase_without_a_stored_session_accepts_no_event(
+    shop: Shop, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The checkout stores the session before the buyer sees the payment page, so only a
+    # session it never handed out can name a purchase that has none yet.
+    async with shop.uow_factory() as uow:
+        await uow.purchases.update(
+            msgspec.structs.replace(shop.purchases[0], checkout_session_id=None)
+        )
+        await uow.commit()
+    before = await shop.stored(0)
+
+    await shop.service.apply(getattr(shop, kind)(0))
+
+    assert await shop.stored(0) == before
+    assert shop.balance() == 1
+    assert warnings_naming(caplog, "cs_0", "not stored yet")
+
+
+async def test_a_paid_event_without_an_amount_credits_nothing_and_is_warned_of(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    await shop.service.apply(
+        msgspec.structs.replace(shop.paid(0, "evt_no_amount"), amount_total=None)
+    )
+
+    assert await shop.status(0) is PurchaseStatus.PENDING
+    assert shop.balance() == 1
+    [warning] = warnings_naming(caplog, "evt_no_amount", str(shop.purchases[0].id))
+    assert "amount_total" in warning

@@ -59,14 +59,31 @@ class GoogleLoginDisabled(DomainError):
     default_message = "Google sign-in is not configured on this server."
 
 
-class TooManyAttempts(DomainError):
-    """Too many sign-in attempts from one network; ``retry_after`` says when to try again."""
+class Throttled(DomainError):
+    """Refused for now, not for ever: ``retry_after`` (seconds) says when to try again."""
 
-    default_message = "Too many attempts. Try again in a minute."
+    default_message = "Too many requests. Try again later."
 
     def __init__(self, retry_after: float, message: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyAttempts(Throttled):
+    """Too many sign-in attempts from one network; ``retry_after`` says when to try again."""
+
+    default_message = "Too many attempts. Try again in a minute."
+
+
+class TooManyPendingCheckouts(Throttled):
+    """The account holds as many unfinished checkouts as it may; ``retry_after`` says when
+    the oldest of them stops counting (its payment page closes)."""
+
+    default_message = (
+        "The account holds as many unfinished checkouts as it may (5). Finish one of "
+        "them, or try again after Retry-After seconds, when the oldest one's payment page "
+        "has closed; nothing was stored and no payment page was opened."
+    )
 
 
 class InsufficientCredits(DomainError):

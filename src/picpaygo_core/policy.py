@@ -38,5 +38,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     # Uploaded photos decoded (and cleaned of metadata) at once per process: each can
     # take hundreds of megabytes while it is decoded.
     image_decoders: int = 2
+    # A provider's payment page closes this long after its checkout started; until then
+    # an unfinished (pending) purchase counts against the buyer's limit below.
+    checkout_expiry: timedelta = timedelta(minutes=30)
+    max_pending_checkouts: int = 5
     pack_prices: dict[int, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_PACK_PRICES))
     currency: str = "usd"

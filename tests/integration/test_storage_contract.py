@@ -38,6 +38,7 @@ from picpaygo_core.models import (
     JobStatus,
     KeyClaim,
     PaymentReversal,
+    PendingCheckouts,
     Purchase,
     PurchaseStatus,
     Session,
@@ -1351,6 +1352,38 @@ async def test_purchases_are_listed_newest_first_per_user_and_limited(
         assert await uow.purchases.list_recent(grace.id, 2) == [bought[4], bought[2]]
         assert await uow.purchases.list_recent(None, 3) == bought[:1:-1]
         assert await uow.purchases.list_recent(ada.id, 0) == []
+
+
+async def test_pending_checkouts_counts_a_users_pending_purchases_since_a_time(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    ada, grace = a_user(), a_user("grace@example.com")
+    await add(uow_factory, ada, grace)
+    at = [START + timedelta(minutes=minutes) for minutes in range(6)]
+    counted = [a_purchase(ada, created_at=at[2]), a_purchase(ada, created_at=at[4])]
+    not_counted = [
+        a_purchase(ada, created_at=at[1]),  # started too long ago
+        a_purchase(ada, created_at=at[3], status=PurchaseStatus.PAID),
+        a_purchase(ada, created_at=at[3], status=PurchaseStatus.FAILED),
+        a_purchase(ada, created_at=at[3], status=PurchaseStatus.EXPIRED),
+        a_purchase(ada, created_at=at[3], status=PurchaseStatus.REVERSED),
+        a_purchase(grace, created_at=at[5]),  # someone else's
+    ]
+    async with uow_factory() as uow:
+        for purchase in [*counted, *not_counted]:
+            await uow.purchases.add(purchase)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.purchases.pending_checkouts(ada.id, since=at[1]) == PendingCheckouts(
+            count=2, oldest_created_at=at[2]
+        )
+        assert await uow.purchases.pending_checkouts(ada.id, since=at[4]) == PendingCheckouts(
+            count=0
+        )
+        assert await uow.purchases.pending_checkouts(grace.id, since=at[0]) == PendingCheckouts(
+            count=1, oldest_created_at=at[5]
+        )
 
 
 async def test_a_reversal_is_remembered_once_per_payment(uow_factory: UnitOfWorkFactory) -> None:

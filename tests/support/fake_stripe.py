@@ -5,6 +5,8 @@ two calls the service makes, and signs and delivers webhook events like Stripe d
   keys like ``line_items[0][price_data][unit_amount]``), ``Authorization: Bearer <key>``,
   JSON answers, errors in Stripe's shape ``{"error": {"type", "code", "message"}}``, and
   idempotency keys honoured as Stripe does (same key and body: the first answer again).
+  A session's ``expires_at`` must be 30 minutes to 24 hours after its creation, by the
+  fake's clock, as Stripe demands (24 hours when it is not given).
 - ``GET /c/pay/<session id>``: the "payment page". It pays the session (delivering a
   signed ``checkout.session.completed`` to ``webhook_url``) and redirects to the
   session's success URL, so a person can click through a checkout locally.
@@ -85,6 +87,28 @@ def parse_form(body: bytes) -> dict[str, Any]:
                 else:
                     node = node.setdefault(part, child)
     return root
+
+
+# Stripe's bounds on a Checkout Session's ``expires_at``, from its creation.
+MIN_EXPIRY_SECONDS = 30 * 60
+MAX_EXPIRY_SECONDS = 24 * 3600
+
+
+def _expiry_problem(value: object, created: int) -> str | None:
+    """Stripe's refusal of an ``expires_at`` for a session created at ``created``, if any."""
+    try:
+        expires_at = int(str(value))
+    except ValueError:
+        return "Invalid integer: expires_at"
+    if expires_at < created + MIN_EXPIRY_SECONDS:
+        return (
+            "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation."
+        )
+    if expires_at > created + MAX_EXPIRY_SECONDS:
+        return (
+            "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation."
+        )
+    return None
 
 
 def signature_header(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -445,6 +469,14 @@ class FakeStripe:
                     400, f"Missing required param: {required}.", code="parameter_missing"
                 )
                 return answer.status, answer.body
+        created = int(time.time())
+        expires_at = created + MAX_EXPIRY_SECONDS
+        if "expires_at" in form:
+            problem = _expiry_problem(form["expires_at"], created)
+            if problem:
+                answer = stripe_error(400, problem, code="parameter_invalid")
+                return answer.status, answer.body
+            expires_at = int(form["expires_at"])
         session_id = _new_id("cs")
         session = {
             "id": session_id,
@@ -461,8 +493,8 @@ class FakeStripe:
             "success_url": form["success_url"],
             "cancel_url": form.get("cancel_url"),
             "url": f"{self.url}/c/pay/{session_id}",
-            "created": int(time.time()),
-            "expires_at": int(time.time()) + 24 * 3600,
+            "created": created,
+            "expires_at": expires_at,
             "livemode": False,
         }
         with self._lock:

@@ -10,7 +10,16 @@ from datetime import UTC, datetime, timedelta
 import argon2
 
 from adapters.passwords import Argon2PasswordHasher
-from picpaygo_core.models import Category, Generated, GenerationOutcome
+from picpaygo_core.errors import PaymentsNotConfigured
+from picpaygo_core.models import (
+    Category,
+    CheckoutSession,
+    Generated,
+    GenerationOutcome,
+    PaymentEvent,
+    Purchase,
+    User,
+)
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -74,3 +83,28 @@ class ScriptedGenerator:
         if self.outcomes:
             return self.outcomes.popleft()
         return Generated(data=b"\x89PNG\r\n\x1a\nscripted", content_type="image/png")
+
+
+class PaymentPagesGateway:
+    """A payment gateway that opens a numbered "page" per checkout and remembers each
+    request (purchase, customer, closing time); it takes no money and reads no events."""
+
+    enabled = True
+    settles_at_once = False
+
+    def __init__(self) -> None:
+        self.checkouts: list[tuple[Purchase, str | None, datetime]] = []
+
+    async def start_checkout(
+        self, purchase: Purchase, buyer: User, customer_id: str | None, expires_at: datetime
+    ) -> CheckoutSession:
+        self.checkouts.append((purchase, customer_id, expires_at))
+        number = len(self.checkouts)
+        return CheckoutSession(
+            id=f"cs_page_{number}",
+            url=f"https://pay.example/{number}",
+            customer_id=customer_id or f"cus_{buyer.id.hex[:8]}",
+        )
+
+    def read_event(self, payload: bytes, signature: str | None) -> PaymentEvent:
+        raise PaymentsNotConfigured("This gateway reads no events.")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from adapters.memory.store import MemoryRepository
-from picpaygo_core.models import PaymentReversal, Purchase
+from picpaygo_core.models import PaymentReversal, PendingCheckouts, Purchase, PurchaseStatus
 
 
 class MemoryPurchaseRepository(MemoryRepository):
@@ -38,6 +39,17 @@ class MemoryPurchaseRepository(MemoryRepository):
             if user_id is None or purchase.user_id == user_id:
                 found.append(purchase)
         return found
+
+    async def pending_checkouts(self, user_id: UUID, since: datetime) -> PendingCheckouts:
+        """The store's lock already serialises every unit of work."""
+        started = [
+            purchase.created_at
+            for purchase in self._store.purchases.values()
+            if purchase.user_id == user_id
+            and purchase.status is PurchaseStatus.PENDING
+            and purchase.created_at > since
+        ]
+        return PendingCheckouts(count=len(started), oldest_created_at=min(started, default=None))
 
     async def lock_payment(self, payment_intent_id: str) -> None:
         """The store's lock already serialises every unit of work."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from picpaygo_core.errors import PaymentsNotConfigured
 from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
@@ -13,7 +15,7 @@ class DisabledPaymentGateway:
     settles_at_once = False
 
     async def start_checkout(
-        self, purchase: Purchase, buyer: User, customer_id: str | None
+        self, purchase: Purchase, buyer: User, customer_id: str | None, expires_at: datetime
     ) -> CheckoutSession:
         raise PaymentsNotConfigured
 

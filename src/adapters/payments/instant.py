@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from picpaygo_core.errors import PaymentsNotConfigured
 from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
@@ -14,7 +16,7 @@ class InstantPaymentGateway:
     settles_at_once = True
 
     async def start_checkout(
-        self, purchase: Purchase, buyer: User, customer_id: str | None
+        self, purchase: Purchase, buyer: User, customer_id: str | None, expires_at: datetime
     ) -> CheckoutSession:
         raise PaymentsNotConfigured("Instant payments settle at once; there is no payment page.")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
 from adapters.postgres.rows import PostgresRepository
-from picpaygo_core.models import PaymentReversal, Purchase
+from picpaygo_core.models import PaymentReversal, PendingCheckouts, Purchase
 
 PURCHASE_COLUMNS = (
     "id, user_id, pack, amount, currency, status, created_at, updated_at, "
@@ -77,6 +78,26 @@ class PostgresPurchaseRepository(PostgresRepository):
             "ORDER BY seq DESC LIMIT %s",
             (user_id, limit),
         )
+
+    async def pending_checkouts(self, user_id: UUID, since: datetime) -> PendingCheckouts:
+        """A transaction-level advisory lock on the user's checkouts (released at commit),
+        then the count, as its own statement: under Read Committed it sees every purchase
+        committed while this one waited for the lock. Both travel in one round trip."""
+        await self._db.execute(
+            b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"checkouts:{user_id}",)
+        )
+        row = await self._db.fetch_one(
+            b"""
+            SELECT count(*) AS count, min(created_at) AS oldest_created_at
+            FROM purchases
+            WHERE user_id = %s AND status = 'pending' AND created_at > %s
+            """,
+            (user_id, since),
+            changes=True,
+        )
+        if row is None:  # an aggregate always has its row; this is for the type checker
+            return PendingCheckouts(count=0)
+        return PendingCheckouts(count=int(row["count"]), oldest_created_at=row["oldest_created_at"])
 
     async def lock_payment(self, payment_intent_id: str) -> None:
         """A transaction-level advisory lock on the payment's id (released at commit)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 import stripe
 from stripe.params import CustomerCreateParams
 from stripe.params.checkout import SessionCreateParams
@@ -13,6 +16,10 @@ from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
 
 # Stripe's own default: a signature older than five minutes is refused (replay attacks).
 SIGNATURE_TOLERANCE_SECONDS = 300
+# Stripe refuses an ``expires_at`` less than 30 minutes after it creates the session, by
+# its own clock; the core asks for exactly 30 minutes from the start of the checkout. This
+# much is added for the request's trip, the library's retries and the clocks' skew.
+EXPIRY_HEADROOM_SECONDS = 60
 
 
 class StripePaymentGateway:
@@ -39,18 +46,21 @@ class StripePaymentGateway:
         self._cancel_url = cancel_url
 
     async def start_checkout(
-        self, purchase: Purchase, buyer: User, customer_id: str | None
+        self, purchase: Purchase, buyer: User, customer_id: str | None, expires_at: datetime
     ) -> CheckoutSession:
-        """Make the buyer's Stripe customer if needed, then the Checkout Session.
+        """Make the buyer's Stripe customer if needed, then the Checkout Session, which
+        Stripe closes at ``expires_at`` (plus ``EXPIRY_HEADROOM_SECONDS``).
 
         Both requests carry an idempotency key (the user id, the purchase id), so a retry
         (by the library after a timeout or a 5xx, or by the caller) makes nothing twice.
         """
         if customer_id is None:
             customer_id = await self._create_customer(buyer)
+        params = self._session_params(purchase, customer_id)
+        params["expires_at"] = math.ceil(expires_at.timestamp()) + EXPIRY_HEADROOM_SECONDS
         try:
             session = await self._client.v1.checkout.sessions.create_async(
-                params=self._session_params(purchase, customer_id),
+                params=params,
                 options={"idempotency_key": str(purchase.id)},
             )
         except stripe.StripeError as exc:

@@ -35,6 +35,7 @@ from picpaygo_core.errors import (
     PurchaseNotFound,
     RequestInProgress,
     StorageUnavailable,
+    Throttled,
     TooManyAttempts,
     UnsupportedImage,
     UserNotFound,
@@ -70,7 +71,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     UnsupportedImage: 415,
     DuplicateLedgerEntry: 409,
     StorageUnavailable: 503,
-    TooManyAttempts: 429,
+    Throttled: 429,
     RequestInProgress: 409,
 }
 
@@ -92,7 +93,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     _observe_sign_in(request, exc)
     status_code = status_of(exc)
     headers = None
-    if isinstance(exc, TooManyAttempts):
+    if isinstance(exc, Throttled):
         headers = {"Retry-After": str(max(math.ceil(exc.retry_after), 1))}
     elif isinstance(exc, RequestInProgress):
         headers = {"Retry-After": "1"}

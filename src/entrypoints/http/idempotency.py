@@ -14,7 +14,7 @@ from litestar.exceptions import ClientException
 
 from entrypoints.http.dependencies import Services
 from entrypoints.http.errors import error_body, status_of
-from picpaygo_core.errors import DomainError, StorageUnavailable
+from picpaygo_core.errors import DomainError, StorageUnavailable, Throttled
 from picpaygo_core.models import Admission, Caller, StoredResponse
 from picpaygo_core.services.idempotency import (
     IdempotencyService,
@@ -98,12 +98,13 @@ async def _run_claimed(
     run: Callable[[Recorder[T] | None], Awaitable[T]],
 ) -> Response[Any]:
     """Run the use case under a claimed key: its answer is kept with its changes; a
-    refusal is kept apart; anything else gives the claim up."""
+    refusal is kept apart; anything else, a refusal for now (``Throttled``) included,
+    gives the claim up, so that a retry with the key runs afresh."""
     try:
         result = await run(service.recorder(scope, key, stored))
     except DomainError as exc:
         refusal = status_of(exc)
-        if refusal >= 500:
+        if refusal >= 500 or isinstance(exc, Throttled):
             await _release(service, scope, key)
             raise
         answer = StoredResponse(

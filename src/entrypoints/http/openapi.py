@@ -57,6 +57,7 @@ from picpaygo_core.errors import (
     RequestInProgress,
     StorageUnavailable,
     TooManyAttempts,
+    TooManyPendingCheckouts,
     UnsupportedImage,
 )
 from picpaygo_core.models import Category, JobStatus, PurchaseStatus
@@ -86,6 +87,7 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
         PaymentProviderRefused,
         PaymentProviderUnavailable,
         PaymentsNotConfigured,
+        TooManyPendingCheckouts,
     ),
     "listPurchases": (NotAuthenticated,),
     "getPurchase": (NotAuthenticated, PurchaseNotFound),

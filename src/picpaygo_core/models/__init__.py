@@ -52,6 +52,7 @@ from picpaygo_core.models.payments import (
     PaymentEvent,
     PaymentReversal,
     PaymentReversed,
+    PendingCheckouts,
     Purchase,
     PurchaseStatus,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "PaymentEvent",
     "PaymentReversal",
     "PaymentReversed",
+    "PendingCheckouts",
     "PermanentFailure",
     "Purchase",
     "PurchaseStatus",

@@ -40,6 +40,14 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     payment_intent_id: str | None = None
 
 
+class PendingCheckouts(msgspec.Struct, frozen=True, kw_only=True):
+    """A buyer's unfinished checkouts started since some time: how many, and when the
+    oldest of them started (None without any)."""
+
+    count: int
+    oldest_created_at: datetime | None = None
+
+
 class CheckoutSession(msgspec.Struct, frozen=True, kw_only=True):
     """A payment page the provider opened for a purchase: where to send the buyer."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from picpaygo_core.models import CheckoutSession, PaymentEvent, Purchase, User
@@ -19,9 +20,9 @@ class PaymentGateway(Protocol):
         ...
 
     async def start_checkout(
-        self, purchase: Purchase, buyer: User, customer_id: str | None
+        self, purchase: Purchase, buyer: User, customer_id: str | None, expires_at: datetime
     ) -> CheckoutSession:
-        """Open the provider's payment page for ``purchase``.
+        """Open the provider's payment page for ``purchase``, to close at ``expires_at``.
 
         ``customer_id`` is the buyer's customer at the provider when one was made before;
         otherwise the gateway makes one and returns its id in the session. Calling again

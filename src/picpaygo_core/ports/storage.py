@@ -20,6 +20,7 @@ from picpaygo_core.models import (
     KeyClaim,
     LedgerEntry,
     PaymentReversal,
+    PendingCheckouts,
     Purchase,
     Session,
     Spending,
@@ -253,6 +254,14 @@ class PurchaseRepository(Protocol):
 
     async def list_recent(self, user_id: UUID | None, limit: int) -> list[Purchase]:
         """The newest ``limit`` purchases of a user (of everyone with None), newest first."""
+        ...
+
+    async def pending_checkouts(self, user_id: UUID, since: datetime) -> PendingCheckouts:
+        """The user's purchases still pending that were created after ``since``.
+
+        Also serialises the user's checkouts until this unit of work ends, so that two at
+        once cannot both count the room for one more.
+        """
         ...
 
     async def lock_payment(self, payment_intent_id: str) -> None:

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from entrypoints.container import Container
 from entrypoints.http import create_app
+from support.fakes import FakeClock, PaymentPagesGateway
 
 Client = AsyncTestClient[Litestar]
 OpenClient = Callable[[Container], Awaitable[Client]]
@@ -176,6 +177,38 @@ async def test_checkout_is_503_when_payments_are_disabled(
 
     assert_error(response, 503)
     assert (await credits(client))["balance"] == 0
+
+
+async def test_the_sixth_pending_checkout_is_429_with_retry_after_and_opens_no_page(
+    container: Container, open_client: OpenClient, clock: FakeClock
+) -> None:
+    gateway = PaymentPagesGateway()
+    container.payments.override(gateway)
+    client = await open_client(container)
+    await sign_in(client)
+    for _ in range(5):
+        response = await client.post("/api/credits/checkout", json={"pack": 5})
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "pending"
+    clock.advance(minutes=20, seconds=30)
+
+    response = await client.post(
+        "/api/credits/checkout", json={"pack": 10}, headers={"Idempotency-Key": "sixth"}
+    )
+
+    assert_error(response, 429)
+    assert response.headers["retry-after"] == "570"  # the oldest page closes in 9.5 minutes
+    assert "10 minutes" in response.json()["detail"]
+    assert len(gateway.checkouts) == 5
+    purchases = (await client.get("/api/credits/purchases")).json()["purchases"]
+    assert [p["pack"] for p in purchases] == [5] * 5
+    # The refusal is not kept as the key's answer: once there is room, the same key buys.
+    clock.advance(minutes=10)
+    again = await client.post(
+        "/api/credits/checkout", json={"pack": 10}, headers={"Idempotency-Key": "sixth"}
+    )
+    assert again.status_code == 200, again.text
+    assert len(gateway.checkouts) == 6
 
 
 async def test_the_paid_balance_belongs_to_the_user_not_the_browser(client: Client) -> None:

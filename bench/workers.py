@@ -88,9 +88,7 @@ def report(args: argparse.Namespace, results: Results) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, by_count in results.items():
-        one, two = (
-            sum(r["rps"] for r in by_count[n]) / len(by_count[n]) for n in WORKER_COUNTS
-        )
+        one, two = (sum(r["rps"] for r in by_count[n]) / len(by_count[n]) for n in WORKER_COUNTS)
         p99 = [max(r["p99_us"] for r in by_count[n]) / 1000 for n in WORKER_COUNTS]
         bad = sum(r["non2xx"] + r["errors"] for n in WORKER_COUNTS for r in by_count[n])
         lines.append(

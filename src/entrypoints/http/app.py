@@ -26,6 +26,7 @@ from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
 from entrypoints.http.openapi import complete, docs_assets_router, openapi_config
 from entrypoints.http.request_rules import request_rules
+from entrypoints.http.response_headers import ResponseHeaders
 from entrypoints.http.web_client import web_client_router
 from entrypoints.settings import Settings
 
@@ -92,6 +93,6 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         logging_config=None,  # logging is the process's business (see ``picpaygo serve``)
     )
     complete(app.openapi_schema)
-    # Around routing too, so unknown paths get their request id and access line.
-    app.asgi_handler = AccessMiddleware(app.asgi_handler, observers=[metrics])
+    # Around routing too, so unknown paths get their request id, access line and headers.
+    app.asgi_handler = AccessMiddleware(ResponseHeaders(app.asgi_handler), observers=[metrics])
     return app

@@ -390,7 +390,7 @@ async def test_a_failed_paid_job_refunds_the_paid_balance(
     assert (await client.get("/api/credits")).json()["balance"] == 5
 
 
-async def test_the_picture_is_served_with_its_bytes_and_private_caching(
+async def test_the_picture_is_served_with_its_bytes_and_kept_by_no_cache(
     client: Client, container: Container
 ) -> None:
     job_id = await queued_job(client)
@@ -400,4 +400,4 @@ async def test_the_picture_is_served_with_its_bytes_and_private_caching(
 
     assert picture.content == b"\x89PNG\r\n\x1a\nscripted"
     assert picture.headers["x-content-type-options"] == "nosniff"
-    assert "private" in picture.headers["cache-control"]
+    assert picture.headers["cache-control"] == "no-store"

@@ -95,11 +95,8 @@ class GenerationController(Controller):
     ) -> Response[bytes]:
         """The generated picture."""
         image = await services.generation.output_image(caller, _parse_id(jobId))
-        return Response(
-            image.data,
-            media_type=image.content_type,
-            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
-        )
+        # Cache-Control and nosniff are set for every private answer (response_headers).
+        return Response(image.data, media_type=image.content_type)
 
 
 def _parse_id(job_id: str) -> UUID:

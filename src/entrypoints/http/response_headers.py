@@ -1,0 +1,69 @@
+"""Headers that every answer of the app carries, decided in this one place.
+
+- ``X-Content-Type-Options: nosniff`` on every answer, so a browser never guesses another
+  type than the one sent (an error body echoing a client's input stays JSON).
+- ``Cache-Control: no-store`` on every ``/api/`` answer except the public ones (health,
+  Google config, the packs for sale, the docs): an answer that may depend on the
+  session, the caller's JSON and pictures, errors included, is kept by no shared cache
+  and no browser history.
+
+The middleware wraps the whole application, so answers made by routing (404, 405), by
+the exception handlers and by other middleware (403 cross-site, 408, 413) carry them too.
+A handler's own ``Cache-Control`` on a private path is replaced, not kept.
+"""
+
+from __future__ import annotations
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.http.openapi import DOCS_PATH
+
+API_PREFIX = "/api/"
+# The same answer for everyone: they may be cached.
+PUBLIC_API_PATHS = frozenset(
+    {
+        "/api/health",
+        "/api/health/live",
+        "/api/health/ready",
+        "/api/auth/google/config",
+        "/api/credits/packs",
+    }
+)
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+_ALWAYS = (_NOSNIFF,)
+_PRIVATE = (_NOSNIFF, _NO_STORE)
+_ALWAYS_NAMES = frozenset({_NOSNIFF[0]})
+_PRIVATE_NAMES = frozenset({_NOSNIFF[0], _NO_STORE[0]})
+
+
+def may_depend_on_session(path: str) -> bool:
+    """True for every ``/api/`` path but the public ones: its answers get ``no-store``."""
+    if not path.startswith(API_PREFIX) or path in PUBLIC_API_PATHS:
+        return False
+    return path != DOCS_PATH and not path.startswith(f"{DOCS_PATH}/")
+
+
+class ResponseHeaders:
+    """ASGI middleware: sets ``nosniff`` on every answer, ``no-store`` on private ones."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        private = may_depend_on_session(scope["path"])
+        added = _PRIVATE if private else _ALWAYS
+        replaced = _PRIVATE_NAMES if private else _ALWAYS_NAMES
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in replaced]
+                message["headers"] = [*kept, *added]
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)

@@ -194,6 +194,9 @@ async def test_a_malformed_key_is_400(client: Client, key: str) -> None:
     )
 
     assert response.status_code == 400, response.text
+    assert response.json()["detail"] == (
+        "Idempotency-Key must be 1 to 255 printable ASCII characters."
+    )
 
 
 async def test_a_key_is_kept_for_24_hours(client: Client, clock: FakeClock) -> None:

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from entrypoints.http.route_options import is_idempotent
@@ -49,6 +49,12 @@ TELEMETRY_STATE = "telemetry"
 
 # Litestar's words when the client hangs up while the request body is being read.
 CLIENT_DISCONNECTED = "client disconnected prematurely"
+
+
+class BadRequest(ClientException):
+    """A 400 raised by this app, its detail a sentence for the client, shown as it is
+    (Litestar's own 400s are decoder messages, made into sentences here)."""
+
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
@@ -164,6 +170,8 @@ def _readable_detail(exc: HTTPException) -> str:
     """Litestar's own details, made into sentences where they are terse decoder messages."""
     if exc.status_code == 413:
         return "The request body is larger than this endpoint accepts."
+    if isinstance(exc, BadRequest):
+        return exc.detail
     if exc.status_code == 400 and not exc.extra and not exc.detail.startswith("Validation failed"):
         return f"The request body could not be read: {exc.detail.rstrip('.')}."
     return exc.detail

@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import ClientException
 
 from entrypoints.http.dependencies import Services
-from entrypoints.http.errors import error_body, status_of
+from entrypoints.http.errors import BadRequest, error_body, status_of
 from picpaygo_core.errors import DomainError, StorageUnavailable, Throttled
 from picpaygo_core.models import Admission, Caller, StoredResponse
 from picpaygo_core.services.idempotency import (
@@ -40,7 +39,7 @@ def key_of(request: Request[Any, Any, Any]) -> str | None:
     """The request's ``Idempotency-Key`` (None without one); a malformed one is a 400."""
     key = request.headers.get(HEADER)
     if key is not None and not _VALID_KEY.fullmatch(key):
-        raise ClientException(detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
+        raise BadRequest(detail="Idempotency-Key must be 1 to 255 printable ASCII characters.")
     return key
 
 

@@ -16,10 +16,11 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions import HTTPException
 from litestar.params import BodyKwarg
 
 from entrypoints.http.cross_site import check_cross_site, normal_origins
+from entrypoints.http.errors import BadRequest
 
 BeforeRequest = Callable[[Request[Any, Any, Any]], Awaitable[None]]
 
@@ -62,19 +63,21 @@ async def check_json_body(request: Request[Any, Any, Any]) -> None:
     except msgspec.ValidationError as exc:
         raise _named_field_error(str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise ClientException(detail=f"The request body is not valid JSON: {exc}") from None
+        raise BadRequest(
+            detail=f"The request body is not valid JSON: {str(exc).rstrip('.')}."
+        ) from None
 
 
-def _named_field_error(message: str) -> ClientException:
+def _named_field_error(message: str) -> BadRequest:
     match = _FIELD_PATH.search(message) or _UNKNOWN_FIELD.search(message)
     field = match.group(1) if match else ""
     reason = _FIELD_PATH.sub("", message)
     if not field:
-        return ClientException(detail=f"The request body is invalid: {reason}.")
+        return BadRequest(detail=f"The request body is invalid: {reason}.")
     detail = f"Invalid value for `{field}`: {reason}."
     if _UNKNOWN_FIELD.search(message):
         detail = f"The field `{field}` is not accepted here."
-    return ClientException(
+    return BadRequest(
         detail=detail,
         extra=[{"key": field, "message": reason, "source": "body"}],
     )

@@ -89,3 +89,12 @@ async def test_an_unknown_field_is_named(client: Client) -> None:
 
     assert response.status_code == 400
     assert "`amonut`" in response.json()["detail"]
+
+
+async def test_malformed_json_is_a_400_saying_so_once(client: Client) -> None:
+    response = await client.post("/api/credits/consume", content=b'{"amount": 1', headers=JSON)
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail.startswith("The request body is not valid JSON: "), detail
+    assert detail.count("request body") == 1, detail

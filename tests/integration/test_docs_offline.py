@@ -1,5 +1,6 @@
 """``/api/docs`` in a real browser with no network: the operations render, nothing is
-fetched from another host.
+fetched from another host, and the page's Content-Security-Policy refuses nothing the
+page needs (no violation while it renders and while an operation is tried out).
 
 Headless Debian Chromium driven by Playwright; every request to a host other than the
 server is refused, as it would be on a machine without internet.
@@ -21,6 +22,13 @@ from support.server import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 RENDER_TIMEOUT_MS = 30_000
+# Collects the page's CSP violations (injected by the browser, not subject to the policy).
+RECORD_VIOLATIONS = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +50,8 @@ def browser() -> Iterator[Browser]:
 def test_the_docs_page_renders_every_operation_with_no_network(browser: Browser) -> None:
     with serving({}) as server:
         own_host = urlsplit(server.base_url).netloc
-        html = httpx.get(f"{server.base_url}/api/docs", timeout=10).text
+        docs = httpx.get(f"{server.base_url}/api/docs", timeout=10)
+        html = docs.text
         operation_count = sum(
             len(item)
             for item in httpx.get(f"{server.base_url}/api/docs/openapi.json")
@@ -50,6 +59,7 @@ def test_the_docs_page_renders_every_operation_with_no_network(browser: Browser)
             .values()
         )
         refused: list[str] = []
+        console: list[str] = []
 
         def offline(route: Route) -> None:
             if urlsplit(route.request.url).netloc == own_host:
@@ -61,13 +71,30 @@ def test_the_docs_page_renders_every_operation_with_no_network(browser: Browser)
         page = browser.new_page()
         try:
             page.route("**/*", offline)
+            page.add_init_script(RECORD_VIOLATIONS)
+            page.on("console", lambda message: console.append(message.text))
             page.goto(f"{server.base_url}/api/docs")
             page.wait_for_selector(".opblock", timeout=RENDER_TIMEOUT_MS)
             rendered = page.locator(".opblock").count()
             title = page.locator(".info .title").inner_text()
+            live = page.locator("#operations-health-live")
+            live.locator(".opblock-summary").click()
+            live.locator("button.try-out__btn").click()
+            live.locator("button.execute").click()
+            tried = live.locator(".live-responses-table .response .response-col_status").first
+            tried.wait_for(timeout=RENDER_TIMEOUT_MS)
+            tried_status = tried.inner_text().strip()
+            violations = page.evaluate("window.cspViolations")
         finally:
             page.close()
 
+    policy = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "'unsafe-eval'" not in policy
+    assert violations == []
+    assert [line for line in console if "Content Security Policy" in line] == []
+    assert tried_status == "200"
     assert refused == []
     assert rendered == operation_count
     assert "PicPayGo API" in title

@@ -23,8 +23,9 @@ from entrypoints.http.controllers import (
     StripeWebhookController,
 )
 from entrypoints.http.dependencies import build_dependencies
+from entrypoints.http.docs_page import docs_assets_router
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
-from entrypoints.http.openapi import complete, docs_assets_router, openapi_config
+from entrypoints.http.openapi import complete, openapi_config
 from entrypoints.http.request_rules import request_rules
 from entrypoints.http.response_headers import ResponseHeaders
 from entrypoints.http.web_client import web_client_router

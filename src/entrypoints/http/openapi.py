@@ -1,23 +1,18 @@
-"""The OpenAPI document and the docs page at ``/api/docs``.
+"""The OpenAPI document, served under ``/api/docs``.
 
 Litestar builds the document from the handlers (docstrings, typed parameters, the
 documented schemas); ``complete`` then adds what Litestar cannot know: every error
 status each route can answer with (from the domain errors it raises, mapped by the one
 error table) with the error body's schema, the session cookie as a security scheme,
-and the image endpoint's media types. The docs page is Swagger UI served from this
-server's own files (the ``swagger-ui-bundle-v2`` package), so it works offline.
+and the image endpoint's media types. The docs page is in ``docs_page``.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
-import swagger_ui_bundle
-from litestar import Router
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -30,9 +25,9 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.static_files import create_static_files_router
 
 from entrypoints.http import schemas as api_schemas
+from entrypoints.http.docs_page import DOCS_PATH, SwaggerPage, docs_router
 from entrypoints.http.errors import STATUS_BY_ERROR
 from picpaygo_core.errors import (
     DomainError,
@@ -62,8 +57,6 @@ from picpaygo_core.errors import (
 )
 from picpaygo_core.models import Category, JobStatus, PurchaseStatus
 
-DOCS_PATH = "/api/docs"
-ASSETS_PATH = f"{DOCS_PATH}/assets"
 SESSION_SCHEME = "sessionCookie"
 ERROR_SCHEMA = "ErrorResponse"
 IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/webp")
@@ -158,25 +151,8 @@ def openapi_config(session_cookie: str) -> OpenAPIConfig:
         ),
         # Optional everywhere: anonymous callers are served too (SIGNED_IN_ONLY aside).
         security=[{}, {SESSION_SCHEME: []}],
-        render_plugins=[
-            SwaggerRenderPlugin(
-                path="/",
-                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-                css_url=f"{ASSETS_PATH}/swagger-ui.css",
-                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' href='{ASSETS_PATH}/favicon-32x32.png'>",
-            )
-        ],
-    )
-
-
-def docs_assets_router() -> Router:
-    """Swagger UI's JavaScript, CSS and icons, served by this server."""
-    return create_static_files_router(
-        path=ASSETS_PATH,
-        directories=[Path(swagger_ui_bundle.swagger_ui_path)],
-        include_in_schema=False,
-        name="docs-assets",
+        render_plugins=[SwaggerPage()],
+        openapi_router=docs_router(),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from entrypoints.http.openapi import DOCS_PATH
+from entrypoints.http.docs_page import DOCS_PATH
 
 API_PREFIX = "/api/"
 # The same answer for everyone: they may be cached.

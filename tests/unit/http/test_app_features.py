@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -53,6 +55,21 @@ async def test_the_api_docs_are_served_as_html(client: Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "PicPayGo API" in response.text
+
+
+async def test_the_docs_page_allows_only_its_own_files_and_its_one_inline_script(
+    client: Client,
+) -> None:
+    response = await client.get("/api/docs")
+
+    policy = response.headers["content-security-policy"]
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy
+    assert "unsafe" not in policy
+    assert "http" not in policy
 
 
 async def test_the_openapi_schema_lists_every_endpoint_of_the_spec(client: Client) -> None:

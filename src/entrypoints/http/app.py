@@ -60,13 +60,16 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
                     await pool.stop()
         logger.info("API process %d stopped", os.getpid())
 
+    server = settings.server
+    # Requests still receiving their body hold at most half of a process's connections.
+    body_readers = max(1, server.max_connections // 2)
     uploads = Router(
         path="/",
         route_handlers=[GenerationController],
         request_max_body_size=settings.policy.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )
     metrics = container.metrics()
-    operations = [MetricsController] if settings.server.metrics_enabled else []
+    operations = [MetricsController] if server.metrics_enabled else []
     app = Litestar(
         route_handlers=[
             AuthController,
@@ -80,12 +83,12 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
         ],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
-        before_request=request_rules(settings.server.cors_origins),
-        middleware=[body_deadline(settings.server.body_timeout_seconds)],
-        request_max_body_size=settings.server.max_json_body_bytes,
+        before_request=request_rules(server.cors_origins),
+        middleware=[body_deadline(server.body_timeout_seconds, most_readers=body_readers)],
+        request_max_body_size=server.max_json_body_bytes,
         cors_config=(
-            CORSConfig(allow_origins=list(settings.server.cors_origins), allow_credentials=True)
-            if settings.server.cors_origins
+            CORSConfig(allow_origins=list(server.cors_origins), allow_credentials=True)
+            if server.cors_origins
             else None
         ),
         openapi_config=openapi_config(settings.sessions.cookie),

@@ -14,7 +14,11 @@ lifespan. The wire limits are Granian's own settings:
   parser's own fixed limit.
 - ``MAX_CONNECTIONS``: Granian's backpressure, the most connections one process holds at
   once. Past it, new connections are not refused: they wait, unaccepted, in the listen
-  backlog until a held one closes.
+  backlog until a held one closes. Requests still receiving their body hold at most half
+  of them (``body_deadline`` sheds the oldest), so slow bodies never make new clients
+  wait. Unfinished heads are not shed: Granian keeps a place for a connection from
+  before it accepts it until it closes, and closes an unfinished head only at the
+  header timeout, with no setting to do otherwise.
 - Only HTTP/1: an HTTP/2 connection would not be bound by the HTTP/1 limits above.
 
 With several processes, ``/metrics`` adds up all of them when ``PROMETHEUS_MULTIPROC_DIR``

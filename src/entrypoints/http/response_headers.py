@@ -3,7 +3,7 @@
 - ``X-Content-Type-Options: nosniff`` on every answer, so a browser never guesses another
   type than the one sent (an error body echoing a client's input stays JSON).
 - ``Cache-Control: no-store`` on every ``/api/`` answer except the public ones (health,
-  Google config, the packs for sale, the docs): an answer that may depend on the
+  Google config, the docs): an answer that may depend on the
   session, the caller's JSON and pictures, errors included, is kept by no shared cache
   and no browser history.
 
@@ -27,7 +27,6 @@ PUBLIC_API_PATHS = frozenset(
         "/api/health/live",
         "/api/health/ready",
         "/api/auth/google/config",
-        "/api/credits/packs",
     }
 )
 

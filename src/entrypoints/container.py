@@ -21,6 +21,7 @@ from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
 from adapters.images import OfflineImageGenerator, PillowImageInspector
+from adapters.mail import DevelopmentMailer, SmtpMailer, SmtpTarget
 from adapters.memory.storage import MemoryStorage
 from adapters.metrics import PrometheusMetrics
 from adapters.openrouter import OpenRouterImageGenerator, build_http_client
@@ -41,6 +42,7 @@ from picpaygo_core.ports import (
     Clock,
     HealthProbe,
     JobWakeup,
+    Mailer,
     SessionReads,
     UnitOfWorkFactory,
 )
@@ -57,9 +59,13 @@ from picpaygo_core.services import (
     RetentionService,
     WorkerPool,
 )
+from picpaygo_core.services.account_links import AccountLinks
+from picpaygo_core.services.erasure import AccountService
 from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.monitoring import QueueMonitor
+from picpaygo_core.services.outbox import MailSender
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
+from picpaygo_core.services.recovery import RecoveryService
 from picpaygo_core.services.workers import Chore
 
 logger = logging.getLogger("picpaygo")
@@ -119,6 +125,18 @@ def storage_family(settings: Settings, clock: Clock) -> StorageFamily:
         clock,
         server=server,
         migrate_on_start=migrate_on_start,
+    )
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """The mail transport ``MAIL_URL`` asks for: SMTP, or without it the development
+    outbox (``.eml`` files in ``PICPAYGO_DATA_DIR/outbox/``, in memory with ``memory://``)."""
+    mail = settings.mail
+    if mail.url is not None and mail.url != MEMORY_URL:
+        return SmtpMailer(SmtpTarget.parse(mail.url), mail.sender)
+    in_memory = mail.url == MEMORY_URL or settings.database.in_memory
+    return DevelopmentMailer(
+        None if in_memory else settings.database.data_dir / "outbox", mail.sender
     )
 
 
@@ -200,6 +218,12 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    mailer = providers.Singleton(build_mailer, settings)
+    account_links = providers.Singleton(
+        AccountLinks,
+        public_url=settings.provided.mail.public_url,
+        reset_ttl=settings.provided.policy.password_reset_ttl,
+    )
     auth_service = providers.Singleton(
         AuthService,
         uow_factory=uow_factory,
@@ -209,6 +233,28 @@ class Container(containers.DeclarativeContainer):
         throttle=throttle,
         clock=clock,
         policy=policy,
+        links=account_links,
+    )
+    recovery_service = providers.Singleton(
+        RecoveryService,
+        uow_factory=uow_factory,
+        hasher=hasher,
+        throttle=throttle,
+        clock=clock,
+        policy=policy,
+        links=account_links,
+    )
+    account_service = providers.Singleton(
+        AccountService,
+        uow_factory=uow_factory,
+        hasher=hasher,
+        google=google_verifier,
+        throttle=throttle,
+        clock=clock,
+        policy=policy,
+    )
+    mail_sender = providers.Singleton(
+        MailSender, uow_factory=uow_factory, mailer=mailer, clock=clock
     )
     credit_service = providers.Singleton(
         CreditService,
@@ -274,12 +320,14 @@ def build_container(settings: Settings) -> Container:
 
 
 def build_worker_pool(container: Container, size: int) -> WorkerPool:
-    """Job workers plus the periodic chores (session purge, output retention, storage's own)."""
+    """Job workers, the mail sender, and the periodic chores (session purge, output
+    retention, old mail, storage's own)."""
     settings: Settings = container.settings()
     auth: AuthService = container.auth_service()
     retention: RetentionService = container.retention_service()
     storage: StorageFamily = container.storage()
     idempotency: IdempotencyService = container.idempotency_service()
+    mail_sender: MailSender = container.mail_sender()
     return WorkerPool(
         processor=container.job_processor(),
         wakeup=storage.wakeup,
@@ -289,9 +337,11 @@ def build_worker_pool(container: Container, size: int) -> WorkerPool:
             auth.purge_expired_sessions,
             retention.purge_old_outputs,
             idempotency.purge_expired,
+            mail_sender.purge_finished,
             *storage.chores,
         ],
         shutdown_grace_seconds=settings.server.shutdown_grace_seconds,
+        mail_sender=mail_sender,
     )
 
 
@@ -353,3 +403,5 @@ def announce_profile(settings: Settings, storage: StorageFamily) -> None:
         logger.info("PAYMENTS_MODE=disabled: checkout answers 503")
     if not settings.google.client_id:
         logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")
+    if settings.mail.url is None or settings.mail.url == MEMORY_URL:
+        logger.warning("MAIL_URL is not set: mail goes to %s", build_mailer(settings).description)

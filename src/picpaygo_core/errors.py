@@ -158,3 +158,38 @@ class IdempotencyKeyReused(InvalidInput):
 
 class RequestInProgress(DomainError):
     default_message = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+
+class InvalidAccountLink(DomainError):
+    """A mailed link's token that is unknown, expired, used, or meant for something else."""
+
+    default_message = "This link is invalid or has expired; ask for a new one."
+
+
+class EmailAlreadyVerified(DomainError):
+    default_message = "This email address is already verified."
+
+
+class WrongPassword(InvalidCredentials):
+    default_message = "The current password is wrong."
+
+
+class ConfirmationMissing(DomainError):
+    default_message = (
+        "Confirm with your password or a fresh Google sign-in (password or credential)."
+    )
+
+
+class ConfirmationFailed(DomainError):
+    default_message = "The confirmation did not match this account; nothing was changed."
+
+
+class MailDeliveryFailed(DomainError):
+    """The mail transport refused a mail or could not be reached (``transient`` says
+    whether trying again later may work)."""
+
+    default_message = "The mail could not be delivered."
+
+    def __init__(self, message: str | None = None, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient

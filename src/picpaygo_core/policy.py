@@ -31,6 +31,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     generator_concurrency: int = 4
     output_retention: timedelta = timedelta(days=7)
     auth_attempts_per_minute: int = 20
+    # How long a mailed password-reset link works.
+    password_reset_ttl: timedelta = timedelta(minutes=30)
     # Password hashes one client network may have in flight at once in one process: a
     # flood from one network waits behind itself, and another network's sign-in waits
     # for at most this many of its hashes.

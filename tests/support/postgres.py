@@ -29,6 +29,9 @@ UNREACHABLE = "PostgreSQL is not reachable at {url} ({reason})"
 
 # Every table the service writes to.
 TABLES = (
+    "account_tokens",
+    "mail_outbox",
+    "account_events",
     "sessions",
     "credit_ledger",
     "purchases",

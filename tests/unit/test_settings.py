@@ -13,6 +13,13 @@ from entrypoints.container import generator_kind
 from entrypoints.settings import Settings, SettingsError, load_settings
 from picpaygo_core.policy import Policy
 
+# What production needs to send mail.
+MAIL = {
+    "PUBLIC_URL": "https://picpaygo.example",
+    "MAIL_URL": "smtp://mailer:smtp-secret@smtp.example:587",
+    "MAIL_FROM": "PicPayGo <noreply@picpaygo.example>",
+}
+
 
 def refusal(environ: dict[str, str]) -> str:
     """The message of the ``SettingsError`` that ``environ`` raises."""
@@ -147,6 +154,9 @@ def test_production_reports_every_missing_setting_in_one_failure_one_line_each()
         "OPENROUTER_API_KEY",
         "SESSION_COOKIE_SECURE",
         "PAYMENTS_MODE",
+        "PUBLIC_URL",
+        "MAIL_URL",
+        "MAIL_FROM",
     ]
 
 
@@ -307,6 +317,7 @@ def test_production_has_its_own_defaults_for_cookies_and_payments() -> None:
             "DATABASE_URL": "postgresql://app@db/picpaygo",
             "OPENROUTER_API_KEY": "sk-or-test",
             "PAYMENTS_MODE": "disabled",
+            **MAIL,
         }
     )
 
@@ -394,6 +405,7 @@ PRODUCTION = {
     "PICPAYGO_ENV": "production",
     "DATABASE_URL": "postgresql://picpaygo@db/picpaygo",
     "OPENROUTER_API_KEY": "sk-or-secret",
+    **MAIL,
 }
 
 
@@ -460,8 +472,45 @@ def test_production_reports_every_problem_at_once_one_line_each_without_secrets(
         "DATABASE_URL",
         "OPENROUTER_API_KEY",
         "SESSION_COOKIE_SECURE",
+        "PUBLIC_URL",
+        "MAIL_URL",
+        "MAIL_FROM",
         "STRIPE_WEBHOOK_SECRET",
         "CHECKOUT_SUCCESS_URL",
         "CHECKOUT_CANCEL_URL",
     ]
     assert not any("do_not_print" in line for line in lines)
+
+
+def test_the_mail_settings_are_read_and_checked() -> None:
+    settings = load_settings({**MAIL, "PASSWORD_RESET_TTL_MINUTES": "45"})
+    assert settings.mail.public_url == "https://picpaygo.example"
+    assert settings.mail.url == MAIL["MAIL_URL"]
+    assert settings.mail.sender == MAIL["MAIL_FROM"]
+    assert settings.policy.password_reset_ttl.total_seconds() == 45 * 60
+    assert load_settings({}).policy.password_reset_ttl.total_seconds() == 30 * 60
+    assert load_settings({}).mail.public_url == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAIL_URL", "http://smtp.example"),
+        ("MAIL_URL", "smtp://smtp.example:99999"),
+        ("PUBLIC_URL", "picpaygo.example"),
+        ("PASSWORD_RESET_TTL_MINUTES", "0"),
+    ],
+)
+def test_a_malformed_mail_setting_is_one_line_naming_it(name: str, value: str) -> None:
+    [line] = refusal({name: value}).splitlines()
+    assert line.startswith(name)
+
+
+def test_a_mail_url_password_is_never_shown() -> None:
+    message = refusal({"MAIL_URL": "smtp://mailer:smtp-secret@:x"})
+    assert "smtp-secret" not in message
+
+
+def test_production_refuses_mail_kept_in_memory() -> None:
+    message = refusal({**PRODUCTION, "PAYMENTS_MODE": "disabled", "MAIL_URL": "memory://"})
+    assert message.startswith("MAIL_URL=memory://")

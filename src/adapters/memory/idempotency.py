@@ -48,3 +48,9 @@ class MemoryIdempotencyRepository(MemoryRepository):
         for k in expired:
             self._journal.pop(self._store.idempotency, k)
         return len(expired)
+
+    async def delete_scope(self, scope: str) -> int:
+        theirs = [k for k in self._store.idempotency if k[0] == scope]
+        for k in theirs:
+            self._journal.pop(self._store.idempotency, k)
+        return len(theirs)

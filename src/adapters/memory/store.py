@@ -10,10 +10,13 @@ from typing import TypeVar
 from uuid import UUID
 
 from picpaygo_core.models import (
+    AccountEvent,
+    AccountToken,
     IdempotencyRecord,
     Incident,
     Job,
     LedgerEntry,
+    OutgoingMail,
     PaymentReversal,
     Purchase,
     Session,
@@ -59,6 +62,9 @@ class MemoryStore:
     idempotency: dict[tuple[str, str], IdempotencyEntry] = field(default_factory=dict)
     purchase_ids_by_payment: dict[str, UUID] = field(default_factory=dict)
     payment_reversals: dict[str, PaymentReversal] = field(default_factory=dict)
+    account_tokens: dict[str, AccountToken] = field(default_factory=dict)
+    outbox: dict[UUID, OutgoingMail] = field(default_factory=dict)
+    account_events: dict[int, AccountEvent] = field(default_factory=dict)
 
 
 class Journal:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.accounts import (
+    MemoryAccountEventRepository,
+    MemoryAccountTokenRepository,
+    MemoryMailOutboxRepository,
+)
 from adapters.memory.credits import MemoryCreditRepository, MemoryFreeCreditRepository
 from adapters.memory.idempotency import MemoryIdempotencyRepository
 from adapters.memory.incidents import MemoryIncidentRepository
@@ -33,6 +38,9 @@ class MemoryUnitOfWork:
         self.incidents = MemoryIncidentRepository(store, self._journal)
         self.purchases = MemoryPurchaseRepository(store, self._journal)
         self.idempotency = MemoryIdempotencyRepository(store, self._journal)
+        self.account_tokens = MemoryAccountTokenRepository(store, self._journal)
+        self.outbox = MemoryMailOutboxRepository(store, self._journal)
+        self.account_events = MemoryAccountEventRepository(store, self._journal)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -51,6 +51,24 @@ class MemoryUserRepository(MemoryRepository):
         user_id = self._store.user_ids_by_google_id.get(google_id)
         return self._store.users.get(user_id) if user_id else None
 
+    async def delete(self, user_id: UUID) -> None:
+        """Erase the user and what hangs on them; the ledger and purchases stay."""
+        user = self._store.users.get(user_id)
+        if user is None:
+            return
+        self._journal.pop(self._store.users, user_id)
+        self._journal.pop(self._store.user_ids_by_email, email_key(user.email))
+        if user.google_id:
+            self._journal.pop(self._store.user_ids_by_google_id, user.google_id)
+        self._journal.pop(self._store.balances, user_id)
+        self._journal.pop(self._store.payment_customers, user_id)
+        for token_hash, session in list(self._store.sessions.items()):
+            if session.user_id == user_id:
+                self._journal.pop(self._store.sessions, token_hash)
+        for token_hash, token in list(self._store.account_tokens.items()):
+            if token.user_id == user_id:
+                self._journal.pop(self._store.account_tokens, token_hash)
+
     async def payment_customer(self, user_id: UUID) -> str | None:
         return self._store.payment_customers.get(user_id)
 

@@ -68,6 +68,9 @@ class PostgresIdempotencyRepository(PostgresRepository):
     async def purge_expired(self, now: datetime) -> int:
         return await self._delete(b"DELETE FROM idempotency_keys WHERE expires_at <= %s", (now,))
 
+    async def delete_scope(self, scope: str) -> int:
+        return await self._delete(b"DELETE FROM idempotency_keys WHERE caller = %s", (scope,))
+
 
 def idempotency_record(row: Row) -> IdempotencyRecord:
     """The record in the columns ``fingerprint``, ``status_code`` and ``body`` of ``row``."""

@@ -229,6 +229,24 @@ class PostgresJobRepository(PostgresRepository):
             (owner_id, before.created_at, before.id, limit),
         )
 
+    async def erase_for_owner(self, owner_id: UUID) -> int:
+        """One statement: the jobs and every image they name."""
+        row = await self._db.fetch_one(
+            b"""
+            WITH gone AS (
+                DELETE FROM jobs WHERE owner_id = %s RETURNING input_image_id, output_image_id
+            ), images_gone AS (
+                DELETE FROM images WHERE id IN (
+                    SELECT input_image_id FROM gone UNION SELECT output_image_id FROM gone
+                )
+            )
+            SELECT count(*) FROM gone
+            """,
+            (owner_id,),
+            changes=True,
+        )
+        return int(row["count"]) if row else 0
+
     async def queue_stats(self) -> tuple[int, datetime | None]:
         """Read on the partial index of queued jobs."""
         row = await self._db.fetch_one(

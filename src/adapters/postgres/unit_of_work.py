@@ -6,6 +6,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Generic, Self, TypeVar, overload
 
+from adapters.postgres.accounts import (
+    PostgresAccountEventRepository,
+    PostgresAccountTokenRepository,
+    PostgresMailOutboxRepository,
+)
 from adapters.postgres.credits import PostgresCreditRepository, PostgresFreeCreditRepository
 from adapters.postgres.database import DatabaseConnection, PostgresDatabase
 from adapters.postgres.idempotency import PostgresIdempotencyRepository
@@ -19,7 +24,7 @@ R = TypeVar("R")
 
 class _Repository(Generic[R]):
     """A repository on the unit of work's connection, made when first used (a unit of
-    work uses one or two of its nine), then kept in the instance."""
+    work uses one or two of its twelve), then kept in the instance."""
 
     def __init__(self, cls: Callable[[DatabaseConnection], R]) -> None:
         self._cls = cls
@@ -57,6 +62,9 @@ class PostgresUnitOfWork:
     incidents = _Repository(PostgresIncidentRepository)
     purchases = _Repository(PostgresPurchaseRepository)
     idempotency = _Repository(PostgresIdempotencyRepository)
+    account_tokens = _Repository(PostgresAccountTokenRepository)
+    outbox = _Repository(PostgresMailOutboxRepository)
+    account_events = _Repository(PostgresAccountEventRepository)
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database

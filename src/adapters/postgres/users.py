@@ -22,7 +22,7 @@ from picpaygo_core.validation import email_key
 
 USER_COLUMNS = (
     "id, email, password_hash, name, surname, is_google_account, google_id, "
-    "created_at, last_login_at, last_login_location"
+    "created_at, last_login_at, last_login_location, email_verified"
 )
 # A session read beside its user: its columns prefixed, as ``struct_of`` reads them back.
 SESSION_AS_PREFIXED = (
@@ -83,7 +83,7 @@ WITH added AS (
     INSERT INTO users ({USER_COLUMNS}, email_key)
     VALUES (%(id)s, %(email)s, %(password_hash)s, %(name)s, %(surname)s,
             %(is_google_account)s, %(google_id)s, %(created_at)s,
-            %(last_login_at)s, %(last_login_location)s, %(email_key)s)
+            %(last_login_at)s, %(last_login_location)s, %(email_verified)s, %(email_key)s)
     ON CONFLICT (email_key) DO NOTHING
     RETURNING id, created_at
 ), balance AS (
@@ -118,7 +118,8 @@ class PostgresUserRepository(PostgresRepository):
                 password_hash = %(password_hash)s,
                 name = %(name)s, surname = %(surname)s, created_at = %(created_at)s,
                 is_google_account = %(is_google_account)s, google_id = %(google_id)s,
-                last_login_at = %(last_login_at)s, last_login_location = %(last_login_location)s
+                last_login_at = %(last_login_at)s, last_login_location = %(last_login_location)s,
+                email_verified = %(email_verified)s
             WHERE id = %(id)s
             """,
             _user_params(user),
@@ -132,6 +133,11 @@ class PostgresUserRepository(PostgresRepository):
 
     async def find_by_google_id(self, google_id: str) -> User | None:
         return await self._one(User, _USER_BY_GOOGLE_ID, (google_id,))
+
+    async def delete(self, user_id: UUID) -> None:
+        """Its balance, sessions, tokens, mails and records go with it (``ON DELETE
+        CASCADE``); ledger entries and purchases keep the id, naming no one."""
+        await self._db.execute(b"DELETE FROM users WHERE id = %s", (user_id,))
 
     async def payment_customer(self, user_id: UUID) -> str | None:
         row = await self._db.fetch_one(b"SELECT stripe_id FROM users WHERE id = %s", (user_id,))

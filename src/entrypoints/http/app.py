@@ -15,11 +15,13 @@ from entrypoints.container import Container, build_worker_pool, running_resource
 from entrypoints.http.access import AccessMiddleware
 from entrypoints.http.body_deadline import body_deadline
 from entrypoints.http.controllers import (
+    AccountController,
     AuthController,
     CreditsController,
     GenerationController,
     HealthController,
     MetricsController,
+    RecoveryController,
     StripeWebhookController,
 )
 from entrypoints.http.dependencies import build_dependencies
@@ -73,6 +75,8 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     app = Litestar(
         route_handlers=[
             AuthController,
+            RecoveryController,
+            AccountController,
             CreditsController,
             HealthController,
             StripeWebhookController,

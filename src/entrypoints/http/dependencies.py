@@ -30,9 +30,11 @@ from picpaygo_core.services import (
     HealthService,
     PurchaseService,
 )
+from picpaygo_core.services.erasure import AccountService
 from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.payment_events import PaymentEventService
+from picpaygo_core.services.recovery import RecoveryService
 
 
 class Services:
@@ -43,6 +45,7 @@ class Services:
     """
 
     __slots__ = (
+        "accounts",
         "admissions",
         "auth",
         "credits",
@@ -53,6 +56,7 @@ class Services:
         "payment_events",
         "purchases",
         "queue_monitor",
+        "recovery",
         "session_cookie",
         "trusted_proxies",
     )
@@ -60,6 +64,8 @@ class Services:
     def __init__(self, container: Container, settings: Settings) -> None:
         self.admissions: AdmissionService = container.admission_service()
         self.auth: AuthService = container.auth_service()
+        self.recovery: RecoveryService = container.recovery_service()
+        self.accounts: AccountService = container.account_service()
         self.credits: CreditService = container.credit_service()
         self.purchases: PurchaseService = container.purchase_service()
         self.idempotency: IdempotencyService = container.idempotency_service()

@@ -15,14 +15,18 @@ from litestar.types import ExceptionHandlersMap
 
 from entrypoints.http.route_options import is_idempotent
 from picpaygo_core.errors import (
+    ConfirmationFailed,
+    ConfirmationMissing,
     DomainError,
     DuplicateLedgerEntry,
+    EmailAlreadyVerified,
     EmailTaken,
     GoogleLoginDisabled,
     GoogleUnavailable,
     ImageNotFound,
     ImageTooLarge,
     InsufficientCredits,
+    InvalidAccountLink,
     InvalidCredentials,
     InvalidGoogleToken,
     InvalidInput,
@@ -79,6 +83,10 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     StorageUnavailable: 503,
     Throttled: 429,
     RequestInProgress: 409,
+    InvalidAccountLink: 400,
+    EmailAlreadyVerified: 409,
+    ConfirmationMissing: 400,
+    ConfirmationFailed: 401,
 }
 
 
@@ -122,7 +130,7 @@ def _observe_sign_in(request: Request[Any, Any, Any], exc: DomainError) -> None:
         return
     if isinstance(exc, TooManyAttempts):
         telemetry.sign_in_throttled()
-    elif isinstance(exc, InvalidCredentials):
+    elif isinstance(exc, InvalidCredentials | ConfirmationFailed):
         telemetry.sign_in_failed("password")
     elif isinstance(exc, InvalidGoogleToken):
         telemetry.sign_in_failed("google")

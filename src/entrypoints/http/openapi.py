@@ -26,17 +26,22 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
+from entrypoints.http import account_schemas
 from entrypoints.http import schemas as api_schemas
 from entrypoints.http.docs_page import DOCS_PATH, SwaggerPage, docs_router
 from entrypoints.http.errors import STATUS_BY_ERROR
 from picpaygo_core.errors import (
+    ConfirmationFailed,
+    ConfirmationMissing,
     DomainError,
+    EmailAlreadyVerified,
     EmailTaken,
     GoogleLoginDisabled,
     IdempotencyKeyReused,
     ImageNotFound,
     ImageTooLarge,
     InsufficientCredits,
+    InvalidAccountLink,
     InvalidCategory,
     InvalidCredentials,
     InvalidGoogleToken,
@@ -54,6 +59,7 @@ from picpaygo_core.errors import (
     TooManyAttempts,
     TooManyPendingCheckouts,
     UnsupportedImage,
+    WrongPassword,
 )
 from picpaygo_core.models import Category, JobStatus, PurchaseStatus
 
@@ -70,6 +76,20 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "logout": (),
     "me": (NotAuthenticated,),
     "googleConfig": (),
+    "requestEmailVerification": (NotAuthenticated, EmailAlreadyVerified, TooManyAttempts),
+    "verifyEmail": (InvalidAccountLink,),
+    "forgotPassword": (InvalidInput, TooManyAttempts),
+    "resetPassword": (InvalidAccountLink, InvalidInput),
+    "changePassword": (NotAuthenticated, WrongPassword, InvalidInput, TooManyAttempts),
+    "exportAccount": (NotAuthenticated, TooManyAttempts),
+    "deleteAccount": (
+        NotAuthenticated,
+        ConfirmationMissing,
+        ConfirmationFailed,
+        InvalidGoogleToken,
+        TooManyAttempts,
+        GoogleLoginDisabled,
+    ),
     "getCredits": (),
     "consumeCredits": (InvalidInput, InsufficientCredits, IdempotencyKeyReused, RequestInProgress),
     "checkout": (
@@ -101,18 +121,59 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     "live": (),
     "metrics": (),
 }
+# The account endpoints that change state (all but the export).
+ACCOUNT_CHANGES = frozenset(
+    {
+        "requestEmailVerification",
+        "verifyEmail",
+        "forgotPassword",
+        "resetPassword",
+        "changePassword",
+        "deleteAccount",
+    }
+)
 # Operations that change state: refused with 403 when sent cross-site (see cross_site).
 UNSAFE_OPERATIONS = frozenset(
-    {"register", "login", "googleLogin", "logout", "consumeCredits", "checkout", "createJob"}
+    {
+        "register",
+        "login",
+        "googleLogin",
+        "logout",
+        "consumeCredits",
+        "checkout",
+        "createJob",
+        *ACCOUNT_CHANGES,
+    }
 )
 # Operations with a JSON body: 415 for any other media type.
-JSON_BODY_OPERATIONS = frozenset({"register", "login", "googleLogin", "consumeCredits", "checkout"})
+JSON_BODY_OPERATIONS = frozenset(
+    {
+        "register",
+        "login",
+        "googleLogin",
+        "consumeCredits",
+        "checkout",
+        *(ACCOUNT_CHANGES - {"requestEmailVerification"}),
+    }
+)
 # Operations that never touch the database (so never answer 503 for it).
 WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics"})
 # Readiness answers its own body with 503, not the error shape.
 READINESS = frozenset({"health", "ready"})
 # Operations only a signed-in caller may use (the others accept the cookie if sent).
-SIGNED_IN_ONLY = frozenset({"me", "checkout", "listPurchases", "getPurchase", "listJobs"})
+SIGNED_IN_ONLY = frozenset(
+    {
+        "me",
+        "checkout",
+        "listPurchases",
+        "getPurchase",
+        "listJobs",
+        "requestEmailVerification",
+        "changePassword",
+        "exportAccount",
+        "deleteAccount",
+    }
+)
 
 GENERIC_DESCRIPTIONS = {
     400: "The request is malformed: not JSON, a wrong type, an unknown field or a bad "
@@ -184,6 +245,15 @@ def complete(document: OpenAPI) -> None:
             no_content.content = None  # a 204 has no body to describe
         if operation_id in READINESS:
             _add_readiness_503(responses)
+        if operation_id == "exportAccount":
+            responses["200"] = OpenAPIResponse(
+                description="A zip: account.json and pictures/<jobId>.<ext>.",
+                content={
+                    "application/zip": OpenAPIMediaType(
+                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+                    )
+                },
+            )
         if operation_id == "getJobImage":
             responses["200"] = OpenAPIResponse(
                 description="The generated picture, in the format the model made.",
@@ -249,7 +319,12 @@ def _status_of(error: type[DomainError]) -> int:
 def _describe_components(schemas: dict[str, Schema]) -> None:
     """Give each component the docstring of the class it was made from."""
     classes = {
-        **{name: cls for name, cls in vars(api_schemas).items() if isinstance(cls, type)},
+        **{
+            name: cls
+            for module in (api_schemas, account_schemas)
+            for name, cls in vars(module).items()
+            if isinstance(cls, type)
+        },
         "Category": Category,
         "JobStatus": JobStatus,
         "PurchaseStatus": PurchaseStatus,

@@ -162,6 +162,10 @@ class UserSchema(Response):
     name: Annotated[str | None, doc("Given name, if known.", "Ada")]
     surname: Annotated[str | None, doc("Family name, if known.", "Lovelace")]
     is_google_account: Annotated[bool, doc("True when the account signs in with Google.", False)]
+    email_verified: Annotated[
+        bool,
+        doc("True once the email is proven (by Google, or by a link mailed to it).", False),
+    ]
     created_at: Timestamp
 
     @classmethod
@@ -172,6 +176,7 @@ class UserSchema(Response):
             name=user.name,
             surname=user.surname,
             is_google_account=user.is_google_account,
+            email_verified=user.email_verified,
             created_at=user.created_at,
         )
 

@@ -23,6 +23,7 @@ from entrypoints.settings.sections import (
     DatabaseSettings,
     GoogleSettings,
     JobSettings,
+    MailSettings,
     Networks,
     OpenRouterSettings,
     PaymentSettings,
@@ -45,12 +46,19 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "jobs": JobSettings,
     "openrouter": OpenRouterSettings,
     "payments": PaymentSettings,
+    "mail": MailSettings,
 }
 # Where the production profile wants another default than development.
 PRODUCTION_DEFAULTS = {"LOG_FORMAT": "json", "SESSION_COOKIE_SECURE": "true"}
 # Variables whose values are never shown, and are masked in the logs.
 SECRETS = frozenset(
-    {"DATABASE_URL", "OPENROUTER_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
+    {
+        "DATABASE_URL",
+        "OPENROUTER_API_KEY",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "MAIL_URL",
+    }
 )
 FLAGS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
 
@@ -87,6 +95,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if production:
         payments_chosen = bool(environ.get("PAYMENTS_MODE", "").strip())
         problems += rules.missing_for_production(settings, payments_chosen=payments_chosen)
+        problems += rules.missing_mail_for_production(environ)
     problems += rules.missing_for_stripe(settings)
     if problems:
         raise SettingsError(problems)

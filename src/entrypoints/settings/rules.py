@@ -3,7 +3,10 @@ production profile and Stripe payments cannot do without. One line per problem."
 
 from __future__ import annotations
 
-from entrypoints.settings.sections import Settings
+from collections.abc import Mapping
+
+from adapters.mail.smtp import SmtpTarget
+from entrypoints.settings.sections import MEMORY_URL, Settings
 
 # What stripe mode cannot work without: the variable, the field, what it is.
 STRIPE_REQUIRED = (
@@ -27,6 +30,11 @@ def unsupported(settings: Settings) -> list[str]:
             "JOB_DEADLINE_SECONDS must be at least JOB_TIMEOUT_SECONDS, got "
             f"{policy.job_deadline_seconds:g} < {policy.job_timeout_seconds:g}"
         )
+    if settings.mail.url is not None and settings.mail.url != MEMORY_URL:
+        try:
+            SmtpTarget.parse(settings.mail.url)
+        except ValueError:
+            problems.append("MAIL_URL must name a host and a port from 1 to 65535")
     if policy.retry_max_seconds < policy.retry_base_seconds:
         problems.append(
             "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
@@ -68,5 +76,28 @@ def missing_for_production(settings: Settings, *, payments_chosen: bool) -> list
         problems.append(
             "PAYMENTS_MODE=instant gives credits away and is refused when PICPAYGO_ENV=production: "
             "use stripe (or disabled to sell nothing)"
+        )
+    return problems
+
+
+# What production mails cannot do without: the variable, what it is.
+MAIL_REQUIRED = (
+    ("PUBLIC_URL", "the https:// address people open, used in mailed links"),
+    ("MAIL_URL", "the smtp:// or smtps:// server that sends mail"),
+    ("MAIL_FROM", "the sender of mails, such as PicPayGo <noreply@example.com>"),
+)
+
+
+def missing_mail_for_production(environ: Mapping[str, str]) -> list[str]:
+    """One line per mail setting production lacks (their development defaults send no
+    mail, or links to this machine)."""
+    problems = [
+        f"{name} is required when PICPAYGO_ENV=production: {what}"
+        for name, what in MAIL_REQUIRED
+        if not environ.get(name, "").strip()
+    ]
+    if environ.get("MAIL_URL", "").strip().lower() == MEMORY_URL:
+        problems.append(
+            "MAIL_URL=memory:// sends no mail and is refused when PICPAYGO_ENV=production"
         )
     return problems

@@ -74,6 +74,13 @@ DatabaseUrl = Annotated[
         r"^(postgresql://|postgres://|(?i:memory://)$)",
     ),
 ]
+MailUrl = Annotated[
+    str,
+    described(
+        "an smtp://[user:password@]host[:port] or smtps:// URL, or memory://",
+        r"^((?i:smtps?)://[^/?#]*[^/?#:@]|(?i:memory://)$)",
+    ),
+]
 CookieName = Annotated[str, described("letters, digits, '-' and '_' only", r"^[A-Za-z0-9_-]+$")]
 Currency = Annotated[
     str, described("a three-letter ISO currency code such as usd", r"^[A-Za-z]{3}$")
@@ -184,6 +191,23 @@ class PaymentSettings(msgspec.Struct, frozen=True, kw_only=True):
         _without_trailing_slash(self, "checkout_cancel_url")
 
 
+class MailSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Mail to people (verification and reset links) and the address links point to.
+
+    Without ``MAIL_URL`` mail goes to the development outbox: ``.eml`` files in
+    ``PICPAYGO_DATA_DIR/outbox/`` (in memory with ``memory://``), links logged.
+    """
+
+    public_url: HttpUrl = variable("PUBLIC_URL", "http://127.0.0.1:8081")
+    url: MailUrl | None = variable("MAIL_URL")
+    sender: Text = variable("MAIL_FROM", "PicPayGo <noreply@localhost>")
+
+    def __post_init__(self) -> None:
+        _without_trailing_slash(self, "public_url")
+        if self.url is not None and self.url.lower() == MEMORY_URL:
+            msgspec.structs.force_setattr(self, "url", MEMORY_URL)
+
+
 class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
     """Which variable sets which field of the core's ``Policy`` (unset: the core's default)."""
 
@@ -208,6 +232,9 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
     auth_attempts_per_minute: Annotated[int, whole(0, 1_000_000)] | None = variable(
         "AUTH_ATTEMPTS_PER_MINUTE"
     )
+    password_reset_ttl: Annotated[int, whole(5, 24 * 60, "minutes")] | None = variable(
+        "PASSWORD_RESET_TTL_MINUTES"
+    )
     pack_prices: PackPrices | None = variable("CREDIT_PACK_PRICES")
     currency: Currency | None = variable("PAYMENTS_CURRENCY")
 
@@ -227,6 +254,8 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("session_ttl", "output_retention"):
             if name in values:
                 values[name] = timedelta(hours=values[name])
+        if "password_reset_ttl" in values:
+            values["password_reset_ttl"] = timedelta(minutes=values["password_reset_ttl"])
         return Policy(**values)
 
 
@@ -241,6 +270,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     openrouter: OpenRouterSettings = msgspec.field(default_factory=OpenRouterSettings)
     payments: PaymentSettings = msgspec.field(default_factory=PaymentSettings)
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
     policy: Policy = msgspec.field(default_factory=Policy)
 
     @property

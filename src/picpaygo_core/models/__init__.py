@@ -5,6 +5,15 @@ One module per aggregate; every value is importable from ``picpaygo_core.models`
 
 from __future__ import annotations
 
+from picpaygo_core.models.accounts import (
+    AccountEvent,
+    AccountExport,
+    AccountToken,
+    ExportedPicture,
+    MailStatus,
+    OutgoingMail,
+    TokenPurpose,
+)
 from picpaygo_core.models.caller import (
     Admission,
     Caller,
@@ -64,6 +73,9 @@ from picpaygo_core.models.users import (
 )
 
 __all__ = [
+    "AccountEvent",
+    "AccountExport",
+    "AccountToken",
     "Admission",
     "Caller",
     "CallerLookup",
@@ -78,6 +90,7 @@ __all__ = [
     "CleanImage",
     "CreditSource",
     "CreditsView",
+    "ExportedPicture",
     "Generated",
     "GenerationOutcome",
     "GoogleIdentity",
@@ -89,7 +102,9 @@ __all__ = [
     "JobStatus",
     "KeyClaim",
     "LedgerEntry",
+    "MailStatus",
     "OperatorFailure",
+    "OutgoingMail",
     "PaymentEvent",
     "PaymentReversal",
     "PaymentReversed",
@@ -102,6 +117,7 @@ __all__ = [
     "Spending",
     "StoredImage",
     "StoredResponse",
+    "TokenPurpose",
     "TransientFailure",
     "User",
     "free_first",

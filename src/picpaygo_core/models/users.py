@@ -21,6 +21,8 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     last_login_at: datetime | None = None
     last_login_location: str | None = None
+    # Proven by Google, or by its owner following a link mailed to it.
+    email_verified: bool = False
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,8 +1,14 @@
 """Ports: what the core needs from the outside world, as ``typing.Protocol`` classes."""
 
+from picpaygo_core.ports.accounts import (
+    AccountEventRepository,
+    AccountTokenRepository,
+    MailOutboxRepository,
+)
 from picpaygo_core.ports.clock import Clock
 from picpaygo_core.ports.generation import ImageGenerator, ImageInspector, JobWakeup
 from picpaygo_core.ports.health import HealthProbe
+from picpaygo_core.ports.mail import Mailer
 from picpaygo_core.ports.payments import PaymentGateway
 from picpaygo_core.ports.security import GoogleTokenVerifier, PasswordHasher
 from picpaygo_core.ports.storage import (
@@ -21,6 +27,8 @@ from picpaygo_core.ports.storage import (
 from picpaygo_core.ports.throttle import AttemptThrottle
 
 __all__ = [
+    "AccountEventRepository",
+    "AccountTokenRepository",
     "AttemptThrottle",
     "Clock",
     "CreditRepository",
@@ -33,6 +41,8 @@ __all__ = [
     "IncidentRepository",
     "JobRepository",
     "JobWakeup",
+    "MailOutboxRepository",
+    "Mailer",
     "PasswordHasher",
     "PaymentGateway",
     "PurchaseRepository",

@@ -28,6 +28,11 @@ from picpaygo_core.models import (
     StoredResponse,
     User,
 )
+from picpaygo_core.ports.accounts import (
+    AccountEventRepository,
+    AccountTokenRepository,
+    MailOutboxRepository,
+)
 
 
 class UserRepository(Protocol):
@@ -46,6 +51,10 @@ class UserRepository(Protocol):
         ...
 
     async def find_by_google_id(self, google_id: str) -> User | None: ...
+
+    async def delete(self, user_id: UUID) -> None:
+        """Erase the user, their balance, sessions and tokens (ledger and purchases stay)."""
+        ...
 
     async def payment_customer(self, user_id: UUID) -> str | None:
         """The user's customer id at the payment provider, if one was made."""
@@ -199,6 +208,10 @@ class JobRepository(Protocol):
         """
         ...
 
+    async def erase_for_owner(self, owner_id: UUID) -> int:
+        """Delete every job of ``owner_id`` with its photos and pictures; how many jobs."""
+        ...
+
     async def queue_stats(self) -> tuple[int, datetime | None]:
         """How many jobs are queued, and when the oldest of them was created."""
         ...
@@ -301,6 +314,10 @@ class IdempotencyRepository(Protocol):
         """Delete records expired at ``now``; returns how many went."""
         ...
 
+    async def delete_scope(self, scope: str) -> int:
+        """Delete every record of one caller scope; returns how many went."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """A transaction over every repository: ``async with uow: ...; await uow.commit()``.
@@ -334,6 +351,15 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def account_tokens(self) -> AccountTokenRepository: ...
+
+    @property
+    def outbox(self) -> MailOutboxRepository: ...
+
+    @property
+    def account_events(self) -> AccountEventRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -13,12 +11,9 @@ from picpaygo_core.errors import (
     EmailTaken,
     InvalidCredentials,
     InvalidGoogleToken,
-    StorageUnavailable,
-    TooManyAttempts,
 )
 from picpaygo_core.fairness import PerKeyLimiter
-from picpaygo_core.models import GoogleIdentity, Session, SignedIn, User
-from picpaygo_core.networks import client_network
+from picpaygo_core.models import GoogleIdentity, SignedIn, User
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import (
     AttemptThrottle,
@@ -29,12 +24,15 @@ from picpaygo_core.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from picpaygo_core.services.account_links import AccountLinks
+from picpaygo_core.services.attempts import SIGN_IN, Attempts, network_of
 from picpaygo_core.services.sessions import (
     MAX_TOKEN_LENGTH,
     forget_session,
     hash_session_token,
     new_session_token,
     session_token_hash,
+    start_session,
 )
 from picpaygo_core.validation import (
     MAX_EMAIL_LENGTH,
@@ -45,7 +43,6 @@ from picpaygo_core.validation import (
     normalise_email,
 )
 
-THROTTLE_WINDOW_SECONDS = 60.0
 __all__ = ["MAX_TOKEN_LENGTH", "AuthService", "hash_session_token", "new_session_token"]
 
 
@@ -62,12 +59,14 @@ class AuthService:
         throttle: AttemptThrottle,
         clock: Clock,
         policy: Policy,
+        links: AccountLinks,
     ) -> None:
         self._uow_factory = uow_factory
         self._session_reads = session_reads
         self._hasher = hasher
         self._google = google
-        self._throttle = throttle
+        self._attempts = Attempts(throttle, policy)
+        self._links = links
         self._clock = clock
         self._policy = policy
         self._dummy_hash: str | None = None
@@ -87,12 +86,13 @@ class AuthService:
         surname: str | None = None,
         client_ip: str | None = None,
     ) -> SignedIn:
-        """Create an email + password account and sign it in.
+        """Create an email + password account, sign it in, and mail a verification link
+        (queued in the same transaction).
 
         Raises ``InvalidInput`` for a bad email, password or name and ``EmailTaken``
         when the email (in any letter case) has an account already.
         """
-        await self._count_attempt("register", client_ip)
+        await self._attempts.count_sign_in("register", client_ip)
         email = normalise_email(email)
         check_password(password)
         name = clean_name(name, "Name")
@@ -100,7 +100,7 @@ class AuthService:
         async with self._uow_factory() as uow:
             if await uow.users.find_by_email(email) is not None:
                 raise EmailTaken
-        async with self._hashing.slot(_client_network(client_ip)):
+        async with self._hashing.slot(network_of(client_ip)):
             password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(
@@ -117,6 +117,7 @@ class AuthService:
         )
         async with self._uow_factory() as uow:
             await uow.users.add(user)
+            await self._links.send_verification(uow, user, now)
             signed_in = await self._start_session(uow, user)
             await uow.commit()
         return signed_in
@@ -130,8 +131,8 @@ class AuthService:
         throttled per client network (``TooManyAttempts``).
         """
         async with (
-            self._attempt("login", client_ip, failure=InvalidCredentials),
-            self._hashing.slot(_client_network(client_ip)),
+            self._attempts.sign_in(SIGN_IN, client_ip, failure=InvalidCredentials),
+            self._hashing.slot(network_of(client_ip)),
         ):
             return await self._login(email, password, client_ip)
 
@@ -171,10 +172,12 @@ class AuthService:
     async def google_login(self, *, credential: str, client_ip: str | None = None) -> SignedIn:
         """Sign in, or sign up on first use, with a Google ID token.
 
-        An existing password account with the same verified email is linked to the
-        Google identity rather than duplicated.
+        An existing password account with the same email is linked to the Google
+        identity rather than duplicated: as it is when its email is verified; when it is
+        not, nobody who merely knew its unproven password, or held a session from
+        before, stays in (its sessions and password go).
         """
-        async with self._attempt("login", client_ip, failure=InvalidGoogleToken):
+        async with self._attempts.sign_in(SIGN_IN, client_ip, failure=InvalidGoogleToken):
             identity = await self._google.verify(credential)
         if not identity.email_verified:
             raise InvalidGoogleToken("Your Google email address is not verified.")
@@ -206,10 +209,11 @@ class AuthService:
                     created_at=now,
                     last_login_at=now,
                     last_login_location=client_ip,
+                    email_verified=True,
                 )
                 await uow.users.add(user)
             else:
-                if user.google_id is None:
+                if user.google_id is None and not user.email_verified:
                     # The first Google sign-in proves the email; nobody who merely knew
                     # the unproven password, or held a session from before, stays in.
                     await uow.sessions.delete_for_user(user.id)
@@ -217,6 +221,7 @@ class AuthService:
                 user = msgspec.structs.replace(
                     user,
                     is_google_account=True,
+                    email_verified=True,
                     google_id=identity.google_id,
                     name=user.name or identity.name,
                     surname=user.surname or identity.surname,
@@ -257,60 +262,10 @@ class AuthService:
             await uow.commit()
         return purged
 
-    async def _count_attempt(self, action: str, client_ip: str | None) -> None:
-        """Count an attempt before any work, atomically; ``TooManyAttempts`` past the limit."""
-        limit = self._policy.auth_attempts_per_minute
-        if limit <= 0:
-            return
-        wait = await self._throttle.acquire(
-            _throttle_key(action, client_ip), limit=limit, window_seconds=THROTTLE_WINDOW_SECONDS
-        )
-        if wait is not None:
-            raise TooManyAttempts(wait)
-
-    @contextlib.asynccontextmanager
-    async def _attempt(
-        self, action: str, client_ip: str | None, *, failure: type[Exception]
-    ) -> AsyncIterator[None]:
-        """A sign-in attempt: counted before the password or token is checked (so racing
-        guesses past the limit are refused without any hashing), and uncounted again
-        unless it ends in ``failure``, so only wrong guesses use up a network's limit."""
-        await self._count_attempt(action, client_ip)
-        try:
-            yield
-        except failure:
-            raise
-        except BaseException:
-            await self._uncount(action, client_ip)
-            raise
-        await self._uncount(action, client_ip)
-
-    async def _uncount(self, action: str, client_ip: str | None) -> None:
-        if self._policy.auth_attempts_per_minute > 0:
-            with contextlib.suppress(StorageUnavailable):
-                await self._throttle.release(_throttle_key(action, client_ip))
-
     async def _start_session(self, uow: UnitOfWork, user: User) -> SignedIn:
-        token = new_session_token()
-        now = self._clock.now()
-        session = Session(
-            token_hash=hash_session_token(token),
-            user_id=user.id,
-            created_at=now,
-            expires_at=now + self._policy.session_ttl,
-        )
-        await uow.sessions.add(session)
-        return SignedIn(user=user, token=token, expires_at=session.expires_at)
+        return await start_session(uow, user, now=self._clock.now(), ttl=self._policy.session_ttl)
 
     async def _dummy_password_hash(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = await self._hasher.hash(secrets.token_urlsafe(16))
         return self._dummy_hash
-
-
-def _client_network(client_ip: str | None) -> str:
-    return client_network(client_ip or "unknown")
-
-
-def _throttle_key(action: str, client_ip: str | None) -> str:
-    return f"{action}:{_client_network(client_ip)}"

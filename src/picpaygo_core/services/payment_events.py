@@ -193,8 +193,10 @@ class PaymentEventService:
         taken_back = None
         async with self._uow_factory() as uow:
             await uow.purchases.lock_payment(event.payment_intent_id)
-            await uow.purchases.add_reversal(reversal)
             purchase = await uow.purchases.find_by_payment_for_update(event.payment_intent_id)
+            if purchase is not None and await _of_erased_account(uow, purchase, event):
+                return
+            await uow.purchases.add_reversal(reversal)
             if purchase is None:
                 logger.warning(
                     "payment event %s: %s of payment %s, which no paid purchase has yet; "
@@ -220,6 +222,8 @@ async def _purchase(uow: UnitOfWork, event: PaymentEvent, reference: str | None)
             event.event_id,
             reference,
         )
+    elif await _of_erased_account(uow, purchase, event):
+        return None
     return purchase
 
 
@@ -238,6 +242,18 @@ def _is_its_session(
         purchase.checkout_session_id or "not stored yet",
     )
     return False
+
+
+async def _of_erased_account(uow: UnitOfWork, purchase: Purchase, event: PaymentEvent) -> bool:
+    """True (logged) when the purchase's account was erased: its events change nothing."""
+    if await uow.users.find_by_id(purchase.user_id) is not None:
+        return False
+    logger.warning(
+        "payment event %s for purchase %s of an erased account; acknowledged, nothing changed",
+        event.event_id,
+        purchase.id,
+    )
+    return True
 
 
 async def _reverse(

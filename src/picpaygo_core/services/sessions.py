@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
-from picpaygo_core.ports import UnitOfWorkFactory
+from picpaygo_core.models import Session, SignedIn, User
+from picpaygo_core.ports import UnitOfWork, UnitOfWorkFactory
 
 MAX_TOKEN_LENGTH = 200
 
@@ -32,3 +34,16 @@ async def forget_session(uow_factory: UnitOfWorkFactory, token_hash: str) -> Non
     async with uow_factory() as uow:
         await uow.sessions.delete(token_hash)
         await uow.commit()
+
+
+async def start_session(uow: UnitOfWork, user: User, *, now: datetime, ttl: timedelta) -> SignedIn:
+    """A new session for ``user`` in ``uow``, and its secret token."""
+    token = new_session_token()
+    session = Session(
+        token_hash=hash_session_token(token),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    await uow.sessions.add(session)
+    return SignedIn(user=user, token=token, expires_at=session.expires_at)

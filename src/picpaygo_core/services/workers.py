@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.ports import JobWakeup
+from picpaygo_core.services.outbox import MailSender
 from picpaygo_core.services.processing import JobProcessor
 
 logger = logging.getLogger(__name__)
@@ -17,10 +18,13 @@ logger = logging.getLogger(__name__)
 Chore = Callable[[], Awaitable[object]]
 
 OUTAGE_RETRY_SECONDS = 1.0
+# How often the mail sender looks for due mail when the outbox is empty.
+MAIL_POLL_SECONDS = 1.0
 
 
 class WorkerPool:
-    """Runs ``size`` job workers plus a maintenance loop until ``stop`` is called.
+    """Runs ``size`` job workers, the mail sender (with ``mail_sender``) and a maintenance
+    loop until ``stop`` is called.
 
     Idle workers wait for a wake-up (a new job) or ``poll_seconds``, whichever comes
     first, so a job whose notification was lost is still picked up.
@@ -36,7 +40,9 @@ class WorkerPool:
         chores: Sequence[Chore] = (),
         chore_interval_seconds: float = 300.0,
         shutdown_grace_seconds: float = 20.0,
+        mail_sender: MailSender | None = None,
     ) -> None:
+        self._mail_sender = mail_sender
         self._grace = shutdown_grace_seconds
         self._busy: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -64,6 +70,10 @@ class WorkerPool:
             self._tasks.append(asyncio.create_task(self._work(worker_id), name=worker_id))
         if self._chores:
             self._tasks.append(asyncio.create_task(self._maintain(), name="maintenance"))
+        if self._mail_sender is not None and self._size > 0:
+            sender = self._mail_sender
+            self._tasks.append(asyncio.create_task(self._send_mail(sender), name="mail"))
+            logger.info("mail goes to %s", sender.transport)
         logger.info("started %d job worker(s)", self._size)
 
     async def stop(self) -> None:
@@ -120,6 +130,19 @@ class WorkerPool:
         elif not available and not self._storage_down:
             logger.warning("storage is unreachable; job workers keep polling until it is back")
         self._storage_down = not available
+
+    async def _send_mail(self, sender: MailSender) -> None:
+        """Send due mail one at a time; look again every ``MAIL_POLL_SECONDS`` when none is."""
+        while True:
+            try:
+                handled = await sender.send_next()
+            except StorageUnavailable:
+                handled = False
+            except Exception:
+                logger.exception("the mail sender failed")
+                handled = False
+            if not handled:
+                await asyncio.sleep(MAIL_POLL_SECONDS)
 
     async def _maintain(self) -> None:
         while True:

@@ -20,7 +20,7 @@ OpenClient = Callable[[Container], Awaitable[Client]]
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"
 COOKIE = "picpaygo_session"
-USER_FIELDS = {"id", "email", "name", "surname", "isGoogleAccount", "createdAt"}
+USER_FIELDS = {"id", "email", "name", "surname", "isGoogleAccount", "emailVerified", "createdAt"}
 
 
 async def register(client: Client, email: str = EMAIL, **extra: str) -> httpx.Response:

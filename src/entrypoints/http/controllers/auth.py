@@ -40,7 +40,7 @@ class AuthController(Controller):
             surname=data.surname,
             client_ip=client_ip,
         )
-        return _signed_in(signed_in, 201, services.session_cookie)
+        return signed_in_response(signed_in, 201, services.session_cookie)
 
     @post("/login", status_code=200, operation_id="login")
     async def login(
@@ -53,7 +53,7 @@ class AuthController(Controller):
         signed_in = await services.auth.login(
             email=data.email, password=data.password, client_ip=client_ip
         )
-        return _signed_in(signed_in, 200, services.session_cookie)
+        return signed_in_response(signed_in, 200, services.session_cookie)
 
     @post("/google", status_code=200, operation_id="googleLogin")
     async def google(
@@ -66,7 +66,7 @@ class AuthController(Controller):
         signed_in = await services.auth.google_login(
             credential=data.credential, client_ip=client_ip
         )
-        return _signed_in(signed_in, 200, services.session_cookie)
+        return signed_in_response(signed_in, 200, services.session_cookie)
 
     @post("/logout", status_code=204, operation_id="logout")
     async def logout(
@@ -97,9 +97,10 @@ class AuthController(Controller):
         return GoogleConfigResponse(enabled=client_id is not None, client_id=client_id)
 
 
-def _signed_in(
+def signed_in_response(
     signed_in: SignedIn, status_code: int, session_cookie: SessionCookie
 ) -> Response[AuthResponse]:
+    """``AuthResponse`` of the signed-in user, with the session cookie set."""
     response = Response(AuthResponse.of(signed_in.user), status_code=status_code)
     session_cookie.set(response, signed_in.token)
     return response

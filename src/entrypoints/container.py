@@ -254,7 +254,11 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
     )
     mail_sender = providers.Singleton(
-        MailSender, uow_factory=uow_factory, mailer=mailer, clock=clock
+        MailSender,
+        uow_factory=uow_factory,
+        mailer=mailer,
+        clock=clock,
+        retry_base_seconds=settings.provided.policy.mail_retry_base_seconds,
     )
     credit_service = providers.Singleton(
         CreditService,

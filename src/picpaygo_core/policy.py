@@ -33,6 +33,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     auth_attempts_per_minute: int = 20
     # How long a mailed password-reset link works.
     password_reset_ttl: timedelta = timedelta(minutes=30)
+    # The first wait after a mail could not be sent; it doubles per try, up to an hour.
+    mail_retry_base_seconds: float = 30.0
     # Password hashes one client network may have in flight at once in one process: a
     # flood from one network waits behind itself, and another network's sign-in waits
     # for at most this many of its hashes.

@@ -19,6 +19,7 @@ from entrypoints.cli.output import (
 )
 from picpaygo_core.services import AdminService
 from picpaygo_core.services.admin import Account
+from picpaygo_core.services.erasure import AccountService
 
 Adjustment = Callable[..., Coroutine[Any, Any, Account]]
 
@@ -43,6 +44,7 @@ def users_show(context: CliContext, email: str, as_json: bool) -> None:
         "surname": user.surname,
         "isGoogleAccount": user.is_google_account,
         "hasPassword": user.password_hash is not None,
+        "emailVerified": user.email_verified,
         "createdAt": user.created_at,
         "lastLoginAt": user.last_login_at,
     }
@@ -52,7 +54,30 @@ def users_show(context: CliContext, email: str, as_json: bool) -> None:
         payload,
         f"{user.email} (id {user.id}): {account.balance} credits, "
         f"{'Google' if user.is_google_account else 'password'} account, "
+        f"email {'verified' if user.email_verified else 'not verified'}, "
         f"created {user.created_at:%Y-%m-%d}, last login {last_login}",
+    )
+
+
+@users.command("delete")
+@click.argument("email", type=TEXT)
+@click.option("--reason", type=TEXT, required=True, help="Why, for the ledger and the log.")
+@click.option("--actor", type=TEXT, default=None, help="Who [default: your login].")
+@json_option
+@pass_context
+def users_delete(
+    context: CliContext, email: str, reason: str, actor: str | None, as_json: bool
+) -> None:
+    """Erase a user's account, as DELETE /api/account does: unspent paid credits are
+    forfeited; ledger entries and purchases stay for the books, naming no one."""
+    if not context.allow_memory_admin:
+        context.require_shared_storage("users delete")
+    accounts: AccountService = context.container.account_service()
+    user = context.run(lambda: accounts.erase(email, reason=reason, actor=_actor(actor)))
+    emit(
+        as_json,
+        {"id": str(user.id), "email": user.email, "erased": True},
+        f"erased {user.email} (id {user.id})",
     )
 
 

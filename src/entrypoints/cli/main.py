@@ -12,6 +12,7 @@ import click
 from entrypoints.cli.accounts import credits, users
 from entrypoints.cli.context import EXIT_FAILURE, CliContext, CliFailure, error_text
 from entrypoints.cli.database import db
+from entrypoints.cli.mail import mail
 from entrypoints.cli.output import pass_context
 from entrypoints.cli.payments import payments
 from entrypoints.cli.service import serve, worker
@@ -35,7 +36,7 @@ def openapi(context: CliContext) -> None:
     click.echo(json.dumps(openapi_document(context.settings), indent=2, ensure_ascii=False))
 
 
-for command in (serve, worker, db, users, credits, payments):
+for command in (serve, worker, db, users, credits, payments, mail):
     cli.add_command(command)
 
 

@@ -235,6 +235,9 @@ class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
     password_reset_ttl: Annotated[int, whole(5, 24 * 60, "minutes")] | None = variable(
         "PASSWORD_RESET_TTL_MINUTES"
     )
+    mail_retry_base_seconds: Annotated[float, at_least(0.1)] | None = variable(
+        "MAIL_RETRY_BASE_SECONDS"
+    )
     pack_prices: PackPrices | None = variable("CREDIT_PACK_PRICES")
     currency: Currency | None = variable("PAYMENTS_CURRENCY")
 

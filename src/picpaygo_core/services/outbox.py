@@ -15,23 +15,31 @@ logger = logging.getLogger(__name__)
 SEND_LEASE = timedelta(minutes=2)
 # Transient failures are retried for this long after the mail was queued.
 GIVE_UP_AFTER = timedelta(hours=24)
-FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 # Sent and failed mails (their bodies already emptied) are forgotten after this.
 KEEP_FINISHED = timedelta(days=7)
 MAX_ERROR_LENGTH = 500
 
 
-def retry_delay(attempts: int) -> timedelta:
-    """How long to wait after the ``attempts``-th failed try: doubling, at most an hour."""
-    delay: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20)
+def retry_delay(attempts: int, first: timedelta) -> timedelta:
+    """How long to wait after the ``attempts``-th failed try: ``first``, doubling each
+    time, at most an hour."""
+    delay: timedelta = first * 2 ** min(max(attempts - 1, 0), 20)
     return min(delay, LONGEST_RETRY)
 
 
 class MailSender:
     """Hands queued mails to the mail transport, as the job workers' companion."""
 
-    def __init__(self, *, uow_factory: UnitOfWorkFactory, mailer: Mailer, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        uow_factory: UnitOfWorkFactory,
+        mailer: Mailer,
+        clock: Clock,
+        retry_base_seconds: float = 30.0,
+    ) -> None:
+        self._first_retry = timedelta(seconds=retry_base_seconds)
         self._uow_factory = uow_factory
         self._mailer = mailer
         self._clock = clock
@@ -88,7 +96,10 @@ class MailSender:
         error = exc.message[:MAX_ERROR_LENGTH]
         async with self._uow_factory() as uow:
             if exc.transient and now - mail.created_at < GIVE_UP_AFTER:
-                when = min(now + retry_delay(mail.attempts), mail.created_at + GIVE_UP_AFTER)
+                when = min(
+                    now + retry_delay(mail.attempts, self._first_retry),
+                    mail.created_at + GIVE_UP_AFTER,
+                )
                 await uow.outbox.retry_at(mail.id, when, error)
                 logger.warning(
                     "mail %s (%s) not sent, attempt %d: %s; trying again at %s",

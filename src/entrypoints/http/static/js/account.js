@@ -16,6 +16,10 @@ const TEXT = {
     title: "Create your account", submit: "Sign up", switchText: "Already have an account?",
     switchButton: "Sign in instead", autocomplete: "new-password",
   },
+  forgot: {
+    title: "Reset your password", submit: "Send me a link", switchText: "Remembered it?",
+    switchButton: "Sign in", autocomplete: "current-password",
+  },
 };
 
 let mode = "signin";
@@ -39,6 +43,22 @@ function setMode(which) {
   byId("auth-switch").textContent = text.switchButton;
   byId("auth-password").autocomplete = text.autocomplete;
   show(byId("password-help"), which === "signup");
+  show(byId("auth-password-field"), which !== "forgot");
+  show(byId("forgot-row"), which === "signin");
+}
+
+async function forgot(email) {
+  const button = byId("auth-submit");
+  button.disabled = true;
+  try {
+    await api.forgotPassword(email);
+    byId("auth").close();
+    notice(`If an account has the email ${email}, we mailed it a link to choose a new password.`, { sticky: true });
+  } catch (problem) {
+    say(byId("auth-error"), problem.message);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function signedIn(user, message) {
@@ -57,6 +77,11 @@ async function submit(event) {
   const email = byId("auth-email").value.trim();
   const password = byId("auth-password").value;
   const error = byId("auth-error");
+  if (mode === "forgot") {
+    if (email) await forgot(email);
+    else say(error, "Enter the email of your account.");
+    return;
+  }
   if (!email || !password) {
     say(error, "Enter your email and a password.");
     return;
@@ -125,6 +150,11 @@ export async function initAccount() {
     setMode(mode === "signin" ? "signup" : "signin");
     say(byId("auth-error"), "");
   });
+  byId("forgot-open").addEventListener("click", () => {
+    setMode("forgot");
+    say(byId("auth-error"), "");
+    byId("auth-email").focus();
+  });
 
   subscribe(({ user }) => {
     show(byId("who"), Boolean(user));
@@ -132,6 +162,7 @@ export async function initAccount() {
     show(byId("sign-in-open"), !user);
     show(byId("sign-up-open"), !user);
     show(byId("sign-out"), Boolean(user));
+    show(byId("account-open"), Boolean(user));
   });
 
   try {

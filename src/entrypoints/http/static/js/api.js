@@ -55,6 +55,14 @@ export const api = {
   login: (email, password) => call("/api/auth/login", { method: "POST", json: { email, password } }),
   google: (credential) => call("/api/auth/google", { method: "POST", json: { credential } }),
   logout: () => call("/api/auth/logout", { method: "POST" }),
+  requestVerification: () => call("/api/auth/email/verification", { method: "POST" }),
+  verifyEmail: (token) => call("/api/auth/email/verify", { method: "POST", json: { token } }),
+  forgotPassword: (email) => call("/api/auth/password/forgot", { method: "POST", json: { email } }),
+  resetPassword: (token, password) =>
+    call("/api/auth/password/reset", { method: "POST", json: { token, password } }),
+  changePassword: (currentPassword, newPassword) =>
+    call("/api/auth/password", { method: "POST", json: { currentPassword, newPassword } }),
+  deleteAccount: (password) => call("/api/account", { method: "DELETE", json: { password } }),
   checkout: (pack, key) => call("/api/credits/checkout", { method: "POST", json: { pack }, key }),
   purchase: (id) => call(`/api/credits/purchases/${encodeURIComponent(id)}`),
   purchases: (limit = 1) => call(`/api/credits/purchases?limit=${limit}`),

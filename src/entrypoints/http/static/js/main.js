@@ -4,6 +4,7 @@ import { initAccount } from "./account.js";
 import { initCredits, resumeCheckout } from "./credits.js";
 import { initGenerate, resumeJob } from "./generate.js";
 import { initPictures, loadPictures } from "./pictures.js";
+import { followMailedLink, initSettings } from "./settings.js";
 import { refreshCredits, refreshUser } from "./state.js";
 import { initUpload } from "./upload.js";
 import { notice } from "./ui.js";
@@ -13,8 +14,10 @@ async function start() {
   initGenerate(() => loadPictures());
   initPictures();
   initCredits();
+  initSettings();
   try {
     await Promise.all([refreshUser(), refreshCredits(), initAccount()]);
+    await followMailedLink();
     resumeCheckout(); // both follow something for a while and report their own errors
     resumeJob();
   } catch (problem) {

@@ -21,7 +21,6 @@ from dependency_injector import containers, providers
 
 from adapters.google import DisabledGoogleVerifier, GoogleIdTokenVerifier
 from adapters.images import OfflineImageGenerator, PillowImageInspector
-from adapters.mail import DevelopmentMailer, SmtpMailer, SmtpTarget
 from adapters.memory.storage import MemoryStorage
 from adapters.metrics import PrometheusMetrics
 from adapters.openrouter import OpenRouterImageGenerator, build_http_client
@@ -36,13 +35,13 @@ from adapters.stripe import (
     build_stripe_http_client,
 )
 from adapters.system import SystemClock
+from entrypoints.mailer import build_mailer
 from entrypoints.settings import MEMORY_URL, Settings
 from picpaygo_core.ports import (
     AttemptThrottle,
     Clock,
     HealthProbe,
     JobWakeup,
-    Mailer,
     SessionReads,
     UnitOfWorkFactory,
 )
@@ -125,18 +124,6 @@ def storage_family(settings: Settings, clock: Clock) -> StorageFamily:
         clock,
         server=server,
         migrate_on_start=migrate_on_start,
-    )
-
-
-def build_mailer(settings: Settings) -> Mailer:
-    """The mail transport ``MAIL_URL`` asks for: SMTP, or without it the development
-    outbox (``.eml`` files in ``PICPAYGO_DATA_DIR/outbox/``, in memory with ``memory://``)."""
-    mail = settings.mail
-    if mail.url is not None and mail.url != MEMORY_URL:
-        return SmtpMailer(SmtpTarget.parse(mail.url), mail.sender)
-    in_memory = mail.url == MEMORY_URL or settings.database.in_memory
-    return DevelopmentMailer(
-        None if in_memory else settings.database.data_dir / "outbox", mail.sender
     )
 
 

@@ -27,7 +27,11 @@ from picpaygo_core.services.account_mail import deletion_mail
 from picpaygo_core.services.attempts import SIGN_IN, Attempts, network_of
 from picpaygo_core.services.idempotency import idempotency_scope
 from picpaygo_core.services.ledger import ledger_entry
-from picpaygo_core.validation import MAX_PASSWORD_LENGTH, check_reason, has_invisible_characters
+from picpaygo_core.validation import (
+    MAX_PASSWORD_LENGTH,
+    check_ledger_text,
+    has_invisible_characters,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +99,8 @@ class AccountService:
     async def erase(self, email: str, *, reason: str, actor: str) -> User:
         """Erase the account with ``email`` (a maintainer's ``users delete``); the user
         as it was. ``UserNotFound`` if there is none."""
-        reason = check_reason(reason, MAX_REASON_LENGTH)
+        reason = check_ledger_text(reason, "reason", MAX_REASON_LENGTH)
+        actor = check_ledger_text(actor, "actor", MAX_REASON_LENGTH)
         async with self._uow_factory() as uow:
             user = None if has_invisible_characters(email) else await uow.users.find_by_email(email)
             if user is None:

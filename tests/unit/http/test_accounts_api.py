@@ -241,6 +241,9 @@ async def test_delete_needs_a_confirmation_and_erases_the_account(
     old_id = (await register(client)).json()["user"]["id"]
     await client.post("/api/credits/checkout", json={"pack": 10})
     assert_error(await client.request("DELETE", "/api/account", json={}), 400)
+    without_body = await client.request("DELETE", "/api/account")
+    assert_error(without_body, 400)
+    assert "password" in without_body.json()["detail"]
     assert_error(await client.request("DELETE", "/api/account", json={"password": "nope"}), 401)
     old_cookie = client.cookies[COOKIE]
 

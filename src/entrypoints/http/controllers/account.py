@@ -43,10 +43,10 @@ class AccountController(Controller):
     @delete("/", status_code=204, operation_id="deleteAccount")
     async def delete_account(
         self,
-        data: JSONBody[DeleteAccountRequest],
         caller: NamedDependency[Caller],
         services: NamedDependency[Services],
         client_ip: NamedDependency[str],
+        data: JSONBody[DeleteAccountRequest | None] = None,
     ) -> Response[None]:
         """Erase the signed-in account, confirmed with its password or a fresh Google ID
         token.
@@ -60,8 +60,8 @@ class AccountController(Controller):
             raise NotAuthenticated
         await services.accounts.delete(
             user=caller.user,
-            password=data.password,
-            credential=data.credential,
+            password=data.password if data else None,
+            credential=data.credential if data else None,
             client_ip=client_ip,
         )
         response: Response[None] = Response(content=None, status_code=204)

@@ -71,7 +71,7 @@ class MemoryMailOutboxRepository(MemoryRepository):
         return claimed
 
     async def sent(self, mail_id: UUID, now: datetime) -> None:
-        self._change(mail_id, status=MailStatus.SENT, sent_at=now, text="", html="")
+        self._change(mail_id, status=MailStatus.SENT, sent_at=now, recipient="", text="", html="")
 
     async def retry_at(self, mail_id: UUID, when: datetime, error: str) -> None:
         self._change(mail_id, next_attempt_at=when, last_error=error)

@@ -119,7 +119,8 @@ class PostgresMailOutboxRepository(PostgresRepository):
     async def sent(self, mail_id: UUID, now: datetime) -> None:
         await self._db.execute(
             b"""
-            UPDATE mail_outbox SET status = 'sent', sent_at = %s, text_body = '', html_body = ''
+            UPDATE mail_outbox SET status = 'sent', sent_at = %s, recipient = '',
+                text_body = '', html_body = ''
             WHERE id = %s
             """,
             (now, mail_id),

@@ -50,7 +50,8 @@ class OutgoingMail(msgspec.Struct, frozen=True, kw_only=True):
     """A mail in the outbox: written with the change it tells of, sent by a worker later.
 
     ``user_id`` ties it to an account (its mails go when the account is erased); the
-    bodies are emptied once it is sent, so no link outlives its delivery in the database.
+    recipient and bodies are emptied once it is sent, so no link outlives its delivery
+    in the database, nor the address of an erased account its confirmation mail.
     """
 
     id: UUID

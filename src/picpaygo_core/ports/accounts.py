@@ -45,7 +45,7 @@ class MailOutboxRepository(Protocol):
         ...
 
     async def sent(self, mail_id: UUID, now: datetime) -> None:
-        """Mark a mail sent and forget its bodies."""
+        """Mark a mail sent and forget its recipient and bodies."""
         ...
 
     async def retry_at(self, mail_id: UUID, when: datetime, error: str) -> None:

@@ -83,6 +83,7 @@ async def test_a_transient_failure_is_retried_later_and_then_sent() -> None:
     [sent] = await status(factory)
     assert sent.status is MailStatus.SENT
     assert sent.text == ""  # no link outlives its delivery
+    assert sent.recipient == ""
     assert sent.html == ""
     assert [m.subject for m in mailer.sent] == [trial_mail().subject]
 

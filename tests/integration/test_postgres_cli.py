@@ -169,6 +169,7 @@ def test_users_show_prints_the_account(account: Account, postgres_url: str) -> N
         "surname": "Lovelace",
         "isGoogleAccount": False,
         "hasPassword": True,
+        "emailVerified": False,
     }
     assert created == datetime.fromisoformat(account.user["createdAt"].replace("Z", "+00:00"))
     assert last_login >= created

@@ -69,11 +69,14 @@ def picpaygo_command() -> list[str]:
 def clean_environment(env: Mapping[str, str]) -> dict[str, str]:
     """``os.environ`` without the infrastructure variables, plus ``env``.
 
-    Storage is in memory unless ``env`` sets ``DATABASE_URL`` (blank: the embedded server).
+    Storage is in memory unless ``env`` sets ``DATABASE_URL`` (blank: the embedded server);
+    so is mail, unless it sets ``MAIL_URL``.
     """
     environ = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARIABLES}
     environ["PYTHONUNBUFFERED"] = "1"
     environ["DATABASE_URL"] = "memory://"
+    # Mail stays in the process (no .eml files in the working directory) unless asked.
+    environ["MAIL_URL"] = "memory://"
     environ.update(env)
     return environ
 

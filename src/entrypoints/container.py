@@ -36,12 +36,19 @@ from adapters.stripe import (
 )
 from adapters.system import SystemClock
 from entrypoints.mailer import build_mailer
+from entrypoints.pictures import (
+    build_s3_store,
+    describe_s3_store,
+    health_probes,
+    picture_store_kind,
+)
 from entrypoints.settings import MEMORY_URL, Settings
 from picpaygo_core.ports import (
     AttemptThrottle,
     Clock,
     HealthProbe,
     JobWakeup,
+    PictureStore,
     SessionReads,
     UnitOfWorkFactory,
 )
@@ -63,6 +70,7 @@ from picpaygo_core.services.erasure import AccountService
 from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.outbox import MailSender
+from picpaygo_core.services.pictures import OrphanSweep
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
 from picpaygo_core.services.recovery import RecoveryService
 from picpaygo_core.services.workers import Chore
@@ -92,6 +100,8 @@ class StorageFamily(Protocol):
     def wakeup(self) -> JobWakeup: ...
     @property
     def throttle(self) -> AttemptThrottle: ...
+    @property
+    def picture_store(self) -> PictureStore: ...
     @property
     def chores(self) -> Sequence[Chore]: ...
 
@@ -152,6 +162,11 @@ class Container(containers.DeclarativeContainer):
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
     throttle = storage.provided.throttle
+    pictures = providers.Selector(
+        providers.Callable(picture_store_kind, settings),
+        database=storage.provided.picture_store,
+        s3=providers.Singleton(build_s3_store, settings),
+    )
 
     hasher = providers.Singleton(Argon2PasswordHasher)
     google_verifier = providers.Selector(
@@ -259,6 +274,7 @@ class Container(containers.DeclarativeContainer):
         GenerationService,
         uow_factory=uow_factory,
         inspector=inspector,
+        pictures=pictures,
         wakeup=wakeup,
         clock=clock,
         policy=policy,
@@ -288,7 +304,7 @@ class Container(containers.DeclarativeContainer):
     queue_monitor = providers.Singleton(QueueMonitor, uow_factory=uow_factory, clock=clock)
     health_service = providers.Singleton(
         HealthService,
-        probes=providers.List(storage_probe),
+        probes=providers.Callable(health_probes, settings, storage_probe, pictures),
         uow_factory=uow_factory,
         incident_sources=providers.List(GENERATOR_INCIDENT),
     )
@@ -296,12 +312,16 @@ class Container(containers.DeclarativeContainer):
         JobProcessor,
         uow_factory=uow_factory,
         generator=generator,
+        pictures=pictures,
         clock=clock,
         policy=policy,
         telemetry=metrics,
     )
     retention_service = providers.Singleton(
-        RetentionService, uow_factory=uow_factory, clock=clock, policy=policy
+        RetentionService, uow_factory=uow_factory, pictures=pictures, clock=clock, policy=policy
+    )
+    orphan_sweep = providers.Singleton(
+        OrphanSweep, uow_factory=uow_factory, pictures=pictures, clock=clock
     )
 
 
@@ -319,6 +339,7 @@ def build_worker_pool(container: Container, size: int) -> WorkerPool:
     storage: StorageFamily = container.storage()
     idempotency: IdempotencyService = container.idempotency_service()
     mail_sender: MailSender = container.mail_sender()
+    sweep: OrphanSweep = container.orphan_sweep()
     return WorkerPool(
         processor=container.job_processor(),
         wakeup=storage.wakeup,
@@ -329,6 +350,7 @@ def build_worker_pool(container: Container, size: int) -> WorkerPool:
             retention.purge_old_outputs,
             idempotency.purge_expired,
             mail_sender.purge_finished,
+            sweep.sweep,
             *storage.chores,
         ],
         shutdown_grace_seconds=settings.server.shutdown_grace_seconds,
@@ -396,3 +418,7 @@ def announce_profile(settings: Settings, storage: StorageFamily) -> None:
         logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")
     if settings.mail.url is None or settings.mail.url == MEMORY_URL:
         logger.warning("MAIL_URL is not set: mail goes to %s", build_mailer(settings).description)
+    if picture_store_kind(settings) == "s3":
+        logger.info("pictures: %s", describe_s3_store(settings))
+    else:
+        logger.info("PICTURE_STORE is not set: pictures are kept in the database")

@@ -150,6 +150,18 @@ class StorageUnavailable(DomainError):
     default_message = "The service's storage is unavailable; try again shortly."
 
 
+class PictureStoreUnavailable(DomainError):
+    """The picture store (where picture bytes live) cannot be reached right now."""
+
+    default_message = "The picture store is unavailable; try again shortly."
+
+
+class PictureMissing(DomainError):
+    """The picture store holds no object under the key asked for."""
+
+    default_message = "The picture is no longer kept."
+
+
 class IdempotencyKeyReused(InvalidInput):
     default_message = (
         "This Idempotency-Key was already used for a different request; use a new key."

@@ -28,6 +28,7 @@ from adapters.postgres import (
     migrate,
     pending_migrations,
 )
+from adapters.postgres.pictures import PostgresPictureStore
 from picpaygo_core.errors import DuplicateLedgerEntry, InsufficientCredits
 from picpaygo_core.models import (
     Caller,
@@ -42,6 +43,7 @@ from picpaygo_core.models import (
     Spending,
     StoredImage,
     User,
+    input_key,
 )
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import UnitOfWork
@@ -402,12 +404,15 @@ async def queue_paid_job(uow_factory: PostgresUnitOfWorkFactory, caller: Caller)
     """Charge one credit and queue a job whose photo's bytes name the job."""
     assert caller.user is not None
     job_id = uuid.uuid4()
+    data = f"photo:{job_id}".encode()
     photo = StoredImage(
         id=uuid.uuid4(),
-        data=f"photo:{job_id}".encode(),
+        key=input_key(job_id),
+        size=len(data),
         content_type="image/jpeg",
         created_at=START,
     )
+    await PostgresPictureStore(uow_factory.database).put(photo.key, data, photo.content_type)
     job = a_job(
         id=job_id,
         owner_id=caller.user.id,
@@ -445,6 +450,7 @@ def a_processor(
 ) -> JobProcessor:
     return JobProcessor(
         uow_factory=PostgresUnitOfWorkFactory(database),
+        pictures=PostgresPictureStore(database),
         generator=generator,
         clock=clock,
         policy=Policy(free_credits=0, job_lease_seconds=LEASE_SECONDS),
@@ -504,7 +510,8 @@ async def test_two_workers_racing_over_the_queue_complete_every_job_exactly_once
             assert stored.output_image_id is not None
             output = await uow.images.find(stored.output_image_id)
             assert output is not None
-            assert output.data == f"picture of photo:{job.id}".encode()
+            data = await PostgresPictureStore(uow_factory.database).get(output.key)
+            assert data == f"picture of photo:{job.id}".encode()
         history = await uow.credits.history(user.id, 1000)
     charges = Counter(e.job_id for e in history if e.amount < 0)
     assert charges == Counter({job.id: 1 for job in jobs})
@@ -569,6 +576,7 @@ async def test_a_worker_that_lost_its_lease_while_generating_cannot_settle_the_j
     slow, fast = HeldGenerator(), CountingGenerator()
     worker_a = JobProcessor(
         uow_factory=uow_factory,
+        pictures=PostgresPictureStore(database),
         generator=slow,
         clock=clock,
         policy=Policy(free_credits=0, job_lease_seconds=LEASE_SECONDS),
@@ -593,7 +601,8 @@ async def test_a_worker_that_lost_its_lease_while_generating_cannot_settle_the_j
         assert stored.output_image_id is not None
         output = await uow.images.find(stored.output_image_id)
     assert output is not None
-    assert output.data == f"picture of photo:{job.id}".encode()
+    data = await PostgresPictureStore(uow_factory.database).get(output.key)
+    assert data == f"picture of photo:{job.id}".encode()
     assert await ledger_totals(postgres_url, user) == (0, 0, 2)
 
 

@@ -223,6 +223,7 @@ async def test_a_job_interrupted_by_stop_is_handed_back_and_taken_over_at_once(
     # Another process's worker takes it over at once, without waiting for a lease.
     processor = JobProcessor(
         uow_factory=container.uow_factory(),
+        pictures=container.pictures(),
         generator=held,
         clock=clock,
         policy=container.policy(),

@@ -68,7 +68,15 @@ def an_entry(
 
 
 def an_image(data: bytes = b"photo") -> StoredImage:
-    return StoredImage(id=uuid.uuid4(), data=data, content_type="image/jpeg", created_at=START)
+    """An image record of ``data`` (whose bytes, under its key, are the picture store's)."""
+    image_id = uuid.uuid4()
+    return StoredImage(
+        id=image_id,
+        key=f"images/{image_id}",
+        size=len(data),
+        content_type="image/jpeg",
+        created_at=START,
+    )
 
 
 def a_job(

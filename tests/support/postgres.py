@@ -40,6 +40,7 @@ TABLES = (
     "free_credits",
     "jobs",
     "images",
+    "picture_objects",
     "auth_attempts",
     "incidents",
     "idempotency_keys",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -156,7 +157,7 @@ def _is_due(job: Job, now: datetime) -> bool:
 
 
 class MemoryImageRepository(MemoryRepository):
-    """Image bytes by id."""
+    """Image records by id (their bytes are the picture store's)."""
 
     async def add(self, image: StoredImage) -> None:
         self._journal.put(self._store.images, image.id, image)
@@ -164,5 +165,11 @@ class MemoryImageRepository(MemoryRepository):
     async def find(self, image_id: UUID) -> StoredImage | None:
         return self._store.images.get(image_id)
 
-    async def delete(self, image_id: UUID) -> None:
+    async def delete(self, image_id: UUID) -> str | None:
+        image = self._store.images.get(image_id)
         self._journal.pop(self._store.images, image_id)
+        return image.key if image else None
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        wanted = set(keys)
+        return {image.key for image in self._store.images.values() if image.key in wanted}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
+from adapters.memory.pictures import MemoryPictureStore
 from adapters.memory.session_reads import MemorySessionReads
 from adapters.memory.store import MemoryStore
 from adapters.memory.throttle import MemoryAttemptThrottle
@@ -31,6 +32,8 @@ class MemoryStorage:
         self.health_probe = MemoryHealthProbe()
         self.wakeup = ProcessJobWakeup()
         self.throttle = MemoryAttemptThrottle(clock)
+        # The picture store when PICTURE_STORE is unset: pictures kept with everything else.
+        self.picture_store = MemoryPictureStore(clock)
         # The throttle forgets old counts by itself; nothing else needs tending.
         self.chores: Sequence[Chore] = ()
 

@@ -1,8 +1,9 @@
 """PostgreSQL jobs, claimed with ``FOR UPDATE SKIP LOCKED`` so workers never collide, and
-the images they read and make (bytes in a ``bytea`` column)."""
+the records of the images they read and make (their bytes are the picture store's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -55,7 +56,7 @@ CLAIM_WITH_PHOTO_SQL = (
     "WITH claimed AS (\n"
     + CLAIM_NEXT_SQL
     + """)
-SELECT claimed.*, i.id AS photo_id, i.data AS photo_data,
+SELECT claimed.*, i.id AS photo_id, i.key AS photo_key, i.size AS photo_size,
        i.content_type AS photo_content_type, i.created_at AS photo_created_at
 FROM claimed LEFT JOIN images i ON i.id = claimed.input_image_id
 """
@@ -77,8 +78,8 @@ WITH mine AS (
     FROM mine WHERE jobs.id = mine.id
     RETURNING {columns}
 ), output AS (
-    INSERT INTO images (id, data, content_type, created_at)
-    SELECT %(output_id)s, %(data)s, %(content_type)s, %(created_at)s FROM mine
+    INSERT INTO images (id, key, size, content_type, created_at)
+    SELECT %(output_id)s, %(key)s, %(size)s, %(content_type)s, %(created_at)s FROM mine
 ), photo AS (
     DELETE FROM images WHERE id = (SELECT input_image_id FROM mine)
 ), ended AS (
@@ -177,7 +178,8 @@ class PostgresJobRepository(PostgresRepository):
                 "worker": worker_id,
                 "now": now,
                 "output_id": output.id,
-                "data": output.data,
+                "key": output.key,
+                "size": output.size,
                 "content_type": output.content_type,
                 "created_at": output.created_at,
                 "incident": incident_source,
@@ -265,21 +267,30 @@ def _job_params(job: Job) -> dict[str, Any]:
 
 
 class PostgresImageRepository(PostgresRepository):
-    """Image bytes in a ``bytea`` column."""
+    """Image records: key, size and content type (their bytes are the picture store's)."""
 
     async def add(self, image: StoredImage) -> None:
         await self._db.execute(
-            b"INSERT INTO images (id, data, content_type, created_at) "
-            b"VALUES (%(id)s, %(data)s, %(content_type)s, %(created_at)s)",
+            b"INSERT INTO images (id, key, size, content_type, created_at) "
+            b"VALUES (%(id)s, %(key)s, %(size)s, %(content_type)s, %(created_at)s)",
             msgspec.structs.asdict(image),
         )
 
     async def find(self, image_id: UUID) -> StoredImage | None:
         return await self._one(
             StoredImage,
-            b"SELECT id, data, content_type, created_at FROM images WHERE id = %s",
+            b"SELECT id, key, size, content_type, created_at FROM images WHERE id = %s",
             (image_id,),
         )
 
-    async def delete(self, image_id: UUID) -> None:
-        await self._db.execute(b"DELETE FROM images WHERE id = %s", (image_id,))
+    async def delete(self, image_id: UUID) -> str | None:
+        row = await self._db.fetch_one(
+            b"DELETE FROM images WHERE id = %s RETURNING key", (image_id,), changes=True
+        )
+        return str(row["key"]) if row else None
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        rows = await self._db.fetch_all(
+            b"SELECT key FROM images WHERE key = ANY(%s)", (list(keys),)
+        )
+        return {str(row["key"]) for row in rows}

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from adapters.postgres.database import PostgresDatabase, announce_outage, outage_known
 from adapters.postgres.migrations import migrate, pending_migrations
+from adapters.postgres.pictures import PostgresPictureStore
 from adapters.postgres.session_reads import PostgresSessionReads
 from adapters.postgres.throttle import PostgresAttemptThrottle
 from adapters.postgres.unit_of_work import PostgresHealthProbe, PostgresUnitOfWorkFactory
@@ -95,6 +96,8 @@ class PostgresStorage:
         self.health_probe = PostgresHealthProbe(database)
         self.wakeup = PostgresJobWakeup(database)
         self.throttle = PostgresAttemptThrottle(database, clock)
+        # The picture store when PICTURE_STORE is unset: pictures kept in the database.
+        self.picture_store = PostgresPictureStore(database)
         self.chores: Sequence[Chore] = (self.throttle.forget_expired,)
 
     @property

@@ -17,6 +17,7 @@ from litestar.openapi.spec import (
     Components,
     OpenAPI,
     OpenAPIFormat,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -53,6 +54,7 @@ from picpaygo_core.errors import (
     PaymentProviderRefused,
     PaymentProviderUnavailable,
     PaymentsNotConfigured,
+    PictureStoreUnavailable,
     PurchaseNotFound,
     RequestInProgress,
     StorageUnavailable,
@@ -112,6 +114,7 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
         UnsupportedImage,
         IdempotencyKeyReused,
         RequestInProgress,
+        PictureStoreUnavailable,
     ),
     "listJobs": (NotAuthenticated, JobNotFound),
     "getJob": (JobNotFound,),
@@ -262,6 +265,17 @@ def complete(document: OpenAPI) -> None:
                         schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
                     )
                     for media in IMAGE_MEDIA_TYPES
+                },
+            )
+            responses["307"] = OpenAPIResponse(
+                description="With an object store (``PICTURE_STORE``): the picture is fetched "
+                "from the store itself, at the presigned URL in ``Location``, valid for "
+                "``PICTURE_URL_TTL_SECONDS``.",
+                headers={
+                    "Location": OpenAPIHeader(
+                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI),
+                        description="The presigned GET URL of the picture.",
+                    )
                 },
             )
         operation.responses = responses

@@ -27,6 +27,7 @@ from entrypoints.settings.sections import (
     Networks,
     OpenRouterSettings,
     PaymentSettings,
+    PictureSettings,
     PolicySettings,
     Profile,
     ServerSettings,
@@ -47,6 +48,7 @@ SECTIONS: dict[str, type[msgspec.Struct]] = {
     "openrouter": OpenRouterSettings,
     "payments": PaymentSettings,
     "mail": MailSettings,
+    "pictures": PictureSettings,
 }
 # Where the production profile wants another default than development.
 PRODUCTION_DEFAULTS = {"LOG_FORMAT": "json", "SESSION_COOKIE_SECURE": "true"}
@@ -58,6 +60,8 @@ SECRETS = frozenset(
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "MAIL_URL",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
     }
 )
 FLAGS = {"yes": "true", "on": "true", "no": "false", "off": "false"}

@@ -40,6 +40,12 @@ def unsupported(settings: Settings) -> list[str]:
             "JOB_RETRY_MAX_SECONDS must be at least JOB_RETRY_BASE_SECONDS, got "
             f"{policy.retry_max_seconds:g} < {policy.retry_base_seconds:g}"
         )
+    pictures = settings.pictures
+    if pictures.store and bool(pictures.access_key_id) != bool(pictures.secret_access_key):
+        problems.append(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both, or neither "
+            "to use the environment's role"
+        )
     return problems
 
 

@@ -208,6 +208,41 @@ class MailSettings(msgspec.Struct, frozen=True, kw_only=True):
             msgspec.structs.force_setattr(self, "url", MEMORY_URL)
 
 
+PictureStoreUrl = Annotated[
+    str,
+    described(
+        "s3://bucket or s3://bucket/prefix", r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+    ),
+]
+
+
+class PictureSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where picture bytes live: unset store, in the database; else an S3-compatible store."""
+
+    store: PictureStoreUrl | None = variable("PICTURE_STORE")
+    endpoint_url: HttpUrl | None = variable("S3_ENDPOINT_URL")
+    region: Text = variable("S3_REGION", "us-east-1")
+    access_key_id: Text | None = variable("AWS_ACCESS_KEY_ID")
+    secret_access_key: Text | None = variable("AWS_SECRET_ACCESS_KEY")
+    session_token: Text | None = variable("AWS_SESSION_TOKEN")
+    url_ttl_seconds: Annotated[int, whole(1, 7 * 24 * 3600, "seconds")] = variable(
+        "PICTURE_URL_TTL_SECONDS", 300
+    )
+
+    def __post_init__(self) -> None:
+        _without_trailing_slash(self, "store", "endpoint_url")
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket of ``PICTURE_STORE`` (None when pictures stay in the database)."""
+        return self.store.removeprefix("s3://").partition("/")[0] if self.store else None
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix of ``PICTURE_STORE`` (empty for the whole bucket)."""
+        return self.store.removeprefix("s3://").partition("/")[2].strip("/") if self.store else ""
+
+
 class PolicySettings(msgspec.Struct, frozen=True, kw_only=True):
     """Which variable sets which field of the core's ``Policy`` (unset: the core's default)."""
 
@@ -274,6 +309,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     openrouter: OpenRouterSettings = msgspec.field(default_factory=OpenRouterSettings)
     payments: PaymentSettings = msgspec.field(default_factory=PaymentSettings)
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    pictures: PictureSettings = msgspec.field(default_factory=PictureSettings)
     policy: Policy = msgspec.field(default_factory=Policy)
 
     @property

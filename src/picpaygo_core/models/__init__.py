@@ -35,7 +35,12 @@ from picpaygo_core.models.idempotency import (
 from picpaygo_core.models.images import (
     CleanImage,
     ImageInfo,
+    Picture,
+    PictureLink,
     StoredImage,
+    StoredObject,
+    input_key,
+    output_key,
 )
 from picpaygo_core.models.incidents import (
     Incident,
@@ -110,15 +115,20 @@ __all__ = [
     "PaymentReversed",
     "PendingCheckouts",
     "PermanentFailure",
+    "Picture",
+    "PictureLink",
     "Purchase",
     "PurchaseStatus",
     "Session",
     "SignedIn",
     "Spending",
     "StoredImage",
+    "StoredObject",
     "StoredResponse",
     "TokenPurpose",
     "TransientFailure",
     "User",
     "free_first",
+    "input_key",
+    "output_key",
 ]

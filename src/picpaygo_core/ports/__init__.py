@@ -10,6 +10,7 @@ from picpaygo_core.ports.generation import ImageGenerator, ImageInspector, JobWa
 from picpaygo_core.ports.health import HealthProbe
 from picpaygo_core.ports.mail import Mailer
 from picpaygo_core.ports.payments import PaymentGateway
+from picpaygo_core.ports.pictures import PictureStore
 from picpaygo_core.ports.security import GoogleTokenVerifier, PasswordHasher
 from picpaygo_core.ports.storage import (
     CreditRepository,
@@ -45,6 +46,7 @@ __all__ = [
     "Mailer",
     "PasswordHasher",
     "PaymentGateway",
+    "PictureStore",
     "PurchaseRepository",
     "SessionReads",
     "SessionRepository",

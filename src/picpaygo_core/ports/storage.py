@@ -6,6 +6,7 @@ others only when the unit of work commits, and are all undone otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -222,8 +223,15 @@ class ImageRepository(Protocol):
 
     async def find(self, image_id: UUID) -> StoredImage | None: ...
 
-    async def delete(self, image_id: UUID) -> None:
-        """Forget an image; nothing happens if it does not exist."""
+    async def delete(self, image_id: UUID) -> str | None:
+        """Forget an image; returns the picture store key it had (None if there was none).
+
+        The object itself is the caller's to delete, once this unit of work commits.
+        """
+        ...
+
+    async def existing_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` some stored image has (the others' objects are orphans)."""
         ...
 
 

@@ -19,7 +19,7 @@ class Telemetry(Protocol):
         ...
 
     def job_finished(self, outcome: str, seconds: float) -> None:
-        """An attempt at a job ended with ``outcome`` (see ``job_outcome``)."""
+        """An attempt at a job ended with ``outcome`` (see ``job_reports.job_outcome``)."""
         ...
 
     def generator_called(self, outcome: str, seconds: float) -> None:

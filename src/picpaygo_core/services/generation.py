@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from datetime import datetime
 from uuid import UUID
 
 from picpaygo_core.errors import (
+    DomainError,
     ImageNotFound,
     ImageTooLarge,
     InsufficientCredits,
     JobNotFound,
     NotAuthenticated,
+    PictureMissing,
+    StorageUnavailable,
     UnsupportedImage,
 )
 from picpaygo_core.models import (
     Caller,
+    Category,
     CreditSource,
     Job,
     JobStatus,
+    Picture,
+    PictureLink,
     StoredImage,
+    input_key,
 )
 from picpaygo_core.policy import Policy
-from picpaygo_core.ports import Clock, ImageInspector, JobWakeup, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import (
+    Clock,
+    ImageInspector,
+    JobWakeup,
+    PictureStore,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import credits_view, spending_of
 from picpaygo_core.validation import parse_category
+
+logger = logging.getLogger(__name__)
 
 MAX_JOBS_PER_PAGE = 100
 
@@ -39,6 +57,7 @@ class GenerationService:
         *,
         uow_factory: UnitOfWorkFactory,
         inspector: ImageInspector,
+        pictures: PictureStore,
         wakeup: JobWakeup,
         clock: Clock,
         policy: Policy,
@@ -46,6 +65,7 @@ class GenerationService:
     ) -> None:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
+        self._pictures = pictures
         self._inspector = inspector
         self._decoding = asyncio.Semaphore(policy.image_decoders)
         self._wakeup = wakeup
@@ -68,6 +88,10 @@ class GenerationService:
         caller has no credit left; in every failure nothing is stored or spent.
         ``credits``: what the caller could spend when let in (``admit``); without it,
         they are read before the photo is decoded. Either way the charge decides.
+
+        The photo is written to the picture store before the job's transaction commits
+        (``PictureStoreUnavailable`` when it cannot be: nothing charged, no job); if the
+        transaction then fails, the object is deleted again (or swept later, after a crash).
         """
         parsed_category = parse_category(category)
         if not image:
@@ -85,6 +109,37 @@ class GenerationService:
         info, image = clean.info, clean.data
         now = self._clock.now()
         job_id = uuid.uuid4()
+        key = input_key(job_id)
+        await self._pictures.put(key, image, info.content_type)
+        photo = StoredImage(
+            id=uuid.uuid4(),
+            key=key,
+            size=len(image),
+            content_type=info.content_type,
+            created_at=now,
+        )
+        try:
+            job = await self._store_job(caller, job_id, parsed_category, now, photo, recorder)
+        except StorageUnavailable:
+            raise  # the commit may have gone through: the orphan sweep decides
+        except DomainError:
+            await self._forget_object(key)  # refused before the commit: no job holds it
+            raise
+        self._telemetry.job_created()
+        self._telemetry.credits_moved("spent", 1)
+        self._wakeup.notify()
+        return job
+
+    async def _store_job(
+        self,
+        caller: Caller,
+        job_id: UUID,
+        category: Category,
+        now: datetime,
+        photo: StoredImage,
+        recorder: Recorder[Job] | None,
+    ) -> Job:
+        """Charge the credit, and store the photo's record and the job, in one transaction."""
         async with self._uow_factory() as uow:
             charge = await uow.credits.spend(
                 spending_of(
@@ -96,18 +151,15 @@ class GenerationService:
                     job_id=job_id,
                 )
             )
-            stored = StoredImage(
-                id=uuid.uuid4(), data=image, content_type=info.content_type, created_at=now
-            )
-            await uow.images.add(stored)
+            await uow.images.add(photo)
             job = Job(
                 id=job_id,
-                category=parsed_category,
+                category=category,
                 status=JobStatus.QUEUED,
                 owner_id=caller.user.id if caller.user else None,
                 client_network=caller.client_network,
                 credit_source=CreditSource.FREE if charge.free else CreditSource.PAID,
-                input_image_id=stored.id,
+                input_image_id=photo.id,
                 output_image_id=None,
                 error=None,
                 attempts=0,
@@ -119,10 +171,14 @@ class GenerationService:
             if recorder is not None:
                 await recorder(uow, job)
             await uow.commit()
-        self._telemetry.job_created()
-        self._telemetry.credits_moved("spent", 1)
-        self._wakeup.notify()
         return job
+
+    async def _forget_object(self, key: str) -> None:
+        """Delete an object no job will hold; the orphan sweep retries if this fails."""
+        try:
+            await self._pictures.delete(key)
+        except Exception:
+            logger.warning("could not delete %s; the orphan sweep will", key, exc_info=True)
 
     async def _check_credit(self, caller: Caller) -> None:
         """Refuse a caller without any credit before the photo costs any decoding.
@@ -154,8 +210,9 @@ class GenerationService:
             after = await _visible_job(uow, caller, before) if before else None
             return await uow.jobs.list_for_owner(caller.user.id, limit=limit, before=after)
 
-    async def output_image(self, caller: Caller, job_id: UUID) -> StoredImage:
-        """The generated picture of a finished job the caller may see."""
+    async def output_image(self, caller: Caller, job_id: UUID) -> Picture | PictureLink:
+        """The generated picture of a finished job the caller may see: a link to fetch it
+        from the picture store directly when the store gives one, else its bytes."""
         async with self._uow_factory() as uow:
             job = await _visible_job(uow, caller, job_id)
             if job.output_image_id is None:
@@ -163,7 +220,14 @@ class GenerationService:
             image = await uow.images.find(job.output_image_id)
         if image is None:
             raise ImageNotFound
-        return image
+        url = await self._pictures.download_url(image.key)
+        if url is not None:
+            return PictureLink(url=url)
+        try:
+            data = await self._pictures.get(image.key)
+        except PictureMissing:
+            raise ImageNotFound(_why_no_image(job)) from None
+        return Picture(data=data, content_type=image.content_type)
 
 
 async def _visible_job(uow: UnitOfWork, caller: Caller, job_id: UUID) -> Job:

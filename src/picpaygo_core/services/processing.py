@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from picpaygo_core.errors import PictureMissing, PictureStoreUnavailable
 from picpaygo_core.models import (
     Generated,
     GenerationOutcome,
@@ -26,14 +27,19 @@ from picpaygo_core.models import (
     JobStatus,
     OperatorFailure,
     PermanentFailure,
+    Picture,
     StoredImage,
     TransientFailure,
+    input_key,
+    output_key,
 )
 from picpaygo_core.policy import Policy
-from picpaygo_core.ports import Clock, ImageGenerator, UnitOfWork, UnitOfWorkFactory
+from picpaygo_core.ports import Clock, ImageGenerator, PictureStore, UnitOfWork, UnitOfWorkFactory
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.prompts import build_prompt
+from picpaygo_core.services.job_reports import report_job
 from picpaygo_core.services.ledger import refund_job
+from picpaygo_core.services.pictures import forget_object
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ FAILED_AFTER_RETRIES = f"The picture could not be generated. {REFUNDED}"
 SERVICE_UNAVAILABLE = f"The image service is unavailable right now. {REFUNDED}"
 PHOTO_MISSING = f"The uploaded photo is no longer available. {REFUNDED}"
 TOO_LATE = f"The picture could not be made in time. {REFUNDED}"
+# The picture store is down: the attempt is retried like any transient failure.
+STORE_DOWN = TransientFailure(reason="the picture store is unreachable")
 
 # How the generator's answers are counted in telemetry.
 _OUTCOME_KINDS: dict[type[GenerationOutcome], str] = {
@@ -55,19 +63,6 @@ _OUTCOME_KINDS: dict[type[GenerationOutcome], str] = {
 GENERATOR_INCIDENT = "imageGenerator"
 
 
-def job_outcome(claimed: Job, settled: Job) -> str:
-    """What became of an attempt: ``succeeded``, ``failed``, ``retry`` (queued again after a
-    failed attempt), ``handed_back`` (queued again at once, the attempt not counted) or
-    ``lease_lost`` (another worker holds it now)."""
-    if settled.status is JobStatus.SUCCEEDED:
-        return "succeeded"
-    if settled.status is JobStatus.FAILED:
-        return "failed"
-    if settled.status is JobStatus.QUEUED:
-        return "handed_back" if settled.attempts < claimed.attempts else "retry"
-    return "lease_lost"
-
-
 class JobProcessor:
     """Processes queued generation jobs, one call of ``process_next`` per job."""
 
@@ -76,6 +71,7 @@ class JobProcessor:
         *,
         uow_factory: UnitOfWorkFactory,
         generator: ImageGenerator,
+        pictures: PictureStore,
         clock: Clock,
         policy: Policy,
         rng: random.Random | None = None,
@@ -83,6 +79,7 @@ class JobProcessor:
     ) -> None:
         self._telemetry = telemetry
         self._uow_factory = uow_factory
+        self._pictures = pictures
         self._generator = generator
         self._clock = clock
         self._policy = policy
@@ -158,28 +155,18 @@ class JobProcessor:
         if time_left <= 0:
             return await self._fail(job, worker_id, TOO_LATE)
         timeout = min(self._policy.job_timeout_seconds, time_left)
-        outcome = await self._generate_keeping_lease(job, photo, worker_id, timeout)
+        try:
+            data = await self._pictures.get(photo.key)
+        except PictureMissing:
+            return await self._fail(job, worker_id, PHOTO_MISSING)
+        except PictureStoreUnavailable:
+            return await self._settle(job, worker_id, STORE_DOWN)
+        picture = Picture(data=data, content_type=photo.content_type)
+        outcome = await self._generate_keeping_lease(job, picture, worker_id, timeout)
         return await self._settle(job, worker_id, outcome)
 
     def _report(self, claimed: Job, settled: Job, seconds: float) -> None:
-        """One log line (and one telemetry event) per job outcome."""
-        outcome = job_outcome(claimed, settled)
-        logger.info(
-            "job %s %s after attempt %d in %.2fs",
-            claimed.id,
-            outcome,
-            claimed.attempts,
-            seconds,
-            extra={
-                "fields": {
-                    "job_id": str(claimed.id),
-                    "attempts": claimed.attempts,
-                    "duration_ms": round(seconds * 1000, 1),
-                    "outcome": outcome,
-                }
-            },
-        )
-        self._telemetry.job_finished(outcome, seconds)
+        report_job(logger, self._telemetry, claimed, settled, seconds)
 
     def _deadline(self, job: Job) -> datetime:
         """When the job must be finished: no attempt runs, and no retry starts, after it."""
@@ -194,7 +181,7 @@ class JobProcessor:
         return claimed
 
     async def _generate_keeping_lease(
-        self, job: Job, photo: StoredImage, worker_id: str, time_limit: float
+        self, job: Job, photo: Picture, worker_id: str, time_limit: float
     ) -> GenerationOutcome:
         # The lease is renewed only by calls that outlast a third of it: the renewing task
         # starts from a timer, so a quick call costs a timer, not a task.
@@ -230,6 +217,14 @@ class JobProcessor:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _lease_renewed(self, job: Job, worker_id: str) -> bool:
+        """Renew the lease for a whole lease period, if the job is still this worker's."""
+        lease_until = self._clock.now() + timedelta(seconds=self._policy.job_lease_seconds)
+        async with self._uow_factory() as uow:
+            kept = await uow.jobs.extend_lease(job.id, worker_id, lease_until)
+            await uow.commit()
+        return kept
 
     async def _renew_lease(self, job: Job, worker_id: str) -> None:
         """Extend the lease now, then every third of it, until cancelled or lost."""
@@ -273,8 +268,23 @@ class JobProcessor:
 
     async def _succeed(self, job: Job, worker_id: str, result: Generated) -> Job:
         now = self._clock.now()
+        key = output_key(job.id, result.content_type)
+        if not await self._lease_renewed(job, worker_id):
+            # Another worker holds the job now, and writes the same key: leave it alone.
+            logger.warning(
+                "job %s is no longer leased to %s; dropping this result", job.id, worker_id
+            )
+            return job
+        try:
+            await self._pictures.put(key, result.data, result.content_type)
+        except PictureStoreUnavailable:
+            return await self._settle(job, worker_id, STORE_DOWN)
         output = StoredImage(
-            id=uuid.uuid4(), data=result.data, content_type=result.content_type, created_at=now
+            id=uuid.uuid4(),
+            key=key,
+            size=len(result.data),
+            content_type=result.content_type,
+            created_at=now,
         )
         async with self._uow_factory() as uow:
             completed = await uow.jobs.complete(
@@ -285,8 +295,9 @@ class JobProcessor:
             logger.warning(
                 "job %s is no longer leased to %s; dropping this result", job.id, worker_id
             )
-            return job
+            return job  # the result's object is the sweep's, unless the new holder rewrites it
         done, ended = completed
+        await forget_object(self._pictures, input_key(job.id))
         if ended is not None:
             logger.info(
                 "image generator %s works again; the incident open since %s is over",
@@ -339,8 +350,9 @@ class JobProcessor:
                 )
                 opened = await uow.incidents.open(incident)
             await refund_job(uow, current, free_credits=self._policy.free_credits, now=now)
+            photo_key = None
             if current.input_image_id:
-                await uow.images.delete(current.input_image_id)
+                photo_key = await uow.images.delete(current.input_image_id)
             failed = msgspec.structs.replace(
                 current,
                 status=JobStatus.FAILED,
@@ -353,6 +365,8 @@ class JobProcessor:
             )
             await uow.jobs.update(failed)
             await uow.commit()
+        if photo_key is not None:
+            await forget_object(self._pictures, photo_key)
         if not current.refunded:
             self._telemetry.credits_moved("refunded", 1)
         if opened:

@@ -65,6 +65,7 @@ async def test_a_handed_back_job_is_taken_over_and_charged_once(
     # Another process's worker: its own processor over the same storage.
     another = JobProcessor(
         uow_factory=container.storage().uow_factory,
+        pictures=container.pictures(),
         generator=generator,
         clock=container.clock(),
         policy=container.policy(),

@@ -82,7 +82,10 @@ async def test_a_new_job_stores_the_uploaded_photo(container: Container) -> None
 
     assert job.input_image_id is not None
     stored = container.storage().store.images[job.input_image_id]
-    assert same_picture(stored.data, PHOTO)
+    assert stored.key == f"inputs/{job.id}"
+    data = await container.pictures().get(stored.key)
+    assert stored.size == len(data)
+    assert same_picture(data, PHOTO)
     assert stored.content_type == "image/jpeg"
 
 

@@ -441,6 +441,7 @@ def second_worker(container: Container, clock: FakeClock, output: bytes) -> JobP
     """Another worker process, with its own generator, sharing storage and time."""
     return JobProcessor(
         uow_factory=container.uow_factory(),
+        pictures=container.pictures(),
         generator=ScriptedGenerator([Generated(data=output, content_type="image/png")]),
         clock=clock,
         policy=container.policy(),

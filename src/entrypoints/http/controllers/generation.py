@@ -10,6 +10,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
+from litestar.response import Redirect
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
@@ -21,7 +22,7 @@ from entrypoints.http.schemas import (
     JobStatusResponse,
 )
 from picpaygo_core.errors import JobNotFound
-from picpaygo_core.models import Caller
+from picpaygo_core.models import Caller, PictureLink
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
@@ -92,11 +93,15 @@ class GenerationController(Controller):
         jobId: JobIdParameter,  # the path parameter's public name
         caller: NamedDependency[Caller],
         services: NamedDependency[Services],
-    ) -> Response[bytes]:
-        """The generated picture."""
-        image = await services.generation.output_image(caller, _parse_id(jobId))
-        # Cache-Control and nosniff are set for every private answer (response_headers).
-        return Response(image.data, media_type=image.content_type)
+    ) -> Response[bytes] | Redirect:
+        """The generated picture; with an object store, a 307 to a short-lived presigned
+        URL of the store instead (the bytes never pass through the API)."""
+        picture = await services.generation.output_image(caller, _parse_id(jobId))
+        # Cache-Control (no-store) and nosniff are set for every private answer
+        # (response_headers), the redirect included.
+        if isinstance(picture, PictureLink):
+            return Redirect(picture.url, status_code=307)
+        return Response(picture.data, media_type=picture.content_type)
 
 
 def _parse_id(job_id: str) -> UUID:

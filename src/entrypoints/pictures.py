@@ -1,0 +1,44 @@
+"""Which picture store the settings ask for, and how to build it."""
+
+from __future__ import annotations
+
+from adapters.s3 import S3Location, S3PictureStore
+from entrypoints.settings import Settings
+from picpaygo_core.ports import HealthProbe, PictureStore
+
+
+def picture_store_kind(settings: Settings) -> str:
+    """``s3`` when ``PICTURE_STORE`` names a bucket, else ``database`` (the storage's own)."""
+    return "s3" if settings.pictures.store else "database"
+
+
+def build_s3_store(settings: Settings) -> S3PictureStore:
+    """The S3-compatible store ``PICTURE_STORE`` and the ``S3_*``/``AWS_*`` settings name."""
+    pictures = settings.pictures
+    assert pictures.bucket is not None
+    location = S3Location(
+        bucket=pictures.bucket,
+        prefix=pictures.prefix,
+        endpoint_url=pictures.endpoint_url,
+        region=pictures.region,
+        access_key_id=pictures.access_key_id,
+        secret_access_key=pictures.secret_access_key,
+        session_token=pictures.session_token,
+    )
+    return S3PictureStore(location, url_ttl_seconds=pictures.url_ttl_seconds)
+
+
+def health_probes(
+    settings: Settings, storage_probe: HealthProbe, pictures: PictureStore
+) -> list[HealthProbe]:
+    """The storage's probe, and the picture store's when it is a store of its own."""
+    if picture_store_kind(settings) == "s3":
+        return [storage_probe, pictures]
+    return [storage_probe]
+
+
+def describe_s3_store(settings: Settings) -> str:
+    """Where the S3-compatible store is, for the start-up log (no credentials)."""
+    pictures = settings.pictures
+    endpoint = f" at {pictures.endpoint_url}" if pictures.endpoint_url else ""
+    return f"{pictures.store}{endpoint} ({pictures.region})"

@@ -20,6 +20,7 @@ from support.postgres import (
     throwaway_database,
     unreachable_reason,
 )
+from support.s3 import S3Server
 from support.server import LIVE_SERVERS
 
 ContainerFactory = Callable[..., Container]
@@ -80,6 +81,16 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         yield postgres_server
     finally:
         empty_tables(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 API (moto's server) on 127.0.0.1 for this test session; never the network."""
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from entrypoints.cli.database import db
 from entrypoints.cli.mail import mail
 from entrypoints.cli.output import pass_context
 from entrypoints.cli.payments import payments
+from entrypoints.cli.pictures import pictures
 from entrypoints.cli.service import serve, worker
 
 
@@ -36,7 +37,7 @@ def openapi(context: CliContext) -> None:
     click.echo(json.dumps(openapi_document(context.settings), indent=2, ensure_ascii=False))
 
 
-for command in (serve, worker, db, users, credits, payments, mail):
+for command in (serve, worker, db, users, credits, payments, mail, pictures):
     cli.add_command(command)
 
 

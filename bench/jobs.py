@@ -42,22 +42,28 @@ def parse_args() -> argparse.Namespace:
 def queue_jobs(url: str, count: int) -> None:
     """``count`` queued anonymous jobs, created a millisecond apart, each with a photo."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE jobs, images")
+        conn.execute("TRUNCATE jobs, images, picture_objects")
         conn.execute(
             """
-            WITH photos AS (
-                INSERT INTO images (id, data, content_type, created_at)
-                SELECT gen_random_uuid(), %(photo)s, 'image/jpeg', now()
-                FROM generate_series(1, %(n)s)
-                RETURNING id
+            WITH ids AS (
+                SELECT gen_random_uuid() AS job_id, gen_random_uuid() AS image_id, n
+                FROM generate_series(1, %(n)s) AS n
+            ), objects AS (
+                INSERT INTO picture_objects (key, data, content_type, size, created_at)
+                SELECT 'inputs/' || job_id, %(photo)s, 'image/jpeg', octet_length(%(photo)s),
+                       now()
+                FROM ids
+            ), photos AS (
+                INSERT INTO images (id, key, size, content_type, created_at)
+                SELECT image_id, 'inputs/' || job_id, octet_length(%(photo)s), 'image/jpeg', now()
+                FROM ids
             )
             INSERT INTO jobs (id, category, status, owner_id, client_network, credit_source,
                               input_image_id, output_image_id, error, attempts, created_at,
                               updated_at, available_at, refunded)
-            SELECT gen_random_uuid(), 'portraits', 'queued', NULL, '192.0.2.1', 'free', id,
-                   NULL, NULL, 0, now() + row_number() OVER () * interval '1 ms', now(),
-                   now(), false
-            FROM photos
+            SELECT job_id, 'portraits', 'queued', NULL, '192.0.2.1', 'free', image_id,
+                   NULL, NULL, 0, now() + n * interval '1 ms', now(), now(), false
+            FROM ids
             """,
             {"photo": jpeg_bytes(), "n": count},
         )

@@ -118,7 +118,10 @@ class Stack:
     def stored_images(self) -> dict[Any, tuple[bytes, str]]:
         """Every stored image: id -> (bytes, content type)."""
         with psycopg.connect(self.postgres_url) as conn:
-            rows = conn.execute("SELECT id, data, content_type FROM images").fetchall()
+            rows = conn.execute(
+                "SELECT i.id, o.data, i.content_type FROM images i "
+                "JOIN picture_objects o ON o.key = i.key"
+            ).fetchall()
         return {row[0]: (bytes(row[1]), row[2]) for row in rows}
 
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import argon2
 
+from adapters.memory.pictures import MemoryPictureStore
 from adapters.passwords import Argon2PasswordHasher
-from picpaygo_core.errors import PaymentsNotConfigured
+from picpaygo_core.errors import PaymentsNotConfigured, PictureStoreUnavailable
 from picpaygo_core.models import (
     Category,
     CheckoutSession,
@@ -20,6 +21,7 @@ from picpaygo_core.models import (
     Purchase,
     User,
 )
+from picpaygo_core.ports import Clock
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -108,3 +110,35 @@ class PaymentPagesGateway:
 
     def read_event(self, payload: bytes, signature: str | None) -> PaymentEvent:
         raise PaymentsNotConfigured("This gateway reads no events.")
+
+
+class FlakyPictureStore(MemoryPictureStore):
+    """The in-memory picture store, which can be taken down (every call then fails as an
+    unreachable store's does) and can give download links (as an object store does)."""
+
+    def __init__(self, clock: Clock, *, links: bool = False) -> None:
+        super().__init__(clock)
+        self.down = False
+        self._links = links
+
+    def _answer(self) -> None:
+        if self.down:
+            raise PictureStoreUnavailable
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._answer()
+        await super().put(key, data, content_type)
+
+    async def get(self, key: str) -> bytes:
+        self._answer()
+        return await super().get(key)
+
+    async def delete(self, key: str) -> None:
+        self._answer()
+        await super().delete(key)
+
+    async def download_url(self, key: str) -> str | None:
+        return f"https://store.example/{key}?X-Amz-Signature=test" if self._links else None
+
+    def keys(self) -> list[str]:
+        return sorted(self._objects)

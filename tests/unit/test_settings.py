@@ -514,3 +514,40 @@ def test_a_mail_url_password_is_never_shown() -> None:
 def test_production_refuses_mail_kept_in_memory() -> None:
     message = refusal({**PRODUCTION, "PAYMENTS_MODE": "disabled", "MAIL_URL": "memory://"})
     assert message.startswith("MAIL_URL=memory://")
+
+
+def test_pictures_stay_in_the_database_unless_a_store_is_named() -> None:
+    pictures = load_settings({}).pictures
+
+    assert pictures.store is None
+    assert (pictures.region, pictures.url_ttl_seconds) == ("us-east-1", 300)
+
+
+def test_a_picture_store_names_its_bucket_and_prefix() -> None:
+    pictures = load_settings(
+        {
+            "PICTURE_STORE": "s3://my-bucket/deploy/pictures/",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9000/",
+            "S3_REGION": "auto",
+            "AWS_ACCESS_KEY_ID": "AKIA1",
+            "AWS_SECRET_ACCESS_KEY": "secret",
+            "PICTURE_URL_TTL_SECONDS": "60",
+        }
+    ).pictures
+
+    assert (pictures.bucket, pictures.prefix) == ("my-bucket", "deploy/pictures")
+    assert pictures.endpoint_url == "http://127.0.0.1:9000"
+    assert (pictures.region, pictures.url_ttl_seconds) == ("auto", 60)
+
+
+def test_a_malformed_picture_store_is_one_line_naming_it() -> None:
+    assert refusal({"PICTURE_STORE": "gs://bucket"}) == (
+        "PICTURE_STORE must be s3://bucket or s3://bucket/prefix, got 'gs://bucket'"
+    )
+
+
+def test_a_half_given_key_pair_is_refused_without_showing_the_secret() -> None:
+    message = refusal({"PICTURE_STORE": "s3://bucket", "AWS_SECRET_ACCESS_KEY": "hunter2-secret"})
+
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together" in message
+    assert "hunter2" not in message

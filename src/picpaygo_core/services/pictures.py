@@ -28,8 +28,8 @@ async def forget_object(pictures: PictureStore, key: str) -> None:
     object is then an orphan, which the sweep deletes later."""
     try:
         await pictures.delete(key)
-    except Exception:
-        logger.warning("could not delete picture %s; the orphan sweep will", key, exc_info=True)
+    except Exception as exc:
+        logger.warning("could not delete picture %s (%s); the orphan sweep will", key, exc)
 
 
 class OrphanSweep:

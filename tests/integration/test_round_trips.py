@@ -84,16 +84,17 @@ async def round_trips(proxy: TcpProxy, *requests: Any) -> tuple[float, list[http
     return (proxy.flights - before) / len(requests), responses
 
 
-async def test_an_upload_takes_three_round_trips(client: Client, proxy: TcpProxy) -> None:
+async def test_an_upload_takes_four_round_trips(client: Client, proxy: TcpProxy) -> None:
     per_upload, responses = await round_trips(proxy, *(upload(client) for _ in range(UPLOADS)))
 
     assert [r.status_code for r in responses] == [202] * UPLOADS
-    # The session with the caller's credits; BEGIN with the charge; the photo, the job,
-    # the workers' wake-up and COMMIT.
-    assert per_upload == 3
+    # The session with the caller's credits; the photo's bytes, written to the picture
+    # store (the database's) before the job's transaction; BEGIN with the charge; the
+    # photo's record, the job, the workers' wake-up and COMMIT.
+    assert per_upload == 4
 
 
-async def test_an_upload_with_an_idempotency_key_takes_four_round_trips(
+async def test_an_upload_with_an_idempotency_key_takes_five_round_trips(
     client: Client, proxy: TcpProxy
 ) -> None:
     keys = [str(uuid.uuid4()) for _ in range(UPLOADS)]
@@ -103,6 +104,6 @@ async def test_an_upload_with_an_idempotency_key_takes_four_round_trips(
     assert [r.status_code for r in responses + replays] == [202] * UPLOADS * 2
     assert [r.content for r in replays] == [r.content for r in responses]
     # BEGIN with the claim and the session's read, its COMMIT (a retry must see the claim
-    # at once); then the upload's own two, the answer travelling with their COMMIT.
-    assert per_upload == 4
+    # at once); then the upload's own three, the answer travelling with their COMMIT.
+    assert per_upload == 5
     assert per_replay == 2

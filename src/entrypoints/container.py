@@ -38,8 +38,8 @@ from adapters.system import SystemClock
 from entrypoints.mailer import build_mailer
 from entrypoints.pictures import (
     build_s3_store,
+    degrading_probes,
     describe_s3_store,
-    health_probes,
     picture_store_kind,
 )
 from entrypoints.settings import MEMORY_URL, Settings
@@ -304,7 +304,8 @@ class Container(containers.DeclarativeContainer):
     queue_monitor = providers.Singleton(QueueMonitor, uow_factory=uow_factory, clock=clock)
     health_service = providers.Singleton(
         HealthService,
-        probes=providers.Callable(health_probes, settings, storage_probe, pictures),
+        probes=providers.List(storage_probe),
+        degrading=providers.Callable(degrading_probes, settings, pictures),
         uow_factory=uow_factory,
         incident_sources=providers.List(GENERATOR_INCIDENT),
     )
@@ -421,4 +422,4 @@ def announce_profile(settings: Settings, storage: StorageFamily) -> None:
     if picture_store_kind(settings) == "s3":
         logger.info("pictures: %s", describe_s3_store(settings))
     else:
-        logger.info("PICTURE_STORE is not set: pictures are kept in the database")
+        logger.info("PICTURE_STORE is not set: pictures are kept with the other data")

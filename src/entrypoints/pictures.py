@@ -28,13 +28,11 @@ def build_s3_store(settings: Settings) -> S3PictureStore:
     return S3PictureStore(location, url_ttl_seconds=pictures.url_ttl_seconds)
 
 
-def health_probes(
-    settings: Settings, storage_probe: HealthProbe, pictures: PictureStore
-) -> list[HealthProbe]:
-    """The storage's probe, and the picture store's when it is a store of its own."""
-    if picture_store_kind(settings) == "s3":
-        return [storage_probe, pictures]
-    return [storage_probe]
+def degrading_probes(settings: Settings, pictures: PictureStore) -> list[HealthProbe]:
+    """The picture store's probe when it is a store of its own (the database's is the
+    database's probe): its outage degrades the service (uploads and downloads fail), but
+    every process is as affected as the next, so none is taken out of rotation for it."""
+    return [pictures] if picture_store_kind(settings) == "s3" else []
 
 
 def describe_s3_store(settings: Settings) -> str:

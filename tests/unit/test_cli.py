@@ -66,8 +66,8 @@ def balance(invoke: Invoke) -> int:
 
 @pytest.mark.parametrize(
     "args",
-    [["credits", "show", "x@y.z"], ["worker"], ["db", "migrate"]],
-    ids=["credits-show", "worker", "db-migrate"],
+    [["credits", "show", "x@y.z"], ["worker"], ["db", "migrate"], ["pictures", "migrate"]],
+    ids=["credits-show", "worker", "db-migrate", "pictures-migrate"],
 )
 def test_without_a_database_commands_needing_one_fail_with_one_line_naming_it(
     args: Sequence[str],
@@ -495,3 +495,12 @@ def test_credits_history_names_the_purchase_of_an_entry(
     result = invoke("credits", "history", EMAIL, "--json")
 
     assert json.loads(result.stdout)[0]["purchaseId"] == purchase_id
+
+
+def test_pictures_migrate_without_a_picture_store_is_a_usage_error(invoke: Invoke) -> None:
+    result = invoke("pictures", "migrate")
+
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith(
+        "error: picpaygo pictures migrate needs PICTURE_STORE=s3://bucket[/prefix]"
+    )

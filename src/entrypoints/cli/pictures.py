@@ -35,7 +35,8 @@ def pictures_migrate(context: CliContext, as_json: bool) -> None:
     copy is deleted, so the command can be stopped at any time and run again: it goes on
     with what is left, and a picture already moved is not moved twice.
     """
-    context.require_shared_storage("pictures migrate")
+    if not context.allow_memory_admin:
+        context.require_shared_storage("pictures migrate")
     if picture_store_kind(context.settings) != "s3":
         fail(NO_STORE, EXIT_USAGE)
     source: PictureStore = context.storage.picture_store

@@ -27,35 +27,36 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
 class HealthService:
     """Runs every health probe, and looks up open operator incidents, and reports both.
 
-    A failed probe means the service cannot work (503). An open incident (say, the image
-    model refused the API key) means part of it does not: the report says so, but the
-    process still serves everything else, so a load balancer should keep it.
+    A failed probe means the service cannot work (503). A failed ``degrading`` probe (the
+    picture store) or an open incident (say, the image model refused the API key) means
+    part of it does not: the report says so, but the process still serves everything
+    else, so a load balancer should keep it.
     """
 
     def __init__(
         self,
         *,
         probes: Sequence[HealthProbe],
+        degrading: Sequence[HealthProbe] = (),
         uow_factory: UnitOfWorkFactory | None = None,
         incident_sources: Sequence[str] = (),
     ) -> None:
         self._probes = probes
+        self._degrading = degrading
         self._uow_factory = uow_factory
         self._incident_sources = incident_sources
 
     async def report(self) -> HealthReport:
         """One entry per probe and per watched incident source."""
-        checks: dict[str, str] = {}
-        for probe in self._probes:
-            try:
-                problem = await probe.check()
-            except Exception as exc:  # a probe must never take the health endpoint down
-                problem = f"check failed: {exc.__class__.__name__}"
-            checks[probe.name] = problem or "ok"
+        checks = {probe.name: await _checked(probe) for probe in self._probes}
         ok = all(v == "ok" for v in checks.values())
+        partial = {probe.name: await _checked(probe) for probe in self._degrading}
         incidents = await self._incident_checks(storage_ok=ok)
+        checks.update(partial)
         checks.update(incidents)
-        degraded = any(v not in ("ok", UNKNOWN_WHILE_STORAGE_DOWN) for v in incidents.values())
+        degraded = any(v != "ok" for v in partial.values()) or any(
+            v not in ("ok", UNKNOWN_WHILE_STORAGE_DOWN) for v in incidents.values()
+        )
         return HealthReport(ok=ok, degraded=degraded, checks=checks)
 
     async def _incident_checks(self, *, storage_ok: bool) -> dict[str, str]:
@@ -70,3 +71,12 @@ class HealthService:
         except StorageUnavailable:
             return unknown
         return {source: open_incidents.get(source, "ok") for source in self._incident_sources}
+
+
+async def _checked(probe: HealthProbe) -> str:
+    """``ok``, or the probe's sentence saying what is wrong."""
+    try:
+        problem = await probe.check()
+    except Exception as exc:  # a probe must never take the health endpoint down
+        problem = f"check failed: {exc.__class__.__name__}"
+    return problem or "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -15,8 +15,12 @@ from picpaygo_core.ports import Clock, PictureStore, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
-# The prefixes of the keys the service writes (``input_key`` and ``output_key``).
-PICTURE_PREFIXES = ("inputs/", "outputs/")
+# The prefixes of the keys the service writes (``input_key`` and ``output_key``). Photos
+# are few (each lives as long as its job); results are kept for the retention period, so
+# they are listed less often: an orphan result is rare (a worker that died between its
+# write and the job's completion, of a job that then failed).
+INPUTS, OUTPUTS = "inputs/", "outputs/"
+OUTPUTS_SWEPT_EVERY = timedelta(hours=1)
 # An object no stored image names is an orphan once it is this old: an upload's job
 # commits within seconds of its photo, a worker's result within its job's deadline.
 ORPHAN_AGE = timedelta(hours=1)
@@ -43,12 +47,20 @@ class OrphanSweep:
         self._uow_factory = uow_factory
         self._pictures = pictures
         self._clock = clock
+        self._outputs_swept_at: datetime | None = None
 
     async def sweep(self) -> int:
-        """One pass over every prefix the service writes; returns how many objects went."""
-        cutoff = self._clock.now() - ORPHAN_AGE
+        """One pass over the photos, and over the results when they were last swept
+        ``OUTPUTS_SWEPT_EVERY`` ago (or never); returns how many objects went."""
+        now = self._clock.now()
+        cutoff = now - ORPHAN_AGE
+        prefixes = [INPUTS]
+        last = self._outputs_swept_at
+        if last is None or now - last >= OUTPUTS_SWEPT_EVERY:
+            prefixes.append(OUTPUTS)
+            self._outputs_swept_at = now
         swept = 0
-        for prefix in PICTURE_PREFIXES:
+        for prefix in prefixes:
             batch: list[StoredObject] = []
             async for stored in self._pictures.objects(prefix):
                 if stored.created_at < cutoff:

@@ -218,3 +218,17 @@ async def test_a_migration_stopped_by_the_target_keeps_the_source_copy(clock: Fa
         await PictureMigration(source=source, target=target).run()
 
     assert source.keys() == ["outputs/a.png"]
+
+
+async def test_an_orphan_result_is_swept_within_the_hour_after_it_is_an_orphan(
+    with_store: Container, store: FlakyPictureStore, clock: FakeClock
+) -> None:
+    await store.put("outputs/orphan.png", PNG, "image/png")  # its job never completed
+    sweep = OrphanSweep(uow_factory=with_store.uow_factory(), pictures=store, clock=clock)
+
+    assert await sweep.sweep() == 0
+    clock.advance(minutes=59)
+    assert await sweep.sweep() == 0  # the results are listed once an hour
+    clock.advance(minutes=61)
+    assert await sweep.sweep() == 1
+    assert store.keys() == []

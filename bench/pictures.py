@@ -121,20 +121,21 @@ def tree_memory_mb(pid: int, field: str) -> float:
     return total / 1024
 
 
-async def download_all(base_url: str, path: str, count: int, size: int) -> tuple[float, int]:
-    """``count`` concurrent downloads following redirects; (wall seconds, redirects seen)."""
+async def download_all(base_url: str, path: str, count: int, size: int) -> tuple[float, int, int]:
+    """``count`` concurrent downloads following redirects; (wall seconds, redirects seen,
+    downloads that failed: any answer but 200 with the whole picture)."""
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
 
-        async def one() -> int:
+        async def one() -> tuple[int, bool]:
             response = await client.get(path, follow_redirects=True)
-            assert response.status_code == 200, response.status_code
-            assert len(response.content) == size
-            return len(response.history)
+            whole = response.status_code == 200 and len(response.content) == size
+            return len(response.history), whole
 
         started = time.monotonic()
-        redirects = await asyncio.gather(*(one() for _ in range(count)))
-        return time.monotonic() - started, sum(redirects)
+        answers = await asyncio.gather(*(one() for _ in range(count)))
+        seconds = time.monotonic() - started
+        return seconds, sum(r for r, _ in answers), sum(not whole for _, whole in answers)
 
 
 def downloads(args: argparse.Namespace, s3: S3Server, mode: str) -> dict[str, Any]:
@@ -154,7 +155,7 @@ def downloads(args: argparse.Namespace, s3: S3Server, mode: str) -> dict[str, An
             asyncio.run(download_all(server.base_url, path, 5, size))  # warm up
             rss_before = tree_memory_mb(server.process.pid, "VmRSS")
             cpu_before = tree_cpu(server.process.pid)
-            seconds, redirects = asyncio.run(
+            seconds, redirects, failed = asyncio.run(
                 download_all(server.base_url, path, args.downloads, size)
             )
             cpu = tree_cpu(server.process.pid) - cpu_before
@@ -166,6 +167,7 @@ def downloads(args: argparse.Namespace, s3: S3Server, mode: str) -> dict[str, An
         "before": rss_before,
         "peak": peak,
         "redirects": redirects,
+        "failed": failed,
     }
 
 
@@ -225,12 +227,13 @@ def main() -> int:
         "(one `picpaygo serve` process tree, `JOB_WORKERS=0`):",
         "",
         "| picture | **API CPU s** | API CPU ms per download | API RSS MB before "
-        "| **API peak RSS MB** | wall s (client) | redirects |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| **API peak RSS MB** | wall s (client) | redirects | failed (503) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {names[r['mode']]} | **{r['cpu']:.2f}** | {r['cpu'] * 1000 / args.downloads:.1f} "
-        f"| {r['before']:.0f} | **{r['peak']:.0f}** | {r['seconds']:.2f} | {r['redirects']} |"
+        f"| {r['before']:.0f} | **{r['peak']:.0f}** | {r['seconds']:.2f} | {r['redirects']} "
+        f"| {r['failed']} |"
         for r in fetched
     ]
     lines += [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from adapters.s3 import S3Location, S3PictureStore
 from entrypoints.settings import Settings
 from picpaygo_core.ports import HealthProbe, PictureStore
@@ -40,3 +42,15 @@ def describe_s3_store(settings: Settings) -> str:
     pictures = settings.pictures
     endpoint = f" at {pictures.endpoint_url}" if pictures.endpoint_url else ""
     return f"{pictures.store}{endpoint} ({pictures.region})"
+
+
+def download_origin(settings: Settings) -> str | None:
+    """The origin presigned download URLs point to (for the web client's policy), or
+    None when pictures are served by the API itself."""
+    pictures = settings.pictures
+    if not pictures.store:
+        return None
+    if pictures.endpoint_url:
+        parts = urlsplit(pictures.endpoint_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"https://s3.{pictures.region}.amazonaws.com"  # AWS S3, addressed by path

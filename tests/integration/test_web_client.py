@@ -25,6 +25,7 @@ from support.api import PASSWORD, unique_email
 from support.chromium import SCREENSHOTS, chromium_missing, launch_chromium
 from support.fake_openrouter import Answer, FakeOpenRouter
 from support.images import portrait_jpeg_bytes
+from support.s3 import S3Server, store_env
 from support.server import ServerProcess
 
 PHOTO = portrait_jpeg_bytes()
@@ -209,6 +210,35 @@ def test_a_first_picture_anonymously_with_free_credits(
     expect(page.get_by_role("img", name="Your original photo")).to_be_visible()
     assert result.evaluate("img => img.naturalWidth") > 0
     shoot(page, "03-anonymous-result")
+
+
+def test_with_an_object_store_the_picture_comes_from_the_store(
+    site: Any, s3_server: S3Server
+) -> None:
+    web = site(**store_env(s3_server.url, s3_server.new_bucket(), "web"))
+    page = web.open()
+    from_store: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: from_store.append((r.url, r.status)) if r.url.startswith(s3_server.url) else None,
+    )
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+
+    choose_photo(page)
+    generate(page, "portraits")
+    expect_done(page)
+
+    result = page.get_by_role("img", name="Your photo restyled as portraits")
+    expect(result).to_be_visible()
+    page.wait_for_function(
+        "() => document.getElementById('result-image').naturalWidth > 0", timeout=WAIT_MS
+    )
+    assert blocked == []
+    assert [status for url, status in from_store if "/web/outputs/" in url] == [200]
 
 
 def test_a_reload_while_the_picture_is_made_does_not_lose_it(

@@ -31,6 +31,7 @@ from entrypoints.http.openapi import complete, openapi_config
 from entrypoints.http.request_rules import request_rules
 from entrypoints.http.response_headers import ResponseHeaders
 from entrypoints.http.web_client import web_client_router
+from entrypoints.pictures import download_origin
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("picpaygo.server")
@@ -83,7 +84,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             uploads,
             docs_assets_router(),
             *operations,
-            web_client_router(),
+            web_client_router(image_origins=_picture_origins(settings)),
         ],
         dependencies=build_dependencies(container, settings),
         exception_handlers=exception_handlers(),
@@ -104,3 +105,9 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     # Around routing too, so unknown paths get their request id, access line and headers.
     app.asgi_handler = AccessMiddleware(ResponseHeaders(app.asgi_handler), observers=[metrics])
     return app
+
+
+def _picture_origins(settings: Settings) -> list[str]:
+    """Where the web client's pictures come from besides this server (an object store)."""
+    origin = download_origin(settings)
+    return [origin] if origin else []

@@ -7,6 +7,7 @@ Google's sign-in script, which the page requests only when Google login is enabl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +20,52 @@ from entrypoints.http.access import ANY_PATH_OPT
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 GOOGLE_SIGN_IN = "https://accounts.google.com/gsi/"
 
-# The page's own files, plus what Google Identity Services documents it needs.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        f"script-src 'self' {GOOGLE_SIGN_IN}client",
-        f"style-src 'self' {GOOGLE_SIGN_IN}style",
-        f"frame-src {GOOGLE_SIGN_IN}",
-        f"connect-src 'self' {GOOGLE_SIGN_IN}",
-        "img-src 'self' blob: data:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+
+def content_security_policy(image_origins: Sequence[str] = ()) -> str:
+    """The page's own files, plus what Google Identity Services documents it needs, plus
+    ``image_origins``: where pictures are fetched from when the API redirects there (an
+    object store's presigned URLs; a policy applies to where a redirect leads)."""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' {GOOGLE_SIGN_IN}client",
+            f"style-src 'self' {GOOGLE_SIGN_IN}style",
+            f"frame-src {GOOGLE_SIGN_IN}",
+            f"connect-src 'self' {GOOGLE_SIGN_IN}",
+            " ".join(("img-src 'self' blob: data:", *image_origins)),
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    # Google's sign-in pop-up must be able to talk back to the page that opened it.
-    "Cross-Origin-Opener-Policy": "same-origin-allow-popups",
-}
 
 
-async def _add_security_headers(response: Response[Any]) -> Response[Any]:
-    response.headers.update(SECURITY_HEADERS)
-    return response
+def security_headers(image_origins: Sequence[str] = ()) -> dict[str, str]:
+    """The headers every file of the page is served with."""
+    return {
+        "Content-Security-Policy": content_security_policy(image_origins),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        # Google's sign-in pop-up must be able to talk back to the page that opened it.
+        "Cross-Origin-Opener-Policy": "same-origin-allow-popups",
+    }
 
 
-def web_client_router() -> Router:
-    """Serve the page's files at ``/`` (``index.html`` for ``/``), revalidated on each load.
+def web_client_router(image_origins: Sequence[str] = ()) -> Router:
+    """Serve the page's files at ``/`` (``index.html`` for ``/``), revalidated on each load;
+    pictures may also come from ``image_origins`` (see ``content_security_policy``).
 
     Routes registered on the app (``/api/...``, ``/metrics``) take precedence over these
     files; unknown paths are a 404 in the API's error shape, logged and counted as
     unmatched.
     """
+    headers = security_headers(image_origins)
+
+    async def _add_security_headers(response: Response[Any]) -> Response[Any]:
+        response.headers.update(headers)
+        return response
+
     return create_static_files_router(
         path="/",
         directories=[STATIC_DIRECTORY],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -78,3 +79,33 @@ async def test_an_upload_while_the_store_is_down_is_503_and_charges_nothing(
     assert response.json()["detail"] == "The picture store is unavailable; try again shortly."
     assert (await client.get("/api/credits")).json() == before
     assert container.storage().store.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "origin"),
+    [
+        ({"S3_ENDPOINT_URL": "http://127.0.0.1:9000/"}, "http://127.0.0.1:9000"),
+        ({"S3_REGION": "eu-west-1"}, "https://s3.eu-west-1.amazonaws.com"),
+    ],
+    ids=["endpoint", "aws"],
+)
+async def test_the_web_client_may_show_pictures_from_the_store(
+    make_container: ContainerFactory,
+    open_client: OpenClient,
+    settings: dict[str, str],
+    origin: str,
+) -> None:
+    container = make_container(PICTURE_STORE="s3://pictures/web", **settings)
+    client = await open_client(container)
+
+    policy = (await client.get("/")).headers["content-security-policy"]
+
+    assert f"img-src 'self' blob: data: {origin};" in policy
+
+
+async def test_without_a_store_the_web_client_shows_pictures_from_this_server_only(
+    client: Client,
+) -> None:
+    policy = (await client.get("/")).headers["content-security-policy"]
+
+    assert "img-src 'self' blob: data:;" in policy

@@ -6,7 +6,6 @@ settings. Tests swap an adapter with ``container.<provider>.override(...)``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
@@ -39,7 +38,6 @@ from entrypoints.mailer import build_mailer
 from entrypoints.pictures import (
     build_s3_store,
     degrading_probes,
-    describe_s3_store,
     picture_store_kind,
 )
 from entrypoints.settings import MEMORY_URL, Settings
@@ -74,8 +72,6 @@ from picpaygo_core.services.pictures import OrphanSweep
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
 from picpaygo_core.services.recovery import RecoveryService
 from picpaygo_core.services.workers import Chore
-
-logger = logging.getLogger("picpaygo")
 
 
 class StorageFamily(Protocol):
@@ -252,6 +248,7 @@ class Container(containers.DeclarativeContainer):
         hasher=hasher,
         google=google_verifier,
         throttle=throttle,
+        pictures=pictures,
         clock=clock,
         policy=policy,
     )
@@ -386,40 +383,3 @@ async def running_resources(
             storage.lifespan(listen=listen, check_schema=check_schema, long_running=long_running)
         )
         yield
-
-
-def announce_profile(settings: Settings, storage: StorageFamily) -> None:
-    """Log once, at start-up, every development fallback in force."""
-    logger.info("profile: %s", settings.env)
-    if storage.shared:
-        logger.info("storage: %s (pool of %d)", storage.description, settings.database.pool_size)
-    else:
-        logger.warning("DATABASE_URL=memory://: %s", storage.description)
-    if generator_kind(settings) == "offline":
-        logger.warning(
-            "OPENROUTER_API_KEY is not set: using the offline image generator "
-            "(local Pillow filters, no AI model)"
-        )
-    else:
-        logger.info(
-            "image generator: OpenRouter model %s at %s (at most %d calls at once)",
-            settings.openrouter.model,
-            settings.openrouter.url,
-            settings.policy.generator_concurrency,
-        )
-    if not settings.sessions.cookie_secure:
-        logger.warning("SESSION_COOKIE_SECURE is off: session cookies work over plain HTTP")
-    if settings.payments.mode == "instant":
-        logger.warning("PAYMENTS_MODE=instant: credit packs are added without payment")
-    elif settings.payments.mode == "stripe":
-        logger.info("payments: Stripe Checkout at %s", settings.payments.stripe_api_base)
-    else:
-        logger.info("PAYMENTS_MODE=disabled: checkout answers 503")
-    if not settings.google.client_id:
-        logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")
-    if settings.mail.url is None or settings.mail.url == MEMORY_URL:
-        logger.warning("MAIL_URL is not set: mail goes to %s", build_mailer(settings).description)
-    if picture_store_kind(settings) == "s3":
-        logger.info("pictures: %s", describe_s3_store(settings))
-    else:
-        logger.info("PICTURE_STORE is not set: pictures are kept with the other data")

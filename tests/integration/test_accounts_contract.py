@@ -130,7 +130,7 @@ async def test_erasing_a_user_takes_their_records_keys_mails_and_tokens(
         assert await uow.idempotency.delete_scope(f"user:{user.id}") == 1
         assert await uow.outbox.delete_for_user(user.id) == 1
         assert await uow.account_events.delete_for_user(user.id) == 1
-        assert await uow.jobs.erase_for_owner(user.id) == 0
+        assert await uow.jobs.erase_for_owner(user.id) == (0, [])
         await uow.users.delete(user.id)
         await uow.commit()
     async with uow_factory() as uow:

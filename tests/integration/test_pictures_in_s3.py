@@ -11,7 +11,9 @@ in every ``bytea`` column of the database.
 from __future__ import annotations
 
 import contextlib
+import io
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,7 @@ import httpx
 import psycopg
 import pytest
 
-from support.api import checkout, credits_of, register, wait_for_job
+from support.api import PASSWORD, checkout, credits_of, register, wait_for_job
 from support.images import jpeg_bytes
 from support.s3 import S3Server, store_env
 from support.server import ServerProcess, answered_500, serving
@@ -173,9 +175,16 @@ def test_pictures_live_in_the_store_and_are_fetched_from_it_with_a_presigned_url
 
         health = client.get("/api/health").json()
         assert health["checks"]["pictureStore"] == "ok", health
+        assert stack.count("picture_objects") == 0
+        assert picture_bytes_in_the_database(stack.postgres_url) == []
 
-    assert stack.count("picture_objects") == 0
-    assert picture_bytes_in_the_database(stack.postgres_url) == []
+        export = client.get("/api/account/export")
+        assert export.status_code == 200, export.text
+        with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+            assert archive.read(f"pictures/{job_id}.png") == picture
+        erased = client.request("DELETE", "/api/account", json={"password": PASSWORD})
+        assert erased.status_code == 204, erased.text
+        assert stack.objects() == {}  # everything of the account went with it
 
 
 def test_a_presigned_url_expires_after_picture_url_ttl_seconds(stack: Stack) -> None:

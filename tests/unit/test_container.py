@@ -14,8 +14,8 @@ from adapters.memory.storage import MemoryStorage
 from adapters.openrouter import OpenRouterImageGenerator
 from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.storage import PostgresStorage
+from entrypoints.announcements import announce_profile
 from entrypoints.container import (
-    announce_profile,
     build_container,
     build_worker_pool,
     running_resources,

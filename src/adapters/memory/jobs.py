@@ -30,15 +30,18 @@ class MemoryJobRepository(MemoryRepository):
         """The store's lock already keeps every other unit of work out."""
         return self._store.jobs.get(job_id)
 
-    async def erase_for_owner(self, owner_id: UUID) -> int:
+    async def erase_for_owner(self, owner_id: UUID) -> tuple[int, list[str]]:
         theirs = [job for job in self._store.jobs.values() if job.owner_id == owner_id]
+        keys = []
         for job in theirs:
             self._journal.pop(self._store.jobs, job.id)
             self._journal.pop(self._store.pending_job_ids, job.id)
             for image_id in (job.input_image_id, job.output_image_id):
-                if image_id is not None:
-                    self._journal.pop(self._store.images, image_id)
-        return len(theirs)
+                image = self._store.images.get(image_id) if image_id is not None else None
+                if image is not None:
+                    keys.append(image.key)
+                    self._journal.pop(self._store.images, image.id)
+        return len(theirs), sorted(keys)
 
     async def queue_stats(self) -> tuple[int, datetime | None]:
         queued = [

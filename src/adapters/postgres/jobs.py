@@ -231,8 +231,8 @@ class PostgresJobRepository(PostgresRepository):
             (owner_id, before.created_at, before.id, limit),
         )
 
-    async def erase_for_owner(self, owner_id: UUID) -> int:
-        """One statement: the jobs and every image they name."""
+    async def erase_for_owner(self, owner_id: UUID) -> tuple[int, list[str]]:
+        """One statement: the jobs and every image record they name."""
         row = await self._db.fetch_one(
             b"""
             WITH gone AS (
@@ -241,13 +241,15 @@ class PostgresJobRepository(PostgresRepository):
                 DELETE FROM images WHERE id IN (
                     SELECT input_image_id FROM gone UNION SELECT output_image_id FROM gone
                 )
+                RETURNING key
             )
-            SELECT count(*) FROM gone
+            SELECT (SELECT count(*) FROM gone) AS jobs,
+                   ARRAY(SELECT key FROM images_gone ORDER BY key) AS keys
             """,
             (owner_id,),
             changes=True,
         )
-        return int(row["count"]) if row else 0
+        return (int(row["jobs"]), list(row["keys"])) if row else (0, [])
 
     async def queue_stats(self) -> tuple[int, datetime | None]:
         """Read on the partial index of queued jobs."""

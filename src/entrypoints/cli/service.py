@@ -8,10 +8,11 @@ import signal
 
 import click
 
+from entrypoints.announcements import announce_profile
 from entrypoints.cli.context import CliContext, fail
 from entrypoints.cli.output import pass_context
 from entrypoints.cli.serving import address_refusal, configure_logging
-from entrypoints.container import announce_profile, build_worker_pool
+from entrypoints.container import build_worker_pool
 from entrypoints.http import server as http_server
 
 

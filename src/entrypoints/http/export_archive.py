@@ -68,7 +68,7 @@ def picture_name(job_id: UUID, content_type: str) -> str:
 
 def export_zip(export: AccountExport) -> bytes:
     """The zip of ``export``."""
-    pictures = {p.job_id: p.image for p in export.pictures}
+    pictures = {p.job_id: p.picture for p in export.pictures}
     user = export.user
     document = AccountDocument(
         exported_at=export.exported_at,
@@ -115,11 +115,11 @@ def export_zip(export: AccountExport) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("account.json", msgspec.json.format(msgspec.json.encode(document)))
-        for job_id, image in pictures.items():
+        for job_id, picture in pictures.items():
             # Pictures are compressed already.
             archive.writestr(
-                picture_name(job_id, image.content_type),
-                image.data,
+                picture_name(job_id, picture.content_type),
+                picture.data,
                 compress_type=zipfile.ZIP_STORED,
             )
     return buffer.getvalue()

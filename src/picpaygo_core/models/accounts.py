@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 
 from picpaygo_core.models.credits import LedgerEntry
-from picpaygo_core.models.images import StoredImage
+from picpaygo_core.models.images import Picture
 from picpaygo_core.models.jobs import Job
 from picpaygo_core.models.payments import Purchase
 from picpaygo_core.models.users import User
@@ -81,7 +81,7 @@ class ExportedPicture(msgspec.Struct, frozen=True, kw_only=True):
     """A generated picture still kept, with the job it belongs to."""
 
     job_id: UUID
-    image: StoredImage
+    picture: Picture
 
 
 class AccountExport(msgspec.Struct, frozen=True, kw_only=True):

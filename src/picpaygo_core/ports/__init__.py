@@ -12,6 +12,7 @@ from picpaygo_core.ports.mail import Mailer
 from picpaygo_core.ports.payments import PaymentGateway
 from picpaygo_core.ports.pictures import PictureStore
 from picpaygo_core.ports.security import GoogleTokenVerifier, PasswordHasher
+from picpaygo_core.ports.session_reads import SessionReads
 from picpaygo_core.ports.storage import (
     CreditRepository,
     FreeCreditRepository,
@@ -19,7 +20,6 @@ from picpaygo_core.ports.storage import (
     IncidentRepository,
     JobRepository,
     PurchaseRepository,
-    SessionReads,
     SessionRepository,
     UnitOfWork,
     UnitOfWorkFactory,

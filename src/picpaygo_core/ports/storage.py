@@ -209,8 +209,10 @@ class JobRepository(Protocol):
         """
         ...
 
-    async def erase_for_owner(self, owner_id: UUID) -> int:
-        """Delete every job of ``owner_id`` with its photos and pictures; how many jobs."""
+    async def erase_for_owner(self, owner_id: UUID) -> tuple[int, list[str]]:
+        """Delete every job of ``owner_id`` with the records of its photos and pictures;
+        how many jobs went, and the picture store keys of the records (whose objects are
+        the caller's to delete once this unit of work commits)."""
         ...
 
     async def queue_stats(self) -> tuple[int, datetime | None]:
@@ -386,21 +388,4 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork:
         """A fresh, not yet entered unit of work."""
-        ...
-
-
-class SessionReads(Protocol):
-    """The reads a request starts with. They change nothing and are made outside any unit
-    of work, so storage may answer the concurrent ones together (in one statement)."""
-
-    async def session_with_user(self, token_hash: str) -> tuple[Session, User] | None:
-        """The session of ``token_hash`` (expired or not) and its user, or None."""
-        ...
-
-    async def caller(
-        self, token_hash: str | None, client_network: str, initial_free: int
-    ) -> CallerLookup:
-        """As ``SessionRepository.find_caller`` without a claim: the session of
-        ``token_hash`` (if any) with its user, the user's balance and the network's free
-        credits (``initial_free`` for a network never seen)."""
         ...

@@ -9,16 +9,18 @@ from picpaygo_core.errors import (
     ConfirmationMissing,
     InvalidGoogleToken,
     NotAuthenticated,
+    PictureMissing,
     UserNotFound,
 )
 from picpaygo_core.fairness import PerKeyLimiter
-from picpaygo_core.models import AccountExport, ExportedPicture, Job, User
+from picpaygo_core.models import AccountExport, ExportedPicture, Job, Picture, User
 from picpaygo_core.policy import Policy
 from picpaygo_core.ports import (
     AttemptThrottle,
     Clock,
     GoogleTokenVerifier,
     PasswordHasher,
+    PictureStore,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -27,6 +29,7 @@ from picpaygo_core.services.account_mail import deletion_mail
 from picpaygo_core.services.attempts import SIGN_IN, Attempts, network_of
 from picpaygo_core.services.idempotency import idempotency_scope
 from picpaygo_core.services.ledger import ledger_entry
+from picpaygo_core.services.pictures import forget_object
 from picpaygo_core.validation import (
     MAX_PASSWORD_LENGTH,
     check_ledger_text,
@@ -53,10 +56,12 @@ class AccountService:
         hasher: PasswordHasher,
         google: GoogleTokenVerifier,
         throttle: AttemptThrottle,
+        pictures: PictureStore,
         clock: Clock,
         policy: Policy,
     ) -> None:
         self._uow_factory = uow_factory
+        self._pictures = pictures
         self._hasher = hasher
         self._google = google
         self._attempts = Attempts(throttle, policy)
@@ -93,8 +98,11 @@ class AccountService:
             current = await uow.users.find_by_id(user.id)
             if current is None:
                 raise NotAuthenticated
-            await self._erase(uow, current, actor="user", reason="asked by the account holder")
+            keys = await self._erase(
+                uow, current, actor="user", reason="asked by the account holder"
+            )
             await uow.commit()
+        await self._forget(keys)
 
     async def erase(self, email: str, *, reason: str, actor: str) -> User:
         """Erase the account with ``email`` (a maintainer's ``users delete``); the user
@@ -105,8 +113,9 @@ class AccountService:
             user = None if has_invisible_characters(email) else await uow.users.find_by_email(email)
             if user is None:
                 raise UserNotFound(f"No user with the email {email.strip()!r}.")
-            await self._erase(uow, user, actor=actor, reason=reason)
+            keys = await self._erase(uow, user, actor=actor, reason=reason)
             await uow.commit()
+        await self._forget(keys)
         return user
 
     async def export(self, user: User) -> AccountExport:
@@ -119,20 +128,31 @@ class AccountService:
             if current is None:
                 raise NotAuthenticated
             jobs = await _all_jobs(uow, user)
-            pictures = []
+            images = []
             for job in jobs:
                 image = await uow.images.find(job.output_image_id) if job.output_image_id else None
                 if image is not None:
-                    pictures.append(ExportedPicture(job_id=job.id, image=image))
-            return AccountExport(
-                user=current,
-                balance=await uow.credits.balance(user.id),
-                ledger=await uow.credits.history(user.id, EVERYTHING),
-                purchases=await uow.purchases.list_recent(user.id, EVERYTHING),
-                jobs=jobs,
-                pictures=pictures,
-                exported_at=self._clock.now(),
-            )
+                    images.append((job.id, image))
+            balance = await uow.credits.balance(user.id)
+            ledger = await uow.credits.history(user.id, EVERYTHING)
+            purchases = await uow.purchases.list_recent(user.id, EVERYTHING)
+        pictures = []
+        for job_id, image in images:  # read from the picture store, no transaction open
+            try:
+                data = await self._pictures.get(image.key)
+            except PictureMissing:
+                continue  # its retention ended meanwhile
+            picture = Picture(data=data, content_type=image.content_type)
+            pictures.append(ExportedPicture(job_id=job_id, picture=picture))
+        return AccountExport(
+            user=current,
+            balance=balance,
+            ledger=ledger,
+            purchases=purchases,
+            jobs=jobs,
+            pictures=pictures,
+            exported_at=self._clock.now(),
+        )
 
     async def _confirm_password(self, user: User, password: str, client_ip: str | None) -> None:
         if user.password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
@@ -141,7 +161,14 @@ class AccountService:
             if not await self._hasher.verify(user.password_hash, password):
                 raise ConfirmationFailed
 
-    async def _erase(self, uow: UnitOfWork, user: User, *, actor: str, reason: str) -> None:
+    async def _forget(self, keys: list[str]) -> None:
+        """Delete the objects of an erased account's photos and pictures (after the commit:
+        one whose deletion fails is an orphan, which the sweep deletes later)."""
+        for key in keys:
+            await forget_object(self._pictures, key)
+
+    async def _erase(self, uow: UnitOfWork, user: User, *, actor: str, reason: str) -> list[str]:
+        """Erase ``user`` in ``uow``; the picture store keys of their photos and pictures."""
         now = self._clock.now()
         balance = await uow.credits.balance(user.id)
         if balance > 0:
@@ -154,7 +181,7 @@ class AccountService:
                     now=now,
                 )
             )
-        jobs = await uow.jobs.erase_for_owner(user.id)
+        jobs, keys = await uow.jobs.erase_for_owner(user.id)
         await uow.idempotency.delete_scope(idempotency_scope(user.id, ""))
         await uow.outbox.delete_for_user(user.id)
         await uow.account_events.delete_for_user(user.id)
@@ -167,6 +194,7 @@ class AccountService:
             jobs,
             balance,
         )
+        return keys
 
 
 async def _all_jobs(uow: UnitOfWork, user: User) -> list[Job]:

@@ -232,3 +232,28 @@ async def test_an_orphan_result_is_swept_within_the_hour_after_it_is_an_orphan(
     clock.advance(minutes=61)
     assert await sweep.sweep() == 1
     assert store.keys() == []
+
+
+async def test_an_erased_account_leaves_no_object_and_its_export_had_its_pictures(
+    with_store: Container, store: FlakyPictureStore
+) -> None:
+    email = "leaving@example.com"
+    signed_up = await with_store.auth_service().register(email=email, password="correct horse")
+    caller = Caller(user=signed_up.user, client_network=NETWORK)
+    done = await with_store.generation_service().create_job(
+        caller, category="portraits", image=jpeg_bytes()
+    )
+    await with_store.job_processor().process_next()
+    waiting = await with_store.generation_service().create_job(
+        caller, category="editorial", image=jpeg_bytes()
+    )
+    assert store.keys() == sorted([f"outputs/{done.id}.png", f"inputs/{waiting.id}"])
+
+    export = await with_store.account_service().export(signed_up.user)
+    [exported] = export.pictures
+    assert exported.job_id == done.id
+    assert exported.picture.data == await store.get(f"outputs/{done.id}.png")
+
+    await with_store.account_service().erase(email, reason="asked", actor="support")
+
+    assert store.keys() == []

@@ -48,3 +48,19 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     max_pending_checkouts: int = 5
     pack_prices: dict[int, int] = msgspec.field(default_factory=lambda: dict(DEFAULT_PACK_PRICES))
     currency: str = "usd"
+
+
+class PackPrice(msgspec.Struct, frozen=True, kw_only=True):
+    """What one credit pack costs: ``amount`` in minor units of ``currency``."""
+
+    pack: int
+    amount: int
+    currency: str
+
+
+def price_list(policy: Policy) -> list[PackPrice]:
+    """The packs for sale, smallest first, priced from the policy (every payment mode)."""
+    return [
+        PackPrice(pack=pack, amount=policy.pack_prices[pack], currency=policy.currency)
+        for pack in sorted(CREDIT_PACKS)
+    ]

@@ -18,10 +18,12 @@ from litestar.di import NamedDependency, Provide
 from adapters.metrics.prometheus import PrometheusMetrics
 from entrypoints.container import Container
 from entrypoints.http.client_ip import client_ip
+from entrypoints.http.schemas import PacksResponse
 from entrypoints.http.session_cookie import SessionCookie
 from entrypoints.settings import Network, Settings
 from picpaygo_core.models import Caller, CreditsView
 from picpaygo_core.networks import client_network
+from picpaygo_core.policy import price_list
 from picpaygo_core.services import (
     AdmissionService,
     AuthService,
@@ -53,6 +55,7 @@ class Services:
         "health",
         "idempotency",
         "metrics",
+        "packs",
         "payment_events",
         "purchases",
         "queue_monitor",
@@ -80,6 +83,7 @@ class Services:
             max_age_seconds=int(settings.policy.session_ttl.total_seconds()),
         )
         self.trusted_proxies: tuple[Network, ...] = tuple(settings.server.trusted_proxies)
+        self.packs = PacksResponse.of(price_list(settings.policy))
 
     def client_ip(self, request: Request[Any, Any, Any]) -> str:
         """The client's IP address: the socket peer's, or what trusted proxies say it is."""

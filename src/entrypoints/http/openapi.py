@@ -93,6 +93,7 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
         GoogleLoginDisabled,
     ),
     "getCredits": (),
+    "getPacks": (),
     "consumeCredits": (InvalidInput, InsufficientCredits, IdempotencyKeyReused, RequestInProgress),
     "checkout": (
         IdempotencyKeyReused,
@@ -160,7 +161,7 @@ JSON_BODY_OPERATIONS = frozenset(
     }
 )
 # Operations that never touch the database (so never answer 503 for it).
-WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics"})
+WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics", "getPacks"})
 # Readiness answers its own body with 503, not the error shape.
 READINESS = frozenset({"health", "ready"})
 # Operations only a signed-in caller may use (the others accept the cookie if sent).

@@ -27,7 +27,7 @@ from picpaygo_core.models import (
     PurchaseStatus,
     User,
 )
-from picpaygo_core.policy import CREDIT_PACKS
+from picpaygo_core.policy import CREDIT_PACKS, PackPrice
 from picpaygo_core.validation import (
     MAX_EMAIL_LENGTH,
     MAX_NAME_LENGTH,
@@ -258,6 +258,26 @@ class CheckoutResponse(Response):
             status="pending" if outcome.checkout_url else "completed",
             checkout_url=outcome.checkout_url,
             purchase_id=outcome.purchase.id,
+        )
+
+
+class PackSchema(Response):
+    """A credit pack for sale and its price."""
+
+    pack: Annotated[int, doc("Credits in the pack.", 5, schema_extra=PACK_ENUM)]
+    amount: Annotated[int, doc("Price in minor units of the currency (cents).", 500, ge=0)]
+    currency: Annotated[str, doc("ISO 4217 currency code, lower case.", "usd")]
+
+
+class PacksResponse(Response):
+    """The credit packs for sale."""
+
+    packs: Annotated[list[PackSchema], doc("Every pack, smallest first.")]
+
+    @classmethod
+    def of(cls, prices: list[PackPrice]) -> PacksResponse:
+        return cls(
+            packs=[PackSchema(pack=p.pack, amount=p.amount, currency=p.currency) for p in prices]
         )
 
 

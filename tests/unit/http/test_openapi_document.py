@@ -54,6 +54,7 @@ WITHOUT_STORAGE = {
     ("get", "/api/health/live"),
     ("get", "/api/auth/google/config"),
     ("get", "/metrics"),
+    ("get", "/api/credits/packs"),
 }
 
 

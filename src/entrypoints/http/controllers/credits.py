@@ -18,6 +18,7 @@ from entrypoints.http.schemas import (
     CheckoutResponse,
     ConsumeRequest,
     CreditsResponse,
+    PacksResponse,
     PurchaseSchema,
     PurchasesResponse,
 )
@@ -34,6 +35,11 @@ class CreditsController(Controller):
     async def balance(self, caller_credits: NamedDependency[CreditsView]) -> CreditsResponse:
         """Free credits of this client's network, paid balance, and their total."""
         return CreditsResponse.of(caller_credits)
+
+    @get("/packs", operation_id="getPacks")
+    async def packs(self, services: NamedDependency[Services]) -> PacksResponse:
+        """The credit packs for sale and their prices (in every payment mode)."""
+        return services.packs
 
     @post("/consume", status_code=200, operation_id="consumeCredits", opt=IDEMPOTENT)
     async def consume(

@@ -45,6 +45,7 @@ from picpaygo_core.ports import (
     AttemptThrottle,
     Clock,
     HealthProbe,
+    JobChanges,
     JobWakeup,
     PictureStore,
     SessionReads,
@@ -70,6 +71,7 @@ from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.outbox import MailSender
 from picpaygo_core.services.pictures import OrphanSweep
 from picpaygo_core.services.processing import GENERATOR_INCIDENT
+from picpaygo_core.services.progress import JobProgressService
 from picpaygo_core.services.recovery import RecoveryService
 from picpaygo_core.services.workers import Chore
 
@@ -94,6 +96,8 @@ class StorageFamily(Protocol):
     def health_probe(self) -> HealthProbe: ...
     @property
     def wakeup(self) -> JobWakeup: ...
+    @property
+    def job_changes(self) -> JobChanges: ...
     @property
     def throttle(self) -> AttemptThrottle: ...
     @property
@@ -157,6 +161,7 @@ class Container(containers.DeclarativeContainer):
     session_reads = storage.provided.session_reads
     storage_probe = storage.provided.health_probe
     wakeup = storage.provided.wakeup
+    job_changes = storage.provided.job_changes
     throttle = storage.provided.throttle
     pictures = providers.Selector(
         providers.Callable(picture_store_kind, settings),
@@ -276,6 +281,9 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         policy=policy,
         telemetry=metrics,
+    )
+    progress_service = providers.Singleton(
+        JobProgressService, generation=generation_service, changes=job_changes
     )
     purchase_service = providers.Singleton(PurchaseService, uow_factory=uow_factory)
     admission_service = providers.Singleton(

@@ -122,6 +122,14 @@ class JobNotFound(DomainError):
     default_message = "No such generation job."
 
 
+class TooManyStreams(DomainError):
+    """The caller already follows as many jobs live as one caller may."""
+
+    default_message = (
+        "Too many live progress streams are open from here. Close one, or ask for the job's state."
+    )
+
+
 class ImageNotFound(DomainError):
     default_message = "No image for this job."
 

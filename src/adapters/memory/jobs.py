@@ -10,17 +10,18 @@ import msgspec
 
 from adapters.memory.store import MemoryRepository
 from picpaygo_core.models import Incident, Job, JobStatus, StoredImage
+from picpaygo_core.models.jobs import visible_state
 
 
 class MemoryJobRepository(MemoryRepository):
     """Jobs, with the unfinished ones indexed in creation order for claiming."""
 
     async def add(self, job: Job) -> None:
-        self._journal.put(self._store.jobs, job.id, job)
+        self._put(job)
         self._index(job)
 
     async def update(self, job: Job) -> None:
-        self._journal.put(self._store.jobs, job.id, job)
+        self._put(job)
         self._index(job)
 
     async def find(self, job_id: UUID) -> Job | None:
@@ -69,7 +70,7 @@ class MemoryJobRepository(MemoryRepository):
             lease_expires_at=lease_until,
             updated_at=now,
         )
-        self._journal.put(self._store.jobs, job.id, claimed)
+        self._put(claimed)
         return claimed
 
     async def claim_next_with_photo(
@@ -138,6 +139,14 @@ class MemoryJobRepository(MemoryRepository):
         if before is not None:
             mine = [job for job in mine if _order(job) < _order(before)]
         return mine[: max(limit, 0)]
+
+    def _put(self, job: Job) -> None:
+        """Store ``job``; its followers hear of a visible change when the unit commits."""
+        before = self._store.jobs.get(job.id)
+        self._journal.put(self._store.jobs, job.id, job)
+        if before is None or visible_state(before) != visible_state(job):
+            changes = self._store.job_changes
+            self._journal.on_commit(lambda: changes.announce(job.id))
 
     def _index(self, job: Job) -> None:
         if job.status.is_finished:

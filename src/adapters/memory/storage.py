@@ -31,6 +31,7 @@ class MemoryStorage:
         self.session_reads = MemorySessionReads(self.uow_factory)
         self.health_probe = MemoryHealthProbe()
         self.wakeup = ProcessJobWakeup()
+        self.job_changes = self.store.job_changes
         self.throttle = MemoryAttemptThrottle(clock)
         # The picture store when PICTURE_STORE is unset: pictures kept with everything else.
         self.picture_store = MemoryPictureStore(clock)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
+from adapters.process_job_changes import ProcessJobChanges
 from picpaygo_core.models import (
     AccountEvent,
     AccountToken,
@@ -65,6 +66,8 @@ class MemoryStore:
     account_tokens: dict[str, AccountToken] = field(default_factory=dict)
     outbox: dict[UUID, OutgoingMail] = field(default_factory=dict)
     account_events: dict[int, AccountEvent] = field(default_factory=dict)
+    # Followers of jobs, told of a job's change when its unit of work commits.
+    job_changes: ProcessJobChanges = field(default_factory=ProcessJobChanges)
 
 
 class Journal:
@@ -72,6 +75,7 @@ class Journal:
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] = []
+        self._on_commit: list[Callable[[], None]] = []
 
     def put(self, mapping: MutableMapping[K, V], key: K, value: V) -> None:
         """``mapping[key] = value``, undoably."""
@@ -96,14 +100,22 @@ class Journal:
         items.add(item)
         self._undo.append(lambda: items.discard(item))
 
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the changes are kept (not if they are undone)."""
+        self._on_commit.append(action)
+
     def rollback(self) -> None:
         """Undo every change, newest first."""
+        self._on_commit.clear()
         while self._undo:
             self._undo.pop()()
 
     def forget(self) -> None:
-        """Keep the changes (commit)."""
+        """Keep the changes (commit), then run what waited for it."""
         self._undo.clear()
+        actions, self._on_commit = self._on_commit, []
+        for action in actions:
+            action()
 
 
 def _drop_last(items: list[V]) -> None:

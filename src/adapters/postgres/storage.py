@@ -25,7 +25,8 @@ from adapters.postgres.pictures import PostgresPictureStore
 from adapters.postgres.session_reads import PostgresSessionReads
 from adapters.postgres.throttle import PostgresAttemptThrottle
 from adapters.postgres.unit_of_work import PostgresHealthProbe, PostgresUnitOfWorkFactory
-from adapters.postgres.wakeup import PostgresJobWakeup
+from adapters.postgres.wakeup import PostgresJobChanges, PostgresJobWakeup
+from adapters.process_job_changes import ProcessJobChanges
 from picpaygo_core.errors import StorageUnavailable
 from picpaygo_core.ports import Clock
 from picpaygo_core.services.workers import Chore
@@ -94,7 +95,9 @@ class PostgresStorage:
         self.uow_factory = PostgresUnitOfWorkFactory(database)
         self.session_reads = PostgresSessionReads(database)
         self.health_probe = PostgresHealthProbe(database)
-        self.wakeup = PostgresJobWakeup(database)
+        followers = ProcessJobChanges()
+        self.wakeup = PostgresJobWakeup(database, changes=followers)
+        self.job_changes = PostgresJobChanges(self.wakeup, followers)
         self.throttle = PostgresAttemptThrottle(database, clock)
         # The picture store when PICTURE_STORE is unset: pictures kept in the database.
         self.picture_store = PostgresPictureStore(database)
@@ -112,7 +115,8 @@ class PostgresStorage:
     async def lifespan(
         self, *, listen: bool, check_schema: bool = True, long_running: bool = True
     ) -> AsyncIterator[None]:
-        """The server, the pool, the schema, then (with ``listen``) the job listener.
+        """The server, the pool, the schema, then (with ``listen``) the job listener
+        (without, it starts when a job is first followed).
 
         Closed in reverse. ``check_schema=False`` skips the schema step (for
         ``picpaygo db migrate`` itself). A ``long_running`` process (server, worker)
@@ -134,9 +138,10 @@ class PostgresStorage:
                 stack.push_async_callback(_cancel, preparing)
             elif check_schema:
                 await self._prepare_schema(tolerate_outage=long_running)
+            # Without ``listen`` the first follower of a job starts the listener.
+            stack.push_async_callback(self.wakeup.stop)
             if listen:
                 self.wakeup.start()
-                stack.push_async_callback(self.wakeup.stop)
             yield
 
     async def _answers_at_once(self, *, start: bool = False) -> bool:

@@ -1,9 +1,15 @@
-"""Waking idle workers in every process through PostgreSQL's LISTEN/NOTIFY.
+"""Waking idle workers, and telling followers of a job it changed, in every process,
+through PostgreSQL's LISTEN/NOTIFY.
 
-A job insert runs ``pg_notify`` in its transaction, so the notification goes out when
-the job is committed. Each process keeps one autocommit connection of its own LISTENing;
-it dies with a database restart, so it is reconnected (with backoff) and re-LISTENs.
-Workers still poll slowly, so a notification lost while reconnecting strands nothing.
+A job insert runs ``pg_notify`` with an empty payload in its transaction, so the
+notification goes out when the job is committed: it wakes a worker. Every visible change
+of a job notifies its id on the same channel (a trigger, migration 0007): it tells the
+process's followers of that job (``ProcessJobChanges``). Each process keeps ONE autocommit
+connection of its own LISTENing for both, whatever the number of its workers and
+streams; it dies with a database restart, so it is reconnected (with backoff) and
+re-LISTENs. Workers still poll slowly and followers re-read at each heartbeat, and
+both are told to look again on every (re)connection, so a notification lost while
+reconnecting strands nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from uuid import UUID
 
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.jobs import JOBS_CHANNEL
+from adapters.process_job_changes import ProcessJobChanges, ProcessJobWatch
 from adapters.process_wakeup import ProcessJobWakeup
 
 logger = logging.getLogger(__name__)
@@ -24,17 +32,20 @@ MAX_RECONNECT_DELAY_SECONDS = 10.0
 
 
 class PostgresJobWakeup:
-    """``JobWakeup`` for several processes: LISTEN in the background, wake local waiters."""
+    """``JobWakeup`` for several processes: LISTEN in the background, wake local waiters
+    (and tell ``changes`` of the jobs notified by id)."""
 
     def __init__(
         self,
         database: PostgresDatabase,
         *,
+        changes: ProcessJobChanges | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._database = database
         self._sleep = sleep
         self._local = ProcessJobWakeup()
+        self._changes = changes if changes is not None else ProcessJobChanges()
         self._listener: asyncio.Task[None] | None = None
         self._listened = False
 
@@ -47,7 +58,7 @@ class PostgresJobWakeup:
         await self._local.wait(max_seconds)
 
     def start(self) -> None:
-        """Start listening in the running event loop."""
+        """Start listening in the running event loop (again: nothing)."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen_forever(), name="job-listener")
 
@@ -84,10 +95,39 @@ class PostgresJobWakeup:
         try:
             await conn.execute(f"LISTEN {JOBS_CHANNEL}")
             self._listened = True
-            # Jobs queued while nobody was listening: let every worker look now.
+            # Jobs queued or changed while nobody was listening: let everyone look now.
             self._local.notify_all()
-            async for _ in conn.notifies():
-                self._local.notify()
+            self._changes.announce_all()
+            async for notification in conn.notifies():
+                if notification.payload:
+                    self._changed(notification.payload)
+                else:
+                    self._local.notify()
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+    def _changed(self, payload: str) -> None:
+        try:
+            job_id = UUID(payload)
+        except ValueError:
+            logger.warning("ignored a job notification with payload %r", payload[:64])
+            return
+        self._changes.announce(job_id)
+
+
+class PostgresJobChanges:
+    """``JobChanges`` for several processes: the followers of this process, told by the
+    process's one listening connection, which the first follower starts if no worker
+    has."""
+
+    def __init__(self, listener: PostgresJobWakeup, changes: ProcessJobChanges) -> None:
+        self._listener = listener
+        self._changes = changes
+
+    @contextlib.asynccontextmanager
+    async def watch(self, job_id: UUID) -> AsyncIterator[ProcessJobWatch]:
+        """Be told of ``job_id``'s changes, from any process, while the block runs."""
+        self._listener.start()
+        async with self._changes.watch(job_id) as watch:
+            yield watch

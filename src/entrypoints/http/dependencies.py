@@ -36,6 +36,7 @@ from picpaygo_core.services.erasure import AccountService
 from picpaygo_core.services.idempotency import IdempotencyService
 from picpaygo_core.services.monitoring import QueueMonitor
 from picpaygo_core.services.payment_events import PaymentEventService
+from picpaygo_core.services.progress import JobProgressService
 from picpaygo_core.services.recovery import RecoveryService
 
 
@@ -57,6 +58,7 @@ class Services:
         "metrics",
         "packs",
         "payment_events",
+        "progress",
         "purchases",
         "queue_monitor",
         "recovery",
@@ -74,6 +76,7 @@ class Services:
         self.idempotency: IdempotencyService = container.idempotency_service()
         self.payment_events: PaymentEventService = container.payment_event_service()
         self.generation: GenerationService = container.generation_service()
+        self.progress: JobProgressService = container.progress_service()
         self.health: HealthService = container.health_service()
         self.metrics: PrometheusMetrics = container.metrics()
         self.queue_monitor: QueueMonitor = container.queue_monitor()

@@ -43,6 +43,7 @@ from picpaygo_core.errors import (
     StorageUnavailable,
     Throttled,
     TooManyAttempts,
+    TooManyStreams,
     UnsupportedImage,
     UserNotFound,
 )
@@ -86,6 +87,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     PictureStoreUnavailable: 503,
     PictureMissing: 404,
     Throttled: 429,
+    TooManyStreams: 429,
     RequestInProgress: 409,
     InvalidAccountLink: 400,
     EmailAlreadyVerified: 409,

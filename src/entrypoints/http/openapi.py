@@ -60,6 +60,7 @@ from picpaygo_core.errors import (
     StorageUnavailable,
     TooManyAttempts,
     TooManyPendingCheckouts,
+    TooManyStreams,
     UnsupportedImage,
     WrongPassword,
 )
@@ -119,6 +120,7 @@ ROUTE_ERRORS: dict[str, tuple[type[DomainError], ...]] = {
     ),
     "listJobs": (NotAuthenticated, JobNotFound),
     "getJob": (JobNotFound,),
+    "followJob": (JobNotFound, TooManyStreams),
     "getJobImage": (JobNotFound, ImageNotFound),
     "health": (),
     "ready": (),
@@ -279,6 +281,8 @@ def complete(document: OpenAPI) -> None:
                     )
                 },
             )
+        if operation_id == "followJob":
+            responses["200"] = _event_stream_response()
         operation.responses = responses
         if operation_id in SIGNED_IN_ONLY:
             operation.security = [{SESSION_SCHEME: []}]
@@ -367,6 +371,29 @@ def _add_error_schema(schemas: dict[str, Schema]) -> None:
             "extra": Schema(
                 description="For a malformed body: which field is wrong, and why.",
             ),
+        },
+    )
+
+
+def _event_stream_response() -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=(
+            "A stream of Server-Sent Events: `event: status`, an `id`, and `data:` the "
+            "job's `JobStatusResponse` as JSON, first its state now, then one per change; "
+            "a comment line (`: keep-alive`) every 15 s while nothing changes. The stream "
+            "ends after `succeeded` or `failed`."
+        ),
+        content={
+            "text/event-stream": OpenAPIMediaType(
+                schema=Schema(
+                    type=OpenAPIType.STRING,
+                    examples=[
+                        "event: status\nid: 1768469400000-queued\n"
+                        'data: {"jobId": "0b3f5c4e-8d2a-4f6b-9c1e-2a7d9e4b1c3f", '
+                        '"status": "queued", ...}\n\n'
+                    ],
+                )
+            )
         },
     )
 

@@ -54,6 +54,11 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     refunded: bool = False
 
 
+def visible_state(job: Job) -> tuple[object, ...]:
+    """What a job's status answer shows of it: a change here is one its followers hear of."""
+    return (job.status, job.output_image_id is not None, job.error, job.updated_at, job.category)
+
+
 class Generated(msgspec.Struct, frozen=True, kw_only=True, tag="generated"):
     """The generator produced a picture."""
 

@@ -11,6 +11,7 @@ from picpaygo_core.ports.health import HealthProbe
 from picpaygo_core.ports.mail import Mailer
 from picpaygo_core.ports.payments import PaymentGateway
 from picpaygo_core.ports.pictures import PictureStore
+from picpaygo_core.ports.progress import JobChanges, JobWatch
 from picpaygo_core.ports.security import GoogleTokenVerifier, PasswordHasher
 from picpaygo_core.ports.session_reads import SessionReads
 from picpaygo_core.ports.storage import (
@@ -40,8 +41,10 @@ __all__ = [
     "ImageInspector",
     "ImageRepository",
     "IncidentRepository",
+    "JobChanges",
     "JobRepository",
     "JobWakeup",
+    "JobWatch",
     "MailOutboxRepository",
     "Mailer",
     "PasswordHasher",

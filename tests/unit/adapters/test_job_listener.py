@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
+from uuid import uuid4
 
 from adapters.postgres.wakeup import (
     FIRST_RECONNECT_DELAY_SECONDS,
     MAX_RECONNECT_DELAY_SECONDS,
     PostgresJobWakeup,
 )
+from adapters.process_job_changes import ProcessJobChanges
 from picpaygo_core.errors import StorageUnavailable
 
 
@@ -22,11 +24,19 @@ class LostConnection(Exception):
     """The listening connection dropped."""
 
 
-class ListeningConnection:
-    """LISTENs fine, delivers ``notifications`` and then drops."""
+class Notification:
+    """What psycopg hands over: the payload is empty for a new job, else a job's id."""
 
-    def __init__(self, notifications: int) -> None:
+    def __init__(self, payload: str = "") -> None:
+        self.payload = payload
+
+
+class ListeningConnection:
+    """LISTENs fine, delivers ``notifications`` (new jobs, then ``payloads``) and drops."""
+
+    def __init__(self, notifications: int, payloads: tuple[str, ...] = ()) -> None:
         self.notifications = notifications
+        self.payloads = payloads
         self.statements: list[str] = []
         self.closed = False
 
@@ -36,7 +46,10 @@ class ListeningConnection:
     async def notifies(self) -> AsyncIterator[object]:
         for _ in range(self.notifications):
             await asyncio.sleep(0)
-            yield object()
+            yield Notification()
+        for payload in self.payloads:
+            await asyncio.sleep(0)
+            yield Notification(payload)
         raise LostConnection
 
     async def close(self) -> None:
@@ -46,8 +59,9 @@ class ListeningConnection:
 class ScriptedDatabase:
     """``connect_directly`` follows a script: ``None`` fails, a number works then drops."""
 
-    def __init__(self, script: list[int | None]) -> None:
+    def __init__(self, script: list[int | None], payloads: tuple[str, ...] = ()) -> None:
         self.script = script
+        self.payloads = payloads
         self.connections: list[ListeningConnection] = []
         self.exhausted = asyncio.Event()
 
@@ -58,7 +72,7 @@ class ScriptedDatabase:
         step = self.script.pop(0)
         if step is None:
             raise StorageUnavailable
-        conn = ListeningConnection(step)
+        conn = ListeningConnection(step, self.payloads)
         self.connections.append(conn)
         return conn
 
@@ -105,3 +119,22 @@ async def test_notifications_and_each_new_listen_wake_the_workers() -> None:
 
     await asyncio.wait_for(woken, 1.0)
     await wakeup.stop()
+
+
+async def test_a_job_id_tells_that_jobs_followers() -> None:
+    followed, other = uuid4(), uuid4()
+    database = ScriptedDatabase([0], payloads=("not-a-job", str(other), str(followed)))
+    changes = ProcessJobChanges()
+    wakeup = PostgresJobWakeup(
+        database,  # type: ignore[arg-type]
+        changes=changes,
+        sleep=lambda _: asyncio.sleep(0),
+    )
+    async with changes.watch(followed) as watch, changes.watch(other) as elsewhere:
+        wakeup.start()
+        # Told once on LISTEN (anything may have changed unheard), then by the id.
+        assert await asyncio.wait_for(watch.changed(5.0), 1.0)
+        await asyncio.wait_for(database.exhausted.wait(), 1.0)
+        await wakeup.stop()
+        assert await watch.changed(0)
+        assert await elsewhere.changed(0)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import MultipartBody, Parameter
-from litestar.response import Redirect
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
@@ -22,8 +24,12 @@ from entrypoints.http.schemas import (
     JobStatusResponse,
 )
 from picpaygo_core.errors import JobNotFound
-from picpaygo_core.models import Caller, PictureLink
+from picpaygo_core.models import Caller, Job, PictureLink
 from picpaygo_core.services.generation import MAX_JOBS_PER_PAGE
+from picpaygo_core.services.progress import JobUpdates
+
+# What a heartbeat says: a comment line, which EventSource ignores.
+HEARTBEAT = ServerSentEventMessage(data=None, comment="keep-alive")
 
 JobIdParameter = Annotated[str, Parameter(description="The job's id, as `jobId` in the answers.")]
 
@@ -87,6 +93,22 @@ class GenerationController(Controller):
         """Where the job is; ``outputUrl`` is set once the picture is ready."""
         return JobStatusResponse.of(await services.generation.job(caller, _parse_id(jobId)))
 
+    @get("/{jobId:str}/events", operation_id="followJob")
+    async def events(
+        self,
+        jobId: JobIdParameter,  # the path parameter's public name
+        caller: NamedDependency[Caller],
+        services: NamedDependency[Services],
+    ) -> ServerSentEvent:
+        """Live progress (Server-Sent Events): the job's state now, then one ``status``
+        event per change, each a ``JobStatusResponse``, until it succeeds or fails.
+
+        A comment line comes every 15 seconds while nothing changes. At most 5 streams
+        per caller are open at once (429 beyond).
+        """
+        updates = await services.progress.follow(caller, _parse_id(jobId))
+        return ServerSentEvent(_messages(updates))
+
     @get("/{jobId:str}/image", operation_id="getJobImage")
     async def image(
         self,
@@ -102,6 +124,21 @@ class GenerationController(Controller):
         if isinstance(picture, PictureLink):
             return Redirect(picture.url, status_code=307)
         return Response(picture.data, media_type=picture.content_type)
+
+
+async def _messages(updates: JobUpdates) -> AsyncIterator[ServerSentEventMessage]:
+    async for update in updates:
+        yield HEARTBEAT if update is None else _event(update)
+
+
+def _event(job: Job) -> ServerSentEventMessage:
+    """A ``status`` event: the job's ``JobStatusResponse``, its id naming the state."""
+    stamp = round(job.updated_at.timestamp() * 1000)
+    return ServerSentEventMessage(
+        event="status",
+        id=f"{stamp}-{job.status}",
+        data=msgspec.json.encode(JobStatusResponse.of(job)).decode(),
+    )
 
 
 def _parse_id(job_id: str) -> UUID:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 
@@ -27,9 +28,11 @@ from entrypoints.http.controllers import (
 from entrypoints.http.dependencies import build_dependencies
 from entrypoints.http.docs_page import docs_assets_router
 from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
+from entrypoints.http.head import HeadAsGet
 from entrypoints.http.openapi import complete, openapi_config
 from entrypoints.http.request_rules import request_rules
 from entrypoints.http.response_headers import ResponseHeaders
+from entrypoints.http.route_options import UNCOMPRESSED_OPT
 from entrypoints.http.web_client import web_client_router
 from entrypoints.pictures import download_origin
 from entrypoints.settings import Settings
@@ -38,6 +41,8 @@ logger = logging.getLogger("picpaygo.server")
 
 # Room for the multipart envelope (boundaries, part headers, the category field).
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Answers smaller than this are sent as they are: compressing them saves too little.
+COMPRESS_FROM_BYTES = 1024
 
 
 def create_app(container: Container, *, run_workers: bool | None = None) -> Litestar:
@@ -97,13 +102,23 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
             else None
         ),
         openapi_config=openapi_config(settings.sessions.cookie),
+        # gzip for the page's files and JSON over 1 KB; not for what is already
+        # compressed (pictures) or must reach the client event by event (live progress).
+        compression_config=CompressionConfig(
+            backend="gzip",
+            minimum_size=COMPRESS_FROM_BYTES,
+            gzip_compress_level=6,
+            exclude_opt_key=UNCOMPRESSED_OPT,
+        ),
         lifespan=[lifespan],
         state=State({TELEMETRY_STATE: metrics}),
         logging_config=None,  # logging is the process's business (see ``picpaygo serve``)
     )
     complete(app.openapi_schema)
     # Around routing too, so unknown paths get their request id, access line and headers.
-    app.asgi_handler = AccessMiddleware(ResponseHeaders(app.asgi_handler), observers=[metrics])
+    app.asgi_handler = AccessMiddleware(
+        ResponseHeaders(HeadAsGet(app.asgi_handler)), observers=[metrics]
+    )
     return app
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import (
     Components,
+    Example,
     OpenAPI,
     OpenAPIFormat,
     OpenAPIHeader,
@@ -166,7 +167,7 @@ JSON_BODY_OPERATIONS = frozenset(
 WITHOUT_STORAGE = frozenset({"live", "googleConfig", "metrics", "getPacks"})
 # Readiness answers its own body with 503, not the error shape.
 READINESS = frozenset({"health", "ready"})
-# Operations only a signed-in caller may use (the others accept the cookie if sent).
+# Operations only a signed-in caller may use: the session cookie is required.
 SIGNED_IN_ONLY = frozenset(
     {
         "me",
@@ -180,6 +181,26 @@ SIGNED_IN_ONLY = frozenset(
         "deleteAccount",
     }
 )
+# Operations that need no session at all: they declare no security (no lock in the docs).
+# Every other operation serves anonymous callers too and reads the session if sent.
+PUBLIC_OPERATIONS = frozenset(
+    {
+        "register",
+        "login",
+        "googleLogin",
+        "logout",
+        "googleConfig",
+        "getPacks",
+        "forgotPassword",
+        "resetPassword",
+        "verifyEmail",
+        "stripeWebhook",
+        "health",
+        "ready",
+        "live",
+        "metrics",
+    }
+)
 
 GENERIC_DESCRIPTIONS = {
     400: "The request is malformed: not JSON, a wrong type, an unknown field or a bad "
@@ -190,6 +211,14 @@ GENERIC_DESCRIPTIONS = {
     415: "The body was not sent as ``application/json``.",
     503: "A service this request needs (the database, Google, the payment provider) is "
     "unavailable; retry after ``Retry-After`` seconds.",
+}
+
+# What the generic errors say in their body (the descriptions above say when they come).
+GENERIC_DETAILS = {
+    400: "The request body is not valid JSON: expecting value at line 1 column 1.",
+    403: "Cross-site requests from this origin are not allowed.",
+    413: "The request body is larger than this endpoint accepts.",
+    415: "This endpoint takes a JSON body (application/json).",
 }
 
 
@@ -216,8 +245,6 @@ def openapi_config(session_cookie: str) -> OpenAPIConfig:
                 )
             }
         ),
-        # Optional everywhere: anonymous callers are served too (SIGNED_IN_ONLY aside).
-        security=[{}, {SESSION_SCHEME: []}],
         render_plugins=[SwaggerPage()],
         openapi_router=docs_router(),
     )
@@ -235,17 +262,10 @@ def complete(document: OpenAPI) -> None:
     for operation in _operations(document):
         operation_id = operation.operation_id or ""
         responses = operation.responses if operation.responses is not None else {}
-        for status, description in _error_statuses(operation, operation_id).items():
+        for status, sentences in _error_statuses(operation, operation_id).items():
             if operation_id in READINESS and status == 503:
                 continue
-            responses[str(status)] = OpenAPIResponse(
-                description=description,
-                content={
-                    "application/json": OpenAPIMediaType(
-                        schema=Reference(ref=f"#/components/schemas/{ERROR_SCHEMA}")
-                    )
-                },
-            )
+            responses[str(status)] = _error_response(status, sentences)
         no_content = responses.get("204")
         if isinstance(no_content, OpenAPIResponse):
             no_content.content = None  # a 204 has no body to describe
@@ -284,26 +304,54 @@ def complete(document: OpenAPI) -> None:
         if operation_id == "followJob":
             responses["200"] = _event_stream_response()
         operation.responses = responses
-        if operation_id in SIGNED_IN_ONLY:
-            operation.security = [{SESSION_SCHEME: []}]
+        operation.security = _security(operation_id)
 
 
-def _error_statuses(operation: Operation, operation_id: str) -> dict[int, str]:
-    sentences: dict[int, list[str]] = {}
+def _security(operation_id: str) -> list[dict[str, list[str]]] | None:
+    """Required for signed-in operations, none for public ones, else optional."""
+    if operation_id in SIGNED_IN_ONLY:
+        return [{SESSION_SCHEME: []}]
+    if operation_id in PUBLIC_OPERATIONS:
+        return None
+    return [{}, {SESSION_SCHEME: []}]
+
+
+def _error_statuses(operation: Operation, operation_id: str) -> dict[int, list[tuple[str, str]]]:
+    """Each error status: what it means and what its body says, once each."""
+    found: dict[int, list[tuple[str, str]]] = {}
     has_body = operation.request_body is not None
     for status, sentence in _error_sentences(operation_id, has_body, bool(operation.parameters)):
-        if sentence not in sentences.setdefault(status, []):
-            sentences[status].append(sentence)
-    return {status: " ".join(found) for status, found in sorted(sentences.items())}
+        if sentence not in found.setdefault(status, []):
+            found[status].append(sentence)
+    return dict(sorted(found.items()))
+
+
+def _error_response(status: int, sentences: list[tuple[str, str]]) -> OpenAPIResponse:
+    """The error body, with an example of each thing this status can say here."""
+    examples = {
+        f"{status}-{n}" if len(sentences) > 1 else str(status): Example(
+            summary=detail, value={"status_code": status, "detail": detail}
+        )
+        for n, (_, detail) in enumerate(sentences, start=1)
+    }
+    return OpenAPIResponse(
+        description=" ".join(description for description, _ in sentences),
+        content={
+            "application/json": OpenAPIMediaType(
+                schema=Reference(ref=f"#/components/schemas/{ERROR_SCHEMA}"),
+                examples=dict(examples),
+            )
+        },
+    )
 
 
 def _error_sentences(
     operation_id: str, has_body: bool, has_parameters: bool
-) -> Iterator[tuple[int, str]]:
+) -> Iterator[tuple[int, tuple[str, str]]]:
     for error in _common_errors(operation_id, has_body, has_parameters):
         yield _described(error)
     for error in ROUTE_ERRORS.get(operation_id, ()):
-        yield _status_of(error), error.default_message
+        yield _status_of(error), (error.default_message, error.default_message)
 
 
 def _common_errors(
@@ -321,11 +369,12 @@ def _common_errors(
         yield StorageUnavailable
 
 
-def _described(error: int | type[DomainError]) -> tuple[int, str]:
-    """The status of a common error and its generic sentence."""
+def _described(error: int | type[DomainError]) -> tuple[int, tuple[str, str]]:
+    """The status of a common error, its generic description and what its body says."""
     if isinstance(error, int):
-        return error, GENERIC_DESCRIPTIONS[error]
-    return _status_of(error), GENERIC_DESCRIPTIONS.get(_status_of(error), error.default_message)
+        return error, (GENERIC_DESCRIPTIONS[error], GENERIC_DETAILS[error])
+    status = _status_of(error)
+    return status, (GENERIC_DESCRIPTIONS.get(status, error.default_message), error.default_message)
 
 
 def _status_of(error: type[DomainError]) -> int:
@@ -361,12 +410,12 @@ def _add_error_schema(schemas: dict[str, Schema]) -> None:
         required=["status_code", "detail"],
         properties={
             "status_code": Schema(
-                type=OpenAPIType.INTEGER, description="The HTTP status code again.", examples=[422]
+                type=OpenAPIType.INTEGER, description="The HTTP status code again."
             ),
             "detail": Schema(
                 type=OpenAPIType.STRING,
-                description="What went wrong, as a sentence a person can read.",
-                examples=["Enter a valid email address."],
+                description="What went wrong, as a sentence a person can read (each error "
+                "response has its own examples).",
             ),
             "extra": Schema(
                 description="For a malformed body: which field is wrong, and why.",

@@ -10,6 +10,11 @@ from litestar import Request
 # ``idempotency.respond``), and after a 503 without a key a retry is not invited.
 IDEMPOTENT: dict[str, Any] = {"idempotent": True}
 
+# A route whose answers are never compressed: already compressed (pictures), or
+# streamed event by event (compression would hold events back until a buffer fills).
+UNCOMPRESSED_OPT = "uncompressed"
+UNCOMPRESSED: dict[str, Any] = {UNCOMPRESSED_OPT: True}
+
 
 def is_idempotent(request: Request[Any, Any, Any]) -> bool:
     """Whether the request's route was declared with ``IDEMPOTENT``."""

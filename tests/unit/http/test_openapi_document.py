@@ -225,3 +225,59 @@ async def test_the_app_serves_the_same_document() -> None:
         served = (await client.get("/api/docs/openapi.json")).json()
 
     assert served == openapi_document(settings)
+
+
+PUBLIC = {
+    ("post", "/api/auth/register"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/google"),
+    ("post", "/api/auth/logout"),
+    ("get", "/api/auth/google/config"),
+    ("get", "/api/credits/packs"),
+    ("get", "/api/health"),
+    ("get", "/api/health/live"),
+    ("get", "/api/health/ready"),
+    ("post", "/api/stripe/webhook"),
+    ("get", "/metrics"),
+}
+SESSION_REQUIRED = [{"sessionCookie": []}]
+
+
+def test_only_operations_that_use_the_session_declare_it(document: Document) -> None:
+    assert "security" not in document  # no lock on every operation
+    for method, path, operation in operations(document):
+        security = operation.get("security")
+        if (method, path) in PUBLIC:
+            assert not security, f"{method} {path} is public: no lock"
+        elif (method, path) in {
+            ("get", "/api/auth/me"),
+            ("post", "/api/credits/checkout"),
+            ("get", "/api/credits/purchases"),
+            ("get", "/api/credits/purchases/{purchaseId}"),
+            ("get", "/api/generate"),
+        }:
+            assert security == SESSION_REQUIRED, f"{method} {path} needs a session"
+        else:
+            assert security == [{}, *SESSION_REQUIRED], f"{method} {path}: session optional"
+
+
+def test_each_error_response_has_examples_of_its_own_status(document: Document) -> None:
+    problems = []
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if not status.isdigit() or int(status) < 400:
+                continue
+            media = response.get("content", {}).get("application/json", {})
+            if media.get("schema", {}).get("$ref") != ERROR_REF:
+                continue
+            examples = media.get("examples", {})
+            if not examples:
+                problems.append(f"{method} {path} {status}: no example")
+            for example in examples.values():
+                value = example["value"]
+                if value["status_code"] != int(status) or not value["detail"]:
+                    problems.append(f"{method} {path} {status}: example {value}")
+    assert problems == []
+    unavailable = document["paths"]["/api/auth/register"]["post"]["responses"]["503"]
+    (example,) = unavailable["content"]["application/json"]["examples"].values()
+    assert example["value"]["detail"] == "The service's storage is unavailable; try again shortly."

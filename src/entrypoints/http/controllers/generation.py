@@ -16,7 +16,7 @@ from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
-from entrypoints.http.route_options import IDEMPOTENT
+from entrypoints.http.route_options import IDEMPOTENT, UNCOMPRESSED
 from entrypoints.http.schemas import (
     GenerateForm,
     JobCreateResponse,
@@ -93,7 +93,7 @@ class GenerationController(Controller):
         """Where the job is; ``outputUrl`` is set once the picture is ready."""
         return JobStatusResponse.of(await services.generation.job(caller, _parse_id(jobId)))
 
-    @get("/{jobId:str}/events", operation_id="followJob")
+    @get("/{jobId:str}/events", operation_id="followJob", opt=UNCOMPRESSED)
     async def events(
         self,
         jobId: JobIdParameter,  # the path parameter's public name
@@ -109,7 +109,7 @@ class GenerationController(Controller):
         updates = await services.progress.follow(caller, _parse_id(jobId))
         return ServerSentEvent(_messages(updates))
 
-    @get("/{jobId:str}/image", operation_id="getJobImage")
+    @get("/{jobId:str}/image", operation_id="getJobImage", opt=UNCOMPRESSED)
     async def image(
         self,
         jobId: JobIdParameter,  # the path parameter's public name

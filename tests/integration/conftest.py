@@ -23,6 +23,9 @@ from support.postgres import (
 from support.s3 import S3Server
 from support.server import LIVE_SERVERS
 
+# The browser tests' fixtures (a Chromium, a running site, a slow fake model).
+from support.web_client import browser, site, slow_model  # noqa: F401
+
 ContainerFactory = Callable[..., Container]
 AsyncContainerFactory = Callable[..., Awaitable[Container]]
 

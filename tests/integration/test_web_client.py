@@ -9,8 +9,6 @@ states are saved in ``screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,171 +16,29 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, FileChooser, Page, expect, sync_playwright
+from playwright.sync_api import FileChooser, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from support.api import PASSWORD, unique_email
-from support.chromium import SCREENSHOTS, chromium_missing, launch_chromium
-from support.fake_openrouter import Answer, FakeOpenRouter
-from support.images import portrait_jpeg_bytes
+from support.api import unique_email
+from support.chromium import SCREENSHOTS
+from support.fake_openrouter import FakeOpenRouter
 from support.s3 import S3Server, store_env
-from support.server import ServerProcess
-
-PHOTO = portrait_jpeg_bytes()
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CATEGORIES = ("portraits", "editorial", "documentary")
-WAIT_MS = 30_000
-# Records every stage the progress element shows, in order, for the test to read back.
-STAGE_RECORDER = """
-window.jobStages = [];
-document.addEventListener("DOMContentLoaded", () => {
-  const progress = document.getElementById("progress");
-  new MutationObserver(() => {
-    const stage = progress.dataset.status;
-    if (window.jobStages.at(-1) !== stage) window.jobStages.push(stage);
-  }).observe(progress, { attributes: true, attributeFilter: ["data-status"] });
-});
-"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    problem = chromium_missing()
-    if problem:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{problem}; under CI=true the browser tests must run", pytrace=False)
-        pytest.skip(problem)
-    expect.set_options(timeout=WAIT_MS)  # jobs on a loaded machine take more than 5 s
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
-
-
-class Site:
-    """A running server and a way to open pages on it."""
-
-    def __init__(self, server: ServerProcess, browser: Browser) -> None:
-        self.server = server
-        self.browser = browser
-        self.url = server.base_url
-        self.contexts: list[Any] = []
-
-    def open(self, width: int = 1280, height: int = 900, path: str = "/") -> Page:
-        context = self.browser.new_context(
-            base_url=self.url, viewport={"width": width, "height": height}, accept_downloads=True
-        )
-        self.contexts.append(context)
-        page = context.new_page()
-        page.add_init_script(STAGE_RECORDER)
-        page.set_default_timeout(WAIT_MS)
-        page.goto(path)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        return page
-
-    def close(self) -> None:
-        for context in self.contexts:
-            context.close()
-
-
-@pytest.fixture
-def site(browser: Browser, postgres_url: str) -> Iterator[Any]:
-    """``site(**settings)`` starts ``picpaygo serve`` on the run's database.
-
-    ``{url}`` in a setting's value becomes the server's own base URL.
-    """
-    running: list[Site] = []
-
-    def start(**settings: str) -> Site:
-        server = ServerProcess({"DATABASE_URL": postgres_url, "JOB_POLL_SECONDS": "0.2"})
-        server.env.update({k: v.replace("{url}", server.base_url) for k, v in settings.items()})
-        opened = Site(server, browser)
-        running.append(opened)
-        server.start()
-        server.wait_ready()
-        return opened
-
-    try:
-        yield start
-    finally:
-        for opened in reversed(running):
-            opened.close()
-            opened.server.close()
-
-
-@pytest.fixture
-def slow_model() -> Iterator[FakeOpenRouter]:
-    """A fake OpenRouter that takes 1.5 s per picture, so "running" lasts long enough to see."""
-    with FakeOpenRouter(default=Answer.slow(1.5, then=Answer.success())) as fake:
-        yield fake
-
-
-# --- what a person does ---------------------------------------------------------------
-
-
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
-def choose_photo(
-    page: Page, data: bytes = PHOTO, name: str = "me.jpg", mime: str = "image/jpeg"
-) -> None:
-    page.get_by_label(re.compile(r"(Choose|Change) (a )?photo")).set_input_files(
-        files=[{"name": name, "mimeType": mime, "buffer": data}]
-    )
-
-
-def drop_photo(page: Page, data: bytes = PHOTO, name: str = "me.jpg") -> None:
-    transfer = page.evaluate_handle(
-        """([data, name]) => {
-            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
-            return transfer;
-        }""",
-        [base64.b64encode(data).decode(), name],
-    )
-    page.dispatch_event("#drop", "dragover", {"dataTransfer": transfer})
-    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
-
-
-def generate(page: Page, category: str = "portraits") -> None:
-    page.get_by_role("radio", name=category.capitalize()).check()
-    page.get_by_role("button", name="Generate").click()
-
-
-def expect_done(page: Page) -> None:
-    expect(page.locator("#job-status")).to_have_text("Done! Your picture is ready.")
-    expect(page.locator("#result")).to_be_visible()
-
-
-def sign_up(page: Page, email: str) -> None:
-    page.get_by_role("navigation").get_by_role("button", name="Sign up").click()
-    fill_credentials(page, email, "Sign up")
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.get_by_role("navigation").get_by_role("button", name="Sign in").click()
-    fill_credentials(page, email, "Sign in", password)
-
-
-def fill_credentials(page: Page, email: str, submit: str, password: str = PASSWORD) -> None:
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_label("Email").fill(email)
-    dialog.get_by_label("Password").fill(password)
-    dialog.get_by_role("button", name=submit, exact=True).click()
-
-
-def credits_shown(page: Page) -> Any:
-    return expect(page.locator("#credits-total"))
-
-
-def api_client(site: Site, page: Page) -> httpx.Client:
-    """An API client with the page's cookies, to compare what the page shows with the API."""
-    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
-    return httpx.Client(base_url=site.url, cookies=cookies)
-
+from support.web_client import (
+    CATEGORIES,
+    PHOTO,
+    PNG_SIGNATURE,
+    WAIT_MS,
+    api_client,
+    choose_photo,
+    credits_shown,
+    drop_photo,
+    expect_done,
+    fill_credentials,
+    generate,
+    shoot,
+    sign_in,
+    sign_up,
+)
 
 # --- the tests ------------------------------------------------------------------------
 
@@ -296,26 +152,34 @@ def test_without_credits_the_page_offers_to_buy_them(site: Any) -> None:
     web = site(DEFAULT_FREE_CREDITS="0")
     page = web.open()
     choose_photo(page)
-    generate(page)
 
-    problem = page.get_by_role("alert").filter(has_text="credit")
-    expect(problem).to_be_visible()
-    with httpx.Client(base_url=web.url) as api:
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()
+    next_step = page.locator("#no-credit")
+    expect(next_step).to_contain_text("sign up and buy a pack")
+    expect(page.get_by_role("button", name="Generate")).to_have_attribute(
+        "aria-describedby", "no-credit-text"
+    )
+    with httpx.Client(base_url=web.url) as api:  # the API still refuses on its own
         refused = api.post(
             "/api/generate",
             files={"image": ("me.jpg", PHOTO, "image/jpeg")},
             data={"category": "portraits"},
         )
     assert refused.status_code == 402
-    expect(page.locator("#problem-text")).to_have_text(refused.json()["detail"])
     shoot(page, "05-no-credits")
 
-    page.get_by_role("button", name="Buy credits").click()
-    expect(page.get_by_role("dialog")).to_be_visible()
-    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    next_step.get_by_role("button", name="Sign up to buy credits").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Create your account")).to_be_visible()
+    expect(dialog.locator("#auth-reason")).to_contain_text("kept in an account")
+    shoot(page, "05b-why-sign-up")
     fill_credentials(page, unique_email(), "Sign up")
+    expect(next_step).to_contain_text("You have no credits left. Buy a pack")
+    expect(next_step.get_by_role("button", name="Buy credits")).to_be_visible()
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()
     page.get_by_role("button", name="10 credits").click()
     credits_shown(page).to_have_text("10 credits")
+    expect(next_step).to_be_hidden()
     generate(page)
     expect_done(page)
     credits_shown(page).to_have_text("9 credits")
@@ -326,24 +190,24 @@ def test_the_api_s_own_sentences_for_a_large_file_a_non_image_and_too_many_sign_
 ) -> None:
     web = site(MAX_UPLOAD_BYTES="4000", AUTH_ATTEMPTS_PER_MINUTE="2")
     page = web.open()
-    problem = page.locator("#problem-text")
+    photo_error = page.locator("#photo-error")  # upload problems are said under the photo
 
     choose_photo(page)  # 16 KB: fine for the browser, too large for this server
     generate(page)
-    expect(problem).to_contain_text("larger")
-    assert "413" not in problem.inner_text()
+    expect(photo_error).to_contain_text("larger")
+    assert "413" not in photo_error.inner_text()
+    expect(page.locator("#problem")).to_be_hidden()
 
     fake_png = PNG_SIGNATURE + b"not really a picture" * 10
     choose_photo(page, fake_png, "fake.png", "image/png")
-    generate(page)
     with httpx.Client(base_url=web.url) as api:
         refused = api.post(
             "/api/generate",
             files={"image": ("fake.png", fake_png, "image/png")},
             data={"category": "portraits"},
         )
-    assert refused.status_code == 415
-    expect(problem).to_have_text(refused.json()["detail"])
+    assert refused.status_code == 415  # and the page refuses it before sending it
+    expect(photo_error).to_contain_text("not really a JPEG, PNG or WebP image")
 
     choose_photo(page, b"hello", "notes.txt", "text/plain")
     expect(page.locator("#photo-error")).to_have_text("That file is not a JPEG, PNG or WebP image.")
@@ -394,6 +258,9 @@ TEXT_ELEMENTS = (
     ".foot a",
     ".drop-text",
     ".problem p",
+    ".no-credit p",
+    ".price",
+    "#photo-error",
 )
 
 
@@ -439,8 +306,8 @@ def test_it_works_from_the_keyboard_with_readable_contrast(site: Any) -> None:
         page.keyboard.press("Enter")
     assert download.value.suggested_filename.startswith("picpaygo-editorial-")
 
-    page.get_by_role("button", name="Generate").click()  # no credit left: the problem box
-    expect(page.locator("#problem")).to_be_visible()
+    expect(page.get_by_role("button", name="Generate")).to_be_disabled()  # no credit left
+    expect(page.locator("#no-credit")).to_be_visible()
     low = {}
     for selector in TEXT_ELEMENTS:
         for element in page.locator(selector).all():
@@ -459,13 +326,17 @@ def test_it_fits_a_phone_screen(site: Any) -> None:
     expect_done(page)
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    restyled = page.get_by_role("img", name="Your photo restyled as documentary")
+    expect(restyled).to_be_in_viewport(ratio=0.9)  # what was made is what is seen
+    expect(page.get_by_role("link", name="Download")).to_be_in_viewport()
     original = page.get_by_role("img", name="Your original photo").bounding_box()
-    result = page.get_by_role("img", name="Your photo restyled as documentary").bounding_box()
+    result = restyled.bounding_box()
     assert original is not None
     assert result is not None
-    assert result["y"] > original["y"]  # stacked, not squeezed side by side
+    assert result["y"] < original["y"]  # stacked, the new picture first
     assert original["width"] > 300
-    shoot(page, "07-phone")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "07-phone.png")  # the screen as the person sees it
 
 
 FAKE_GOOGLE_SCRIPT = """

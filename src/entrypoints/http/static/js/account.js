@@ -25,13 +25,29 @@ const TEXT = {
 let mode = "signin";
 let afterSignIn = null;
 
-/** Open the sign-in or sign-up dialog; `then` runs once the person is signed in. */
-export function openAuth(which = "signin", then = null) {
+/**
+ * Open the sign-in or sign-up dialog; `then` runs once the person is signed in, and
+ * `reason` (if any) says why they are asked to.
+ */
+export function openAuth(which = "signin", then = null, reason = "") {
   afterSignIn = then;
   setMode(which);
-  say(byId("auth-error"), "");
+  clearErrors();
+  say(byId("auth-reason"), reason);
   byId("auth").showModal();
   byId("auth-email").focus();
+}
+
+function clearErrors() {
+  say(byId("auth-error"), "");
+  for (const id of ["auth-email", "auth-password"]) byId(id).removeAttribute("aria-invalid");
+}
+
+/** Mark the first field that is wrong, move to it, and say what is wrong. */
+function refuse(field, message) {
+  byId(field).setAttribute("aria-invalid", "true");
+  say(byId("auth-error"), message);
+  byId(field).focus();
 }
 
 function setMode(which) {
@@ -77,17 +93,22 @@ async function submit(event) {
   const email = byId("auth-email").value.trim();
   const password = byId("auth-password").value;
   const error = byId("auth-error");
+  clearErrors();
   if (mode === "forgot") {
     if (email) await forgot(email);
-    else say(error, "Enter the email of your account.");
+    else refuse("auth-email", "Enter the email of your account.");
     return;
   }
-  if (!email || !password) {
-    say(error, "Enter your email and a password.");
+  if (!email) {
+    refuse("auth-email", password ? "Enter your email." : "Enter your email and a password.");
+    return;
+  }
+  if (!password) {
+    refuse("auth-password", "Enter a password.");
     return;
   }
   if (mode === "signup" && password.length < 8) {
-    say(error, "Choose a password of at least 8 characters.");
+    refuse("auth-password", "Choose a password of at least 8 characters.");
     return;
   }
   const button = byId("auth-submit");
@@ -146,9 +167,10 @@ export async function initAccount() {
   byId("sign-out").addEventListener("click", signOut);
   byId("auth-form").addEventListener("submit", submit);
   byId("auth-cancel").addEventListener("click", () => byId("auth").close());
+  byId("auth-close").addEventListener("click", () => byId("auth").close());
   byId("auth-switch").addEventListener("click", () => {
     setMode(mode === "signin" ? "signup" : "signin");
-    say(byId("auth-error"), "");
+    clearErrors();
   });
   byId("forgot-open").addEventListener("click", () => {
     setMode("forgot");

@@ -49,6 +49,7 @@ export async function call(path, { method = "GET", json, form, key } = {}) {
 
 export const api = {
   credits: () => call("/api/credits"),
+  packs: () => call("/api/credits/packs"),
   me: () => call("/api/auth/me"),
   googleConfig: () => call("/api/auth/google/config"),
   register: (email, password) => call("/api/auth/register", { method: "POST", json: { email, password } }),
@@ -73,6 +74,7 @@ export const api = {
     return call("/api/generate", { method: "POST", form, key });
   },
   job: (id) => call(`/api/generate/${encodeURIComponent(id)}`),
+  jobEventsUrl: (id) => `/api/generate/${encodeURIComponent(id)}/events`,
   jobs: (before, limit = 12) => {
     const query = new URLSearchParams({ limit: String(limit) });
     if (before) query.set("before", before);

@@ -4,9 +4,13 @@
 import { openAuth } from "./account.js";
 import { api, once } from "./api.js";
 import { refreshCredits, state, subscribe, update } from "./state.js";
-import { byId, credits, pause, say } from "./ui.js";
+import { byId, credits, pause, say, show } from "./ui.js";
 
 const PENDING_KEY = "picpaygo.pendingPurchase";
+// Why buying needs an account, said wherever an anonymous person reaches for a pack.
+export const WHY_SIGN_UP = "Bought credits are kept in an account, so they are yours on any "
+  + "device and never lost with this browser: create one (it takes a few seconds) or sign in, "
+  + "then choose a pack.";
 const POLL_MS = 1000;
 const POLL_LIMIT_MS = 3 * 60 * 1000;
 
@@ -17,9 +21,29 @@ function render({ credits: view, user }) {
       ? `${view.freeCredits} free · ${view.balance} bought`
       : `${view.freeCredits} free`;
   }
+  show(byId("free-note"), !user); // the free pictures are an anonymous visitor's
   byId("buy-help").textContent = user
     ? "One credit makes one picture. Choose a pack."
     : "One credit makes one picture. Sign up or sign in to buy a pack.";
+}
+
+/** "$5.00": an amount in minor units of `currency`, in the reader's own way of writing it. */
+export function price(amount, currency) {
+  const format = new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() });
+  return format.format(amount / 10 ** format.resolvedOptions().maximumFractionDigits);
+}
+
+/** Put each pack's price on its button (from GET /api/credits/packs). */
+export async function loadPrices() {
+  try {
+    const { packs } = await api.packs();
+    for (const { pack, amount, currency } of packs) {
+      const slot = document.querySelector(`[data-pack="${pack}"] .price`);
+      if (slot) slot.textContent = price(amount, currency);
+    }
+  } catch {
+    // Without prices the packs still work: the payment page shows the price.
+  }
 }
 
 /** Bring the "Buy credits" section into view and focus (the 402 path leads here). */
@@ -27,13 +51,13 @@ export function goBuy() {
   const section = byId("buy");
   section.scrollIntoView({ behavior: "smooth", block: "center" });
   section.focus({ preventScroll: true });
-  if (!state.user) openAuth("signup", () => byId("buy").focus());
+  if (!state.user) openAuth("signup", () => byId("buy").focus(), WHY_SIGN_UP);
 }
 
 async function buy(pack, button) {
   const status = byId("buy-status");
   if (!state.user) {
-    openAuth("signup", () => buy(pack, button));
+    openAuth("signup", () => buy(pack, button), WHY_SIGN_UP);
     return;
   }
   button.disabled = true;

@@ -1,10 +1,13 @@
 // Generate: send the photo and the look, follow the job (queued -> running -> succeeded) with
 // a progress indication, then show the result beside the original with a download link.
+// The job is followed through its event stream (Server-Sent Events), or by asking for its
+// state again and again when the stream cannot be had. Without a credit, Generate is off
+// and the way to get one is named.
 
 import { api, once } from "./api.js";
 import { goBuy } from "./credits.js";
-import { refreshCredits } from "./state.js";
-import { photo } from "./upload.js";
+import { refreshCredits, subscribe } from "./state.js";
+import { photo, refusePhoto } from "./upload.js";
 import { byId, pause, say, show } from "./ui.js";
 
 const STAGES = ["queued", "running", "succeeded"];
@@ -20,7 +23,35 @@ const POLL_START_MS = 400;
 const POLL_MAX_MS = 2000;
 
 let busy = false;
+let noCredit = false;
 let onFinished = () => {};
+
+const finished = (job) => job.status === "succeeded" || job.status === "failed";
+
+function setBusy(value) {
+  busy = value;
+  renderButton();
+}
+
+function renderButton() {
+  const button = byId("generate");
+  button.disabled = busy || noCredit;
+  if (noCredit) button.setAttribute("aria-describedby", "no-credit-text");
+  else button.removeAttribute("aria-describedby");
+}
+
+/** With no credit left: Generate off, and the next step said (sign up first when anonymous). */
+function renderCredit({ credits, user }) {
+  noCredit = Boolean(credits) && credits.credits < 1;
+  show(byId("no-credit"), noCredit);
+  if (noCredit) {
+    byId("no-credit-text").textContent = user
+      ? "You have no credits left. Buy a pack to make more pictures."
+      : "Your free pictures are used up. To make more, sign up and buy a pack of credits.";
+    byId("no-credit-buy").textContent = user ? "Buy credits" : "Sign up to buy credits";
+  }
+  renderButton();
+}
 
 function showStage(status) {
   const index = STAGES.indexOf(status);
@@ -54,18 +85,53 @@ function showResult(job, original) {
   link.href = job.outputUrl;
   link.download = `picpaygo-${job.category}-${job.jobId.slice(0, 8)}.png`;
   show(byId("result"));
+  // The restyled picture and Download lead the section (on a phone too, see app.css).
   byId("result").scrollIntoView({ behavior: "smooth", block: "start" });
   byId("download").focus({ preventScroll: true });
 }
 
-async function follow(jobId) {
+/** The job's states from its event stream, until it finishes; rejects if the stream fails. */
+function stream(jobId) {
+  return new Promise((resolve, reject) => {
+    if (typeof EventSource !== "function") {
+      reject(new Error("no event streams here"));
+      return;
+    }
+    const source = new EventSource(api.jobEventsUrl(jobId));
+    source.addEventListener("status", (event) => {
+      const job = JSON.parse(event.data);
+      showStage(job.status);
+      if (finished(job)) {
+        source.close();
+        resolve(job);
+      }
+    });
+    source.onerror = () => {
+      source.close(); // no reconnecting: polling takes over from here
+      reject(new Error("the event stream failed"));
+    };
+  });
+}
+
+async function poll(jobId) {
   let wait = POLL_START_MS;
   for (;;) {
     const job = await api.job(jobId);
     showStage(job.status);
-    if (job.status === "succeeded" || job.status === "failed") return job;
+    if (finished(job)) return job;
     await pause(wait);
     wait = Math.min(wait * 1.5, POLL_MAX_MS);
+  }
+}
+
+async function follow(jobId) {
+  const progress = byId("progress");
+  try {
+    progress.dataset.via = "stream";
+    return await stream(jobId);
+  } catch {
+    progress.dataset.via = "polling";
+    return poll(jobId);
   }
 }
 
@@ -79,8 +145,7 @@ async function generate(event) {
     return;
   }
   const category = new FormData(byId("studio")).get("category");
-  busy = true;
-  byId("generate").disabled = true;
+  setBusy(true);
   showProblem("");
   show(byId("result"), false);
   show(byId("progress"));
@@ -93,10 +158,10 @@ async function generate(event) {
     await finish(created.jobId, url);
   } catch (problem) {
     show(byId("progress"), false);
-    showProblem(problem.message, { offerBuy: problem.status === 402 });
+    if (problem.status === 413 || problem.status === 415) refusePhoto(problem.message);
+    else showProblem(problem.message, { offerBuy: problem.status === 402 });
   } finally {
-    busy = false;
-    byId("generate").disabled = false;
+    setBusy(false);
   }
 }
 
@@ -117,8 +182,7 @@ async function finish(jobId, original) {
 export async function resumeJob() {
   const jobId = sessionStorage.getItem(CURRENT_KEY);
   if (!jobId || busy) return;
-  busy = true;
-  byId("generate").disabled = true;
+  setBusy(true);
   show(byId("progress"));
   try {
     await finish(jobId, null);
@@ -127,8 +191,7 @@ export async function resumeJob() {
     show(byId("progress"), false);
     if (problem.status !== 404) showProblem(problem.message);
   } finally {
-    busy = false;
-    byId("generate").disabled = false;
+    setBusy(false);
   }
 }
 
@@ -137,6 +200,8 @@ export function initGenerate(finished) {
   onFinished = finished;
   byId("studio").addEventListener("submit", generate);
   byId("problem-buy").addEventListener("click", goBuy);
+  byId("no-credit-buy").addEventListener("click", goBuy);
+  subscribe(renderCredit);
   byId("again").addEventListener("click", () => {
     show(byId("result"), false);
     show(byId("progress"), false);

@@ -1,11 +1,11 @@
 // The PicPayGo page: wires the modules together once the document is parsed (modules are deferred).
 
 import { initAccount } from "./account.js";
-import { initCredits, resumeCheckout } from "./credits.js";
+import { initCredits, loadPrices, resumeCheckout } from "./credits.js";
 import { initGenerate, resumeJob } from "./generate.js";
 import { initPictures, loadPictures } from "./pictures.js";
 import { followMailedLink, initSettings } from "./settings.js";
-import { refreshCredits, refreshUser } from "./state.js";
+import { refreshSession } from "./state.js";
 import { initUpload } from "./upload.js";
 import { notice } from "./ui.js";
 
@@ -16,7 +16,7 @@ async function start() {
   initCredits();
   initSettings();
   try {
-    await Promise.all([refreshUser(), refreshCredits(), initAccount()]);
+    await Promise.all([refreshSession(), initAccount(), loadPrices()]);
     await followMailedLink();
     resumeCheckout(); // both follow something for a while and report their own errors
     resumeJob();

@@ -35,3 +35,14 @@ export async function refreshUser() {
     update({ user: null });
   }
 }
+
+/**
+ * Credits first, then, only when they say the request carried a valid session, who is
+ * signed in: an anonymous visit asks nothing that is bound to fail (the session cookie
+ * is HttpOnly, so the page cannot look at it itself).
+ */
+export async function refreshSession() {
+  await refreshCredits();
+  if (state.credits.authenticated) await refreshUser();
+  else update({ user: null });
+}

@@ -32,29 +32,73 @@ export async function problemWith(file) {
   return null;
 }
 
+/** Whether the browser can draw the picture at `url` (a JPEG header on text cannot be). */
+async function drawable(url) {
+  const probe = new Image();
+  probe.src = url;
+  try {
+    await probe.decode();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Say why a file was refused, under the photo, and which photo (if any) still counts. */
+function refuse(problem) {
+  const still = chosen ? ` Your previous photo${chosen.name ? ` (${chosen.name})` : ""} is still the one that will be used.` : "";
+  say(byId("photo-error"), problem + still);
+}
+
+function showPhoto(file, url) {
+  const preview = byId("preview");
+  show(preview, Boolean(file));
+  byId("drop").classList.toggle("has-photo", Boolean(file));
+  if (file) {
+    preview.src = url;
+    preview.alt = `Preview of ${file.name || "your photo"}`;
+    byId("drop-text").innerHTML = "<strong>Change photo</strong> or drop another";
+  } else {
+    preview.removeAttribute("src");
+    byId("drop-text").innerHTML = "<strong>Choose a photo</strong> or drag it here";
+  }
+  for (const img of document.querySelectorAll(".look-photo")) {
+    if (file) img.src = url;
+    else img.removeAttribute("src");
+    show(img, Boolean(file));
+  }
+}
+
 async function take(file, onChange) {
-  const error = byId("photo-error");
   if (!file) return;
   const problem = await problemWith(file);
   if (problem) {
-    say(error, problem);
+    refuse(problem);
     return;
   }
-  say(error, "");
+  const url = URL.createObjectURL(file);
+  if (!(await drawable(url))) {
+    URL.revokeObjectURL(url);
+    refuse("That file is damaged or not really a JPEG, PNG or WebP image.");
+    return;
+  }
+  say(byId("photo-error"), "");
   chosen = file;
   if (previewUrl) URL.revokeObjectURL(previewUrl);
-  previewUrl = URL.createObjectURL(file);
-  const preview = byId("preview");
-  preview.src = previewUrl;
-  preview.alt = `Preview of ${file.name || "your photo"}`;
-  show(preview);
-  byId("drop").classList.add("has-photo");
-  byId("drop-text").innerHTML = "<strong>Change photo</strong> or drop another";
-  for (const img of document.querySelectorAll(".look-photo")) {
-    img.src = previewUrl;
-    show(img);
-  }
+  previewUrl = url;
+  showPhoto(file, url);
   onChange(file);
+}
+
+/** The server refused the photo (413, 415): say so under it, and drop it. */
+export function refusePhoto(message) {
+  chosen = null;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = null;
+  showPhoto(null, null);
+  say(byId("photo-error"), `${message} Choose another photo.`);
+  byId("photo").value = "";
+  byId("photo").focus();
 }
 
 /** Wire the picker and the drop zone; `onChange(file)` runs for each accepted photo. */

@@ -273,3 +273,20 @@ def test_each_api_process_listens_once_however_many_streams_it_serves(
 
         wait_until(lambda: listen_connections(postgres_url) == 2, "both processes LISTEN")
         assert listen_connections(postgres_url) == 2
+
+
+def test_sigterm_ends_open_streams_so_the_process_stops_at_once(postgres_url: str) -> None:
+    with (
+        serving(api_env(postgres_url)) as server,
+        httpx.Client(base_url=server.base_url, timeout=30.0) as client,
+        streams() as open_stream,
+    ):
+        stream = open_stream(server.base_url, upload(client))
+        assert stream.next()["status"] == "queued"
+
+        started = time.monotonic()
+        code = server.stop(grace_seconds=DEADLINE_SECONDS)
+
+        assert code == 0, server.output()
+        assert time.monotonic() - started < 10.0
+        assert stream.rest() == []  # the stream ended, cleanly, without the job

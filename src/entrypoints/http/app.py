@@ -33,6 +33,7 @@ from entrypoints.http.openapi import complete, openapi_config
 from entrypoints.http.request_rules import request_rules
 from entrypoints.http.response_headers import ResponseHeaders
 from entrypoints.http.route_options import UNCOMPRESSED_OPT
+from entrypoints.http.stopping import streams_end_on_sigterm
 from entrypoints.http.web_client import web_client_router
 from entrypoints.pictures import download_origin
 from entrypoints.settings import Settings
@@ -62,7 +63,8 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
                 pool.start()
             logger.info("API process %d ready", os.getpid())
             try:
-                yield
+                with streams_end_on_sigterm(container.progress_service()):
+                    yield
             finally:
                 if pool:
                     await pool.stop()

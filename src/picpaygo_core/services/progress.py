@@ -10,6 +10,7 @@ strands it.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from uuid import UUID
@@ -17,7 +18,7 @@ from uuid import UUID
 from picpaygo_core.errors import JobNotFound, StorageUnavailable, TooManyStreams
 from picpaygo_core.models import Caller, Job
 from picpaygo_core.models.jobs import visible_state
-from picpaygo_core.ports import JobChanges
+from picpaygo_core.ports import JobChanges, JobWatch
 from picpaygo_core.services.generation import GenerationService
 
 # Streams one caller (a user, or an anonymous caller's network) may hold open per process.
@@ -82,6 +83,12 @@ class JobProgressService:
         self._changes = changes
         self._slots = StreamSlots(max_streams_per_caller)
         self._heartbeat_seconds = heartbeat_seconds
+        self._stopping = asyncio.Event()
+
+    def stop_all(self) -> None:
+        """End every stream now, and any opened later at once (the process is stopping:
+        an open stream would hold its shutdown up until its job ends)."""
+        self._stopping.set()
 
     def open_streams(self, caller: Caller) -> int:
         """How many streams the caller holds open in this process."""
@@ -116,7 +123,25 @@ class JobProgressService:
                     yield job
                 if job.status.is_finished:
                     return
-                told = await watch.changed(self._heartbeat_seconds)
+                word = await self._next_word(watch)
+                if word is None:
+                    return
+                told = word
+
+    async def _next_word(self, watch: JobWatch) -> bool | None:
+        """``watch.changed``, or None once the process is stopping."""
+        if self._stopping.is_set():
+            return None
+        changed = asyncio.ensure_future(watch.changed(self._heartbeat_seconds))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((changed, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            stopping.cancel()
+        if stopping.done() and not stopping.cancelled():
+            return None
+        return changed.result()
 
 
 class JobUpdates:

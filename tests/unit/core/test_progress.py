@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -197,3 +198,24 @@ async def test_the_memory_storage_announces_committed_visible_changes_only(
             await uow.jobs.update(running)
             await uow.commit()
         assert await watch.changed(0) is True
+
+
+async def test_stopping_ends_every_stream_at_once(make_container: ContainerFactory) -> None:
+    container = make_container()
+    job = await queued(container)
+    service = JobProgressService(
+        generation=container.generation_service(),
+        changes=ProcessJobChanges(),
+        heartbeat_seconds=3600.0,
+    )
+    updates = aiter(await service.follow(HERE, job.id))
+    assert (await anext(updates)) is not None
+    waiting = asyncio.ensure_future(anext(updates))  # waits for a word about the job
+
+    service.stop_all()
+
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiting, 1.0)
+    assert service.open_streams(HERE) == 0
+    later = await service.follow(HERE, job.id)  # one opened while stopping: its state, no more
+    assert await collect(aiter(later)) == ["queued"]

@@ -9,8 +9,6 @@ into nothing.
 
 from __future__ import annotations
 
-from typing import cast
-
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
@@ -44,5 +42,10 @@ class HeadAsGet:
             elif message["type"] != "http.response.body":
                 await send(message)
 
-        as_get = cast("Scope", {**scope, "method": "GET"})
-        await self.app(as_get, receive_for_head, send_for_head)
+        # The same scope, so what routing writes in it (the route) is logged and counted,
+        # under the request's own method.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive_for_head, send_for_head)
+        finally:
+            scope["method"] = "HEAD"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import httpx
@@ -107,3 +108,19 @@ async def test_live_progress_and_pictures_are_never_compressed(
     assert events.status_code == picture.status_code == 200
     assert "content-encoding" not in events.headers
     assert "content-encoding" not in picture.headers
+
+
+async def test_a_head_request_is_logged_as_head_under_its_route(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    await client.head("/api/credits/packs")
+
+    [line] = [r for r in caplog.records if r.name == "picpaygo.access"]
+    fields = line.fields  # type: ignore[attr-defined]
+    assert (fields["method"], fields["route"], fields["status"]) == (
+        "HEAD",
+        "/api/credits/packs",
+        200,
+    )

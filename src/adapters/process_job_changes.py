@@ -12,16 +12,26 @@ import contextlib
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from picpaygo_core.models import JobMark
+
 
 class ProcessJobWatch:
     """One follower's ear for one job: set when told, cleared when it has heard."""
 
     def __init__(self) -> None:
         self._told = asyncio.Event()
+        self._marks: list[JobMark] = []
 
-    def tell(self) -> None:
-        """The job may have changed."""
+    def tell(self, mark: JobMark | None = None) -> None:
+        """The job may have changed (to ``mark``, when known)."""
+        if mark is not None:
+            self._marks.append(mark)
         self._told.set()
+
+    def marks(self) -> list[JobMark]:
+        """The states told since the last call, oldest first."""
+        marks, self._marks = self._marks, []
+        return marks
 
     async def changed(self, max_seconds: float) -> bool:
         """True once told (since the last call), False after ``max_seconds`` without."""
@@ -54,10 +64,10 @@ class ProcessJobChanges:
                 if not watches:
                     del self._watches[job_id]
 
-    def announce(self, job_id: UUID) -> None:
-        """``job_id`` changed: tell its followers."""
+    def announce(self, job_id: UUID, mark: JobMark | None = None) -> None:
+        """``job_id`` changed (to ``mark``, when known): tell its followers."""
         for watch in self._watches.get(job_id, ()):
-            watch.tell()
+            watch.tell(mark)
 
     def announce_all(self) -> None:
         """Any job may have changed unheard (say, while reconnecting): tell everyone."""

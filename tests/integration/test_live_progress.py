@@ -290,3 +290,33 @@ def test_sigterm_ends_open_streams_so_the_process_stops_at_once(postgres_url: st
         assert code == 0, server.output()
         assert time.monotonic() - started < 10.0
         assert stream.rest() == []  # the stream ended, cleanly, without the job
+
+
+def test_a_state_that_lasts_less_than_a_read_is_still_sent(postgres_url: str) -> None:
+    with (
+        serving(api_env(postgres_url)) as server,
+        httpx.Client(base_url=server.base_url, timeout=30.0) as client,
+        streams() as open_stream,
+        psycopg.connect(postgres_url, autocommit=True) as other,
+    ):
+        job_id = upload(client)
+        stream = open_stream(server.base_url, job_id)
+        assert stream.next()["status"] == "queued"
+
+        # Two commits back to back from another connection: running, then failed.
+        other.execute(
+            "UPDATE jobs SET status = 'running', attempts = 1, "
+            "updated_at = updated_at + interval '1 second' WHERE id = %s",
+            (job_id,),
+        )
+        other.execute(
+            "UPDATE jobs SET status = 'failed', error = 'The model gave up.', "
+            "updated_at = updated_at + interval '1 second' WHERE id = %s",
+            (job_id,),
+        )
+        events = stream.rest()
+
+        assert [event["status"] for event in events] == ["running", "failed"]
+        assert events[0]["error"] is None
+        assert events[1]["error"] == "The model gave up."
+        assert events[0]["updatedAt"] < events[1]["updatedAt"]

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 
 from adapters.memory.store import MemoryRepository
-from picpaygo_core.models import Incident, Job, JobStatus, StoredImage
+from picpaygo_core.models import Incident, Job, JobMark, JobStatus, StoredImage
 from picpaygo_core.models.jobs import visible_state
 
 
@@ -145,8 +145,8 @@ class MemoryJobRepository(MemoryRepository):
         before = self._store.jobs.get(job.id)
         self._journal.put(self._store.jobs, job.id, job)
         if before is None or visible_state(before) != visible_state(job):
-            changes = self._store.job_changes
-            self._journal.on_commit(lambda: changes.announce(job.id))
+            changes, mark = self._store.job_changes, JobMark.of(job)
+            self._journal.on_commit(lambda: changes.announce(job.id, mark))
 
     def _index(self, job: Job) -> None:
         if job.status.is_finished:

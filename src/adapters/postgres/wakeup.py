@@ -3,11 +3,11 @@ through PostgreSQL's LISTEN/NOTIFY.
 
 A job insert runs ``pg_notify`` with an empty payload in its transaction, so the
 notification goes out when the job is committed: it wakes a worker. Every visible change
-of a job notifies its id on the same channel (a trigger, migration 0007): it tells the
-process's followers of that job (``ProcessJobChanges``). Each process keeps ONE autocommit
-connection of its own LISTENing for both, whatever the number of its workers and
-streams; it dies with a database restart, so it is reconnected (with backoff) and
-re-LISTENs. Workers still poll slowly and followers re-read at each heartbeat, and
+of a job notifies its id, new status and time on the same channel (a trigger, migration
+0007): it tells the process's followers of that job (``ProcessJobChanges``). Each process
+keeps ONE autocommit connection of its own LISTENing for both, whatever the number of
+its workers and streams; it dies with a database restart, so it is reconnected (with
+backoff) and re-LISTENs. Workers still poll slowly and followers re-read at each heartbeat, and
 both are told to look again on every (re)connection, so a notification lost while
 reconnecting strands nothing.
 """
@@ -18,17 +18,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from uuid import UUID
 
 from adapters.postgres.database import PostgresDatabase
 from adapters.postgres.jobs import JOBS_CHANNEL
 from adapters.process_job_changes import ProcessJobChanges, ProcessJobWatch
 from adapters.process_wakeup import ProcessJobWakeup
+from picpaygo_core.models import JobMark, JobStatus
 
 logger = logging.getLogger(__name__)
 
 FIRST_RECONNECT_DELAY_SECONDS = 0.5
 MAX_RECONNECT_DELAY_SECONDS = 10.0
+# How long a new follower waits for the LISTEN to be in place (it is, but for the first
+# follower of a process or during an outage): its stream then misses no change.
+LISTEN_WAIT_SECONDS = 2.0
 
 
 class PostgresJobWakeup:
@@ -48,6 +53,7 @@ class PostgresJobWakeup:
         self._changes = changes if changes is not None else ProcessJobChanges()
         self._listener: asyncio.Task[None] | None = None
         self._listened = False
+        self._listening = asyncio.Event()
 
     def notify(self) -> None:
         """Wake this process's waiting workers (others hear the job's own NOTIFY)."""
@@ -56,6 +62,15 @@ class PostgresJobWakeup:
     async def wait(self, max_seconds: float) -> None:
         """Return on the next notification, or after ``max_seconds``."""
         await self._local.wait(max_seconds)
+
+    async def listening(self, max_seconds: float) -> bool:
+        """Wait until the LISTEN is in place (at most ``max_seconds``): whether it is."""
+        try:
+            async with asyncio.timeout(max_seconds):
+                await self._listening.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def start(self) -> None:
         """Start listening in the running event loop (again: nothing)."""
@@ -95,6 +110,7 @@ class PostgresJobWakeup:
         try:
             await conn.execute(f"LISTEN {JOBS_CHANNEL}")
             self._listened = True
+            self._listening.set()
             # Jobs queued or changed while nobody was listening: let everyone look now.
             self._local.notify_all()
             self._changes.announce_all()
@@ -104,16 +120,31 @@ class PostgresJobWakeup:
                 else:
                     self._local.notify()
         finally:
+            self._listening.clear()
             with contextlib.suppress(Exception):
                 await conn.close()
 
     def _changed(self, payload: str) -> None:
+        """``<job id> <status> <UTC time>`` (migration 0007); a bare id is heard too."""
+        job_id_text, _, rest = payload.partition(" ")
         try:
-            job_id = UUID(payload)
+            job_id = UUID(job_id_text)
         except ValueError:
             logger.warning("ignored a job notification with payload %r", payload[:64])
             return
-        self._changes.announce(job_id)
+        self._changes.announce(job_id, _mark(rest))
+
+
+def _mark(text: str) -> JobMark | None:
+    """The status and time of a notification, or None if they cannot be read."""
+    status, _, stamp = text.partition(" ")
+    try:
+        return JobMark(
+            status=JobStatus(status),
+            updated_at=datetime.fromisoformat(stamp).replace(tzinfo=UTC),
+        )
+    except ValueError:
+        return None
 
 
 class PostgresJobChanges:
@@ -127,7 +158,9 @@ class PostgresJobChanges:
 
     @contextlib.asynccontextmanager
     async def watch(self, job_id: UUID) -> AsyncIterator[ProcessJobWatch]:
-        """Be told of ``job_id``'s changes, from any process, while the block runs."""
+        """Be told of ``job_id``'s changes, from any process, while the block runs (from
+        when the block starts: the LISTEN is in place, unless the database is away)."""
         self._listener.start()
         async with self._changes.watch(job_id) as watch:
+            await self._listener.listening(LISTEN_WAIT_SECONDS)
             yield watch

@@ -54,6 +54,18 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     refunded: bool = False
 
 
+class JobMark(msgspec.Struct, frozen=True, kw_only=True):
+    """A job's status at a moment, as its change was announced: enough to tell of a
+    state the job has already left (an unfinished job has no output and no error)."""
+
+    status: JobStatus
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobMark:
+        return cls(status=job.status, updated_at=job.updated_at)
+
+
 def visible_state(job: Job) -> tuple[object, ...]:
     """What a job's status answer shows of it: a change here is one its followers hear of."""
     return (job.status, job.output_image_id is not None, job.error, job.updated_at, job.category)

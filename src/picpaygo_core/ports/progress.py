@@ -6,11 +6,18 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from uuid import UUID
 
+from picpaygo_core.models import JobMark
+
 
 class JobWatch(Protocol):
     async def changed(self, max_seconds: float) -> bool:
         """Wait for the watched job to change: True when it may have (read it again),
         False when ``max_seconds`` passed without a word."""
+        ...
+
+    def marks(self) -> list[JobMark]:
+        """The states announced since the last call, oldest first (none when the word
+        was only "look again"): states the job may have left before it is read."""
         ...
 
 

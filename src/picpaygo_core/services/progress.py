@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Hashable
+from datetime import datetime
 from uuid import UUID
 
+import msgspec
+
 from picpaygo_core.errors import JobNotFound, StorageUnavailable, TooManyStreams
-from picpaygo_core.models import Caller, Job
+from picpaygo_core.models import Caller, Job, JobMark, JobStatus
 from picpaygo_core.models.jobs import visible_state
 from picpaygo_core.ports import JobChanges, JobWatch
 from picpaygo_core.services.generation import GenerationService
@@ -102,12 +105,12 @@ class JobProgressService:
         return JobUpdates(self, caller, job, slot)
 
     async def _updates(self, caller: Caller, first: Job) -> AsyncGenerator[Job | None]:
-        yield first
         if first.status.is_finished:
+            yield first
             return
-        last = first
+        # Watch first, then read: every change after the state sent first is heard.
         async with self._changes.watch(first.id) as watch:
-            # A change between the first read and the watch would be missed: read again.
+            last: Job | None = None
             told = True
             while True:
                 if not told:
@@ -115,10 +118,23 @@ class JobProgressService:
                 try:
                     job = await self._generation.job(caller, first.id)
                 except StorageUnavailable:
-                    job = last  # try again at the next word or heartbeat
+                    if last is None:  # the state read a moment ago is the state now
+                        last = first
+                        yield first
+                    word = await self._next_word(watch)  # try again then; the marks wait
+                    if word is None:
+                        return
+                    told = word
+                    continue
                 except JobNotFound:
                     return  # erased with its account
-                if visible_state(job) != visible_state(last):
+                if last is None:
+                    watch.marks()  # what happened before the first state sent is in it
+                else:
+                    for passed in _passed_states(watch.marks(), last, job):
+                        last = passed
+                        yield passed
+                if last is None or visible_state(job) != visible_state(last):
                     last = job
                     yield job
                 if job.status.is_finished:
@@ -142,6 +158,37 @@ class JobProgressService:
         if stopping.done() and not stopping.cancelled():
             return None
         return changed.result()
+
+
+def _passed_states(marks: list[JobMark], last: Job, now: Job) -> list[Job]:
+    """The unfinished states ``marks`` announce between the last one sent and the job as
+    read ``now`` (say, running, between queued and succeeded, when the job ran faster
+    than it could be read): each as the job was then (no output, no error yet)."""
+    passed: list[Job] = []
+    for mark in marks:
+        previous = passed[-1] if passed else last
+        if not mark.status.is_finished and _order(previous.status, previous.updated_at) < _order(
+            mark.status, mark.updated_at
+        ) < _order(now.status, now.updated_at):
+            passed.append(
+                msgspec.structs.replace(
+                    now,
+                    status=mark.status,
+                    updated_at=mark.updated_at,
+                    output_image_id=None,
+                    error=None,
+                )
+            )
+    return passed
+
+
+def _order(status: JobStatus, updated_at: datetime) -> tuple[datetime, int]:
+    """States in the order a job goes through them: by time, and within one instant (a
+    clock too coarse to tell them apart) queued, then running, then finished."""
+    return updated_at, _STAGE[status]
+
+
+_STAGE = {JobStatus.QUEUED: 0, JobStatus.RUNNING: 1, JobStatus.SUCCEEDED: 2, JobStatus.FAILED: 2}
 
 
 class JobUpdates:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -18,6 +19,7 @@ from adapters.postgres.wakeup import (
 )
 from adapters.process_job_changes import ProcessJobChanges
 from picpaygo_core.errors import StorageUnavailable
+from picpaygo_core.models import JobMark, JobStatus
 
 
 class LostConnection(Exception):
@@ -123,7 +125,8 @@ async def test_notifications_and_each_new_listen_wake_the_workers() -> None:
 
 async def test_a_job_id_tells_that_jobs_followers() -> None:
     followed, other = uuid4(), uuid4()
-    database = ScriptedDatabase([0], payloads=("not-a-job", str(other), str(followed)))
+    payloads = ("not-a-job", str(other), f"{followed} running 2026-01-15T09:30:00.123456")
+    database = ScriptedDatabase([0], payloads=payloads)
     changes = ProcessJobChanges()
     wakeup = PostgresJobWakeup(
         database,  # type: ignore[arg-type]
@@ -138,3 +141,11 @@ async def test_a_job_id_tells_that_jobs_followers() -> None:
         await wakeup.stop()
         assert await watch.changed(0)
         assert await elsewhere.changed(0)
+        # The status and time of the change come with it (the trigger of migration 0007).
+        assert watch.marks() == [
+            JobMark(
+                status=JobStatus.RUNNING,
+                updated_at=datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC),
+            )
+        ]
+        assert elsewhere.marks() == []  # a bare id: only "look again"

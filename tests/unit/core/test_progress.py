@@ -15,7 +15,7 @@ import pytest
 from adapters.process_job_changes import ProcessJobChanges
 from entrypoints.container import Container
 from picpaygo_core.errors import JobNotFound, StorageUnavailable, TooManyStreams
-from picpaygo_core.models import Caller, Job, JobStatus
+from picpaygo_core.models import Caller, Job, JobMark, JobStatus
 from picpaygo_core.services.progress import JobProgressService
 from support.fakes import FakeClock
 from support.images import jpeg_bytes
@@ -30,6 +30,9 @@ class ScriptedWatch:
 
     def __init__(self, script: list[tuple[bool, Callable[[], object] | None]]) -> None:
         self.script = deque(script)
+
+    def marks(self) -> list[JobMark]:
+        return []  # only "look again": what the job went through is read, not told
 
     async def changed(self, max_seconds: float) -> bool:
         told, before = self.script.popleft()
@@ -219,3 +222,44 @@ async def test_stopping_ends_every_stream_at_once(make_container: ContainerFacto
     assert service.open_streams(HERE) == 0
     later = await service.follow(HERE, job.id)  # one opened while stopping: its state, no more
     assert await collect(aiter(later)) == ["queued"]
+
+
+class MarkingWatch(ScriptedWatch):
+    """A scripted watch that also tells what the job went through (as the adapters do)."""
+
+    def __init__(self, script: list[tuple[bool, Callable[[], object] | None]]) -> None:
+        super().__init__(script)
+        self.told: list[JobMark] = []
+
+    def marks(self) -> list[JobMark]:
+        told, self.told = self.told, []
+        return told
+
+
+async def test_a_state_the_job_left_before_it_was_read_is_still_sent(
+    make_container: ContainerFactory, clock: FakeClock
+) -> None:
+    container = make_container()
+    job = await queued(container)
+    processor = container.job_processor()
+
+    async def run_unseen() -> None:
+        clock.advance(seconds=1)
+        await processor.process_next()  # claimed (running at +1 s), then done at once
+        watch.told = [
+            JobMark(status=JobStatus.QUEUED, updated_at=job.updated_at),  # already sent
+            JobMark(status=JobStatus.RUNNING, updated_at=clock.now()),
+            JobMark(status=JobStatus.SUCCEEDED, updated_at=clock.now()),
+        ]
+
+    watch = MarkingWatch([(True, run_unseen)])
+    updates = await progress(container, ScriptedChanges(watch)).follow(HERE, job.id)
+    sent = [u async for u in updates if u is not None]
+
+    assert [u.status for u in sent] == ["queued", "running", "succeeded"]
+    running = sent[1]
+    assert (running.updated_at, running.output_image_id, running.error) == (
+        clock.now(),
+        None,
+        None,
+    )

@@ -1,14 +1,20 @@
 -- Live progress: every visible change of a job (a new job; its status, error, output or
--- time changing) notifies the job's id on the channel the workers already listen on, in
--- the transaction that makes the change, so the notification goes out when it commits
--- and never for a change that is rolled back. The workers' own wake-up on that channel
--- has an empty payload; a job's id tells each API process to re-read that job for its
--- followers. A trigger covers every statement that changes a job, from any process.
+-- time changing) notifies on the channel the workers already listen on, in the
+-- transaction that makes the change, so the notification goes out when it commits and
+-- never for a change that is rolled back. The payload is the job's id, then its new
+-- status and time (UTC, to the microsecond): "<id> <status> <YYYY-MM-DDTHH:MI:SS.US>",
+-- so a follower can tell of a state the job left before it was read again. The
+-- workers' own wake-up on that channel has an empty payload. A trigger covers every
+-- statement that changes a job, from any process.
 
 CREATE FUNCTION picpaygo_notify_job_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('picpaygo_jobs', NEW.id::text);
+    PERFORM pg_notify(
+        'picpaygo_jobs',
+        NEW.id::text || ' ' || NEW.status || ' '
+            || to_char(NEW.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    );
     RETURN NULL;
 END
 $$;

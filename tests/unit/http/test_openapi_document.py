@@ -18,7 +18,7 @@ import pytest
 
 from entrypoints.container import build_container
 from entrypoints.http import create_app
-from entrypoints.http.openapi import ROUTE_ERRORS
+from entrypoints.http.openapi_errors import ROUTE_ERRORS
 from entrypoints.openapi_document import openapi_document
 from entrypoints.settings import load_settings
 
@@ -111,7 +111,9 @@ def test_every_operation_has_an_id_a_summary_and_a_description(document: Documen
 
 def test_every_operation_is_in_the_error_table(document: Document) -> None:
     unknown = {op["operationId"] for _, _, op in operations(document)} - set(ROUTE_ERRORS)
-    assert unknown == set(), "add these operations to ROUTE_ERRORS in entrypoints/http/openapi.py"
+    assert unknown == set(), (
+        "add these operations to ROUTE_ERRORS in entrypoints/http/openapi_errors.py"
+    )
 
 
 def test_every_error_status_a_route_can_answer_is_documented_with_the_error_body(

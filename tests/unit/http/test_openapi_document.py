@@ -236,6 +236,9 @@ PUBLIC = {
     ("post", "/api/auth/logout"),
     ("get", "/api/auth/google/config"),
     ("get", "/api/credits/packs"),
+    ("post", "/api/auth/email/verify"),
+    ("post", "/api/auth/password/forgot"),
+    ("post", "/api/auth/password/reset"),
     ("get", "/api/health"),
     ("get", "/api/health/live"),
     ("get", "/api/health/ready"),
@@ -257,6 +260,10 @@ def test_only_operations_that_use_the_session_declare_it(document: Document) -> 
             ("get", "/api/credits/purchases"),
             ("get", "/api/credits/purchases/{purchaseId}"),
             ("get", "/api/generate"),
+            ("post", "/api/auth/email/verification"),
+            ("post", "/api/auth/password"),
+            ("get", "/api/account/export"),
+            ("delete", "/api/account"),
         }:
             assert security == SESSION_REQUIRED, f"{method} {path} needs a session"
         else:

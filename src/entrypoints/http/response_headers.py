@@ -27,6 +27,7 @@ PUBLIC_API_PATHS = frozenset(
         "/api/health/live",
         "/api/health/ready",
         "/api/auth/google/config",
+        "/api/credits/packs",
     }
 )
 

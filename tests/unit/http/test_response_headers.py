@@ -172,7 +172,13 @@ async def test_a_500_is_stored_by_no_cache_and_not_sniffed(
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/health", "/api/health/live", "/api/health/ready", "/api/auth/google/config"],
+    [
+        "/api/health",
+        "/api/health/live",
+        "/api/health/ready",
+        "/api/auth/google/config",
+        "/api/credits/packs",
+    ],
 )
 async def test_public_answers_may_be_cached_and_are_not_sniffed(client: Client, path: str) -> None:
     response = await client.get(path)

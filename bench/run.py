@@ -141,12 +141,7 @@ def load(args: argparse.Namespace, running: dict[str, ServerProcess]) -> Results
         results[name] = {stack: [] for stack in STACKS}
         for _ in range(args.rounds):
             for stack, path in zip(STACKS, paths, strict=True):
-                server, url = running[stack], running[stack].base_url + path
-                wrk(args, url, method, body, 2)  # warm-up
-                cpu = tree_cpu_seconds(server.process.pid)
-                result = wrk(args, url, method, body, args.duration)
-                used = tree_cpu_seconds(server.process.pid) - cpu
-                result["cpu_us"] = used * 1e6 / max(result["requests"], 1)
+                result = measure(args, running[stack], path, method, body)
                 results[name][stack].append(result)
                 print(
                     f"{name:28} {stack:4} {result['rps']:8.0f} req/s  "
@@ -155,6 +150,20 @@ def load(args: argparse.Namespace, running: dict[str, ServerProcess]) -> Results
                     flush=True,
                 )
     return results
+
+
+def measure(
+    args: argparse.Namespace, server: ServerProcess, path: str, method: str, body: str
+) -> dict[str, float]:
+    """One measured wrk run on ``server``'s ``path`` after a 2 s warm-up, with the server's
+    CPU µs per request (``cpu_us``)."""
+    url = server.base_url + path
+    wrk(args, url, method, body, 2)  # warm-up
+    cpu = tree_cpu_seconds(server.process.pid)
+    result = wrk(args, url, method, body, args.duration)
+    used = tree_cpu_seconds(server.process.pid) - cpu
+    result["cpu_us"] = used * 1e6 / max(result["requests"], 1)
+    return result
 
 
 def process_tree(pid: int) -> list[int]:

@@ -17,13 +17,7 @@ import os
 import tempfile
 
 from common import machine_line, options, publish
-from run import (
-    OUR_SERVER,
-    seed_our_users,
-    tokens,
-    tree_cpu_seconds,
-    wrk,
-)
+from run import OUR_SERVER, measure, seed_our_users, tokens
 
 from picpaygo_core.networks import client_network
 from support.postgres import throwaway_database
@@ -51,18 +45,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace, running: dict[int, ServerProcess]) -> Results:
-    """wrk on every endpoint, the two servers interleaved; their CPU µs per request."""
+    """wrk on every endpoint, the two servers interleaved."""
     results: Results = {}
     for name, (path, method, body) in ENDPOINTS.items():
         results[name] = {count: [] for count in WORKER_COUNTS}
         for _ in range(args.rounds):
             for count in WORKER_COUNTS:
-                server, url = running[count], running[count].base_url + path
-                wrk(args, url, method, body, 2)  # warm-up
-                cpu = tree_cpu_seconds(server.process.pid)
-                result = wrk(args, url, method, body, args.duration)
-                used = tree_cpu_seconds(server.process.pid) - cpu
-                result["cpu_us"] = used * 1e6 / max(result["requests"], 1)
+                result = measure(args, running[count], path, method, body)
                 results[name][count].append(result)
                 print(
                     f"{name:28} workers={count} {result['rps']:8.0f} req/s  "

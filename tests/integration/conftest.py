@@ -24,6 +24,7 @@ from support.s3 import S3Server
 from support.server import LIVE_SERVERS
 
 # The browser tests' fixtures (a Chromium, a running site, a slow fake model).
+from support.stripe_shop import buyer, fake_stripe, shop  # noqa: F401
 from support.web_client import browser, site, slow_model  # noqa: F401
 
 ContainerFactory = Callable[..., Container]

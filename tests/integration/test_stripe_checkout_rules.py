@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,12 +15,8 @@ import psycopg
 import pytest
 
 from support.api import register
-from support.fake_stripe import FakeStripe
-from support.postgres import empty_tables
 from support.server import serving
 from support.stripe_shop import (
-    SECRET_KEY,
-    WEBHOOK_SECRET,
     Buyer,
     Shop,
     ledger,
@@ -32,27 +27,6 @@ from support.stripe_shop import (
 PAGE_LIFETIME = 30 * 60
 HEADROOM = 60  # what the adapter adds for Stripe's clock (see docs/payments.md)
 MAX_PENDING = 5
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def shop(postgres_server: str, fake_stripe: FakeStripe) -> Iterator[Shop]:
-    try:
-        with serving(stripe_env(fake_stripe, postgres_server)) as server:
-            yield Shop(server, fake_stripe, postgres_server)
-    finally:
-        empty_tables(postgres_server)
-
-
-@pytest.fixture
-def buyer(shop: Shop) -> Iterator[Buyer]:
-    with shop.client() as client:
-        yield new_buyer(shop, client, 10)
 
 
 def stored_purchase(database_url: str, purchase_id: str) -> tuple[Any, ...]:

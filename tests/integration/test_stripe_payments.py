@@ -9,7 +9,6 @@ process of their own (two API processes, a database taken away) start it themsel
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,8 +16,7 @@ import psycopg
 import pytest
 
 from support.api import register
-from support.fake_stripe import FakeStripe, StripeAnswer, signature_header
-from support.postgres import empty_tables
+from support.fake_stripe import StripeAnswer, signature_header
 from support.server import serving
 from support.stripe_shop import (
     CANCEL_URL,
@@ -33,28 +31,6 @@ from support.stripe_shop import (
     stripe_env,
 )
 from support.tcp_proxy import TcpProxy
-
-
-@pytest.fixture(scope="module")
-def fake_stripe() -> Iterator[FakeStripe]:
-    with FakeStripe(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def shop(postgres_server: str, fake_stripe: FakeStripe) -> Iterator[Shop]:
-    try:
-        with serving(stripe_env(fake_stripe, postgres_server)) as server:
-            yield Shop(server, fake_stripe, postgres_server)
-    finally:
-        empty_tables(postgres_server)
-
-
-@pytest.fixture
-def buyer(shop: Shop) -> Iterator[Buyer]:
-    with shop.client() as client:
-        yield new_buyer(shop, client, 10)
-
 
 # --- checkout -------------------------------------------------------------------------------
 

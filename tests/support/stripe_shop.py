@@ -3,15 +3,18 @@ settings, handles on it and its buyers, and what the database holds for them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from support.api import register
 from support.fake_stripe import FakeStripe
-from support.server import ServerProcess
+from support.postgres import empty_tables
+from support.server import ServerProcess, serving
 
 SECRET_KEY = "sk_test_picpaygo"
 WEBHOOK_SECRET = "whsec_picpaygo_test"
@@ -109,3 +112,31 @@ def ledger(database_url: str, user_id: str) -> tuple[int, list[tuple[Any, ...]]]
 def spend(client: httpx.Client, amount: int) -> None:
     response = client.post("/api/credits/consume", json={"amount": amount})
     assert response.status_code == 200, response.text
+
+
+# Fixtures of the test modules that sell through one server per module (the integration
+# tests' conftest makes them known).
+
+
+@pytest.fixture(scope="module")
+def fake_stripe() -> Iterator[FakeStripe]:
+    """A fake Stripe for the module."""
+    with FakeStripe(secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shop(postgres_server: str, fake_stripe: FakeStripe) -> Iterator[Shop]:
+    """A server of the module selling through ``fake_stripe``; its tables emptied after."""
+    try:
+        with serving(stripe_env(fake_stripe, postgres_server)) as server:
+            yield Shop(server, fake_stripe, postgres_server)
+    finally:
+        empty_tables(postgres_server)
+
+
+@pytest.fixture
+def buyer(shop: Shop) -> Iterator[Buyer]:
+    """A new signed-in user of ``shop`` with a pending pack of 10."""
+    with shop.client() as client:
+        yield new_buyer(shop, client, 10)

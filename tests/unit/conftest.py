@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.postgres.embedded import EmbeddedPostgres
+from support.cli import invoke, prepared  # noqa: F401
 
 
 class EmbeddedServerInUnitTest(AssertionError):

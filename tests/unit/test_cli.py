@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from entrypoints.cli import CliContext, cli
 from entrypoints.container import Container
-from entrypoints.settings import Settings
 from picpaygo_core.models import Caller
+from support.cli import EMAIL, Invoke
 from support.fakes import FakeClock
-
-EMAIL = "ada@example.com"
-
-Invoke = Callable[..., Result]
 
 
 def one_line(text: str) -> str:
@@ -29,32 +25,6 @@ def one_line(text: str) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
     return lines[0]
-
-
-@pytest.fixture
-def prepared(make_container: Callable[..., Container]) -> Container:
-    """An in-memory container holding one registered user."""
-    container = make_container()
-    asyncio.run(container.auth_service().register(email=EMAIL, password="correct horse"))
-    return container
-
-
-@pytest.fixture
-def invoke(prepared: Container) -> Invoke:
-    """Run ``picpaygo ARGS`` against the prepared container."""
-
-    def factory(_: Settings) -> Container:
-        return prepared
-
-    def run(*args: str) -> Result:
-        context = CliContext(
-            {"JOB_WORKERS": "0", "DATABASE_URL": "memory://"},
-            container_factory=factory,
-            allow_memory_admin=True,
-        )
-        return CliRunner().invoke(cli, list(args), obj=context)
-
-    return run
 
 
 def balance(invoke: Invoke) -> int:

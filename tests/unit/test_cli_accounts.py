@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 
-import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from adapters.mail import DevelopmentMailer
 from entrypoints.cli import CliContext, cli
 from entrypoints.container import Container
-from entrypoints.settings import Settings
-
-EMAIL = "ada@example.com"
-Invoke = Callable[..., Result]
-
-
-@pytest.fixture
-def prepared(make_container: Callable[..., Container]) -> Container:
-    """An in-memory container with one registered user (and their verification mail)."""
-    container = make_container()
-    asyncio.run(container.auth_service().register(email=EMAIL, password="correct horse"))
-    return container
-
-
-@pytest.fixture
-def invoke(prepared: Container) -> Invoke:
-    def factory(_: Settings) -> Container:
-        return prepared
-
-    def run(*args: str) -> Result:
-        context = CliContext(
-            {"JOB_WORKERS": "0", "DATABASE_URL": "memory://"},
-            container_factory=factory,
-            allow_memory_admin=True,
-        )
-        return CliRunner().invoke(cli, list(args), obj=context)
-
-    return run
+from support.cli import EMAIL, Invoke
 
 
 def test_users_show_tells_whether_the_email_is_verified(invoke: Invoke) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from typing import Final
 
 from PIL import Image, ImageOps
@@ -50,18 +51,7 @@ class PillowImageInspector:
         and ``ImageTooLarge`` when it has more than ``max_pixels`` pixels. Nothing else
         escapes, whatever the bytes.
         """
-        if not data:
-            raise UnsupportedImage()
-        try:
-            return self._inspect(data)
-        except (ImageTooLarge, UnsupportedImage):
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            # Pillow's own guard fired while reading the header (the warning only
-            # arrives here as an exception when warnings are configured as errors).
-            raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
-        except Exception as exc:  # anything Pillow raises for bytes it cannot read
-            raise UnsupportedImage() from exc
+        return self._read(data, self._inspect)
 
     def read_header(self, data: bytes) -> ImageInfo:
         """Format and size from the file's header alone: no pixel is decoded.
@@ -69,17 +59,7 @@ class PillowImageInspector:
         Raises ``UnsupportedImage`` for anything but a JPEG, PNG or WebP header and
         ``ImageTooLarge`` past ``max_pixels``; cheap enough for the request path.
         """
-        if not data:
-            raise UnsupportedImage()
-        try:
-            with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
-                return self._header_info(im)
-        except (ImageTooLarge, UnsupportedImage):
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
-        except Exception as exc:  # anything Pillow raises for bytes it cannot read
-            raise UnsupportedImage() from exc
+        return self._read(data, self._read_header)
 
     def clean(self, data: bytes) -> CleanImage:
         """Decode the photo fully and encode it again without its metadata.
@@ -115,6 +95,26 @@ class PillowImageInspector:
             upright.save(out, format=fmt, **options)
             return out.getvalue()
 
+    def _read(self, data: bytes, read: Callable[[bytes], ImageInfo]) -> ImageInfo:
+        """``read(data)``, with whatever Pillow raises turned into ``UnsupportedImage``
+        or ``ImageTooLarge``."""
+        if not data:
+            raise UnsupportedImage()
+        try:
+            return read(data)
+        except (ImageTooLarge, UnsupportedImage):
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow's own guard fired while reading the header (the warning only
+            # arrives here as an exception when warnings are configured as errors).
+            raise ImageTooLarge(self._pillow_bomb_message(exc)) from exc
+        except Exception as exc:  # anything Pillow raises for bytes it cannot read
+            raise UnsupportedImage() from exc
+
+    def _read_header(self, data: bytes) -> ImageInfo:
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+            return self._header_info(im)
+
     def _header_info(self, im: Image.Image) -> ImageInfo:
         width, height = im.size
         content_type = _CONTENT_TYPES.get(im.format or "")
@@ -127,22 +127,14 @@ class PillowImageInspector:
     def _inspect(self, data: bytes) -> ImageInfo:
         # First open: header only (Image.open is lazy), then check chunk integrity.
         with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
-            fmt = im.format
-            width, height = im.size
-            content_type = _CONTENT_TYPES.get(fmt or "")
-            if content_type is None:
-                raise UnsupportedImage()
-            if width <= 0 or height <= 0:
-                raise UnsupportedImage()
-            if width * height > self.max_pixels:
-                raise ImageTooLarge(self._too_large_message(width, height))
+            info = self._header_info(im)
             im.verify()  # PNG: checks every chunk's CRC; a no-op for JPEG/WebP.
         # Second open: decode the (first frame's) pixels; catches truncated files.
         with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
-            if im.size != (width, height):
+            if im.size != (info.width, info.height):
                 raise UnsupportedImage()
             im.load()
-        return ImageInfo(content_type=content_type, width=width, height=height)
+        return info
 
     def _limit_text(self) -> str:
         megapixels = self.max_pixels / 1_000_000

@@ -35,8 +35,7 @@ def users() -> None:
 @pass_context
 def users_show(context: CliContext, email: str, as_json: bool) -> None:
     """Show a user's account and paid balance."""
-    admin = context.admin("users show")
-    account = context.run(lambda: admin.show(email))
+    account = _account(context, "users show", email)
     user = account.user
     payload = {
         **account_payload(account),
@@ -92,8 +91,7 @@ def credits() -> None:
 @pass_context
 def credits_show(context: CliContext, email: str, as_json: bool) -> None:
     """Show a user's paid balance."""
-    admin = context.admin("credits show")
-    account = context.run(lambda: admin.show(email))
+    account = _account(context, "credits show", email)
     emit(as_json, account_payload(account), f"{account.user.email}: {account.balance} credits")
 
 
@@ -149,6 +147,12 @@ def credits_history(context: CliContext, email: str, limit: int, as_json: bool) 
         f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.amount:+d} {e.reason} ({e.actor})" for e in entries
     ]
     emit(as_json, [entry_payload(e) for e in entries], "\n".join(lines) or "no entries")
+
+
+def _account(context: CliContext, command: str, email: str) -> Account:
+    """The account with ``email``, looked up for ``command`` (refused on memory storage)."""
+    admin = context.admin(command)
+    return context.run(lambda: admin.show(email))
 
 
 def _actor(actor: str | None) -> str:

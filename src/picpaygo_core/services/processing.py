@@ -122,29 +122,13 @@ class JobProcessor:
     async def _hand_back(self, job: Job, worker_id: str) -> Job:
         """Queue a job this worker is still running again, available at once, its attempt
         not counted. Left to its lease when the storage cannot be reached."""
-        now = self._clock.now()
         try:
-            async with self._uow_factory() as uow:
-                current = await self._still_ours(uow, job, worker_id)
-                if current is None:
-                    return job
-                queued = msgspec.structs.replace(
-                    current,
-                    status=JobStatus.QUEUED,
-                    attempts=max(current.attempts - 1, 0),
-                    available_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-                await uow.jobs.update(queued)
-                await uow.commit()
+            return await self._requeue(job, worker_id, delay=0.0, count_attempt=False)
         except Exception:
             logger.warning(
                 "could not hand back job %s; its lease will lapse", job.id, exc_info=True
             )
             return job
-        return queued
 
     async def _work_on(self, job: Job, photo: StoredImage | None, worker_id: str) -> Job:
         if job.attempts > self._policy.job_max_attempts:
@@ -309,7 +293,6 @@ class JobProcessor:
     async def _retry_later(
         self, job: Job, worker_id: str, failure: TransientFailure, delay: float
     ) -> Job:
-        now = self._clock.now()
         logger.info(
             "job %s attempt %d failed (%s); retrying in %.1fs",
             job.id,
@@ -317,6 +300,13 @@ class JobProcessor:
             failure.reason,
             delay,
         )
+        return await self._requeue(job, worker_id, delay=delay, count_attempt=True)
+
+    async def _requeue(self, job: Job, worker_id: str, *, delay: float, count_attempt: bool) -> Job:
+        """Queue a job this worker still holds again, due in ``delay`` seconds; the job
+        as it was when another worker holds it now. Without ``count_attempt`` the attempt
+        it was on is given back (it did not fail, it was interrupted)."""
+        now = self._clock.now()
         async with self._uow_factory() as uow:
             current = await self._still_ours(uow, job, worker_id)
             if current is None:
@@ -324,6 +314,7 @@ class JobProcessor:
             queued = msgspec.structs.replace(
                 current,
                 status=JobStatus.QUEUED,
+                attempts=current.attempts if count_attempt else max(current.attempts - 1, 0),
                 available_at=now + timedelta(seconds=delay),
                 updated_at=now,
                 lease_owner=None,

@@ -1,17 +1,19 @@
-"""Around every request: its id, its access log line and its HTTP metrics.
+"""Around every request: its id, the headers every answer carries, its access log line
+and its HTTP metrics.
 
 The middleware wraps the whole application (routing included), so unknown paths and
 refused methods are logged and counted too; the web client's files are logged at DEBUG,
 so a page load does not fill the access log. The request id is the client's
 ``X-Request-ID`` when it is sane, else a new one; it is set on the response and in a
-context variable that every log line of the request carries.
+context variable that every log line of the request carries. The other headers are
+those of ``response_headers``.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import time
 from collections.abc import Iterable
 from typing import Protocol
@@ -19,6 +21,7 @@ from typing import Protocol
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.response_headers import headers_for, with_headers
 from entrypoints.logs import request_id_var
 
 logger = logging.getLogger("picpaygo.access")
@@ -49,7 +52,9 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _SANE_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return secrets.token_hex(16)
+    # An id, not a secret: the process's own generator (reseeded in each forked server
+    # process) is enough, and it costs no system call per request.
+    return f"{random.getrandbits(128):032x}"
 
 
 def route_template(scope: Scope, status: int) -> str:
@@ -70,7 +75,8 @@ def serves_a_file(scope: Scope, route: str) -> bool:
 
 
 class AccessMiddleware:
-    """ASGI middleware: request id, one access line per request, the HTTP metrics."""
+    """ASGI middleware: request id and answer headers, one access line per request, the
+    HTTP metrics."""
 
     def __init__(self, app: ASGIApp, observers: list[HttpObserver]) -> None:
         self._app = app
@@ -81,7 +87,8 @@ class AccessMiddleware:
             await self._app(scope, receive, send)
             return
         request_id = request_id_from(scope.get("headers", []))
-        id_bytes = request_id.encode("latin-1")
+        added, replaced = headers_for(scope["path"])
+        added = (*added, (_ID_HEADER, request_id.encode("latin-1")))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -94,16 +101,16 @@ class AccessMiddleware:
                 disconnected = True
             return message  # type: ignore[return-value]
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                # The app never sets this header itself, so it is added, not replaced.
-                message["headers"] = [*message.get("headers", ()), (_ID_HEADER, id_bytes)]
+                # The app never sets the request id itself, so it is added, not replaced.
+                message["headers"] = with_headers(message.get("headers", ()), added, replaced)
             await send(message)
 
         try:
-            await self._app(scope, receive_noting_disconnect, send_with_id)  # type: ignore[arg-type]
+            await self._app(scope, receive_noting_disconnect, send_with_headers)  # type: ignore[arg-type]
         except OSError:
             if not disconnected:
                 # Not the client leaving (the server tells that through ``receive``): a

@@ -31,7 +31,6 @@ from entrypoints.http.errors import TELEMETRY_STATE, exception_handlers
 from entrypoints.http.head import HeadAsGet
 from entrypoints.http.openapi import complete, openapi_config
 from entrypoints.http.request_rules import request_rules
-from entrypoints.http.response_headers import ResponseHeaders
 from entrypoints.http.route_options import UNCOMPRESSED_OPT
 from entrypoints.http.stopping import streams_end_on_sigterm
 from entrypoints.http.web_client import web_client_router
@@ -118,9 +117,7 @@ def create_app(container: Container, *, run_workers: bool | None = None) -> Lite
     )
     complete(app.openapi_schema)
     # Around routing too, so unknown paths get their request id, access line and headers.
-    app.asgi_handler = AccessMiddleware(
-        ResponseHeaders(HeadAsGet(app.asgi_handler)), observers=[metrics]
-    )
+    app.asgi_handler = AccessMiddleware(HeadAsGet(app.asgi_handler), observers=[metrics])
     return app
 
 

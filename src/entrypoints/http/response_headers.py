@@ -7,15 +7,15 @@
   session, the caller's JSON and pictures, errors included, is kept by no shared cache
   and no browser history.
 
-The middleware wraps the whole application, so answers made by routing (404, 405), by
-the exception handlers and by other middleware (403 cross-site, 408, 413) carry them too.
-A handler's own ``Cache-Control`` on a private path is replaced, not kept.
+The access middleware, which wraps the whole application, adds them (``headers_for``), so
+answers made by routing (404, 405), by the exception handlers and by other middleware
+(403 cross-site, 408, 413) carry them too. A handler's own ``Cache-Control`` on a private
+path is replaced, not kept.
 """
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from collections.abc import Iterable
 
 from entrypoints.http.docs_page import DOCS_PATH
 
@@ -31,6 +31,7 @@ PUBLIC_API_PATHS = frozenset(
     }
 )
 
+Header = tuple[bytes, bytes]
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
 _ALWAYS = (_NOSNIFF,)
@@ -46,24 +47,16 @@ def may_depend_on_session(path: str) -> bool:
     return path != DOCS_PATH and not path.startswith(f"{DOCS_PATH}/")
 
 
-class ResponseHeaders:
-    """ASGI middleware: sets ``nosniff`` on every answer, ``no-store`` on private ones."""
+def headers_for(path: str) -> tuple[tuple[Header, ...], frozenset[bytes]]:
+    """The headers an answer to ``path`` gets, and the names they replace (a handler's own
+    ``Cache-Control`` on a private path is replaced, not kept)."""
+    if may_depend_on_session(path):
+        return _PRIVATE, _PRIVATE_NAMES
+    return _ALWAYS, _ALWAYS_NAMES
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
-        private = may_depend_on_session(scope["path"])
-        added = _PRIVATE if private else _ALWAYS
-        replaced = _PRIVATE_NAMES if private else _ALWAYS_NAMES
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept = [h for h in message.get("headers", ()) if h[0].lower() not in replaced]
-                message["headers"] = [*kept, *added]
-            await send(message)
-
-        await self._app(scope, receive, send_with_headers)
+def with_headers(
+    headers: Iterable[Header], added: tuple[Header, ...], replaced: frozenset[bytes]
+) -> list[Header]:
+    """``headers`` without those named in ``replaced``, then ``added``."""
+    return [*(h for h in headers if h[0].lower() not in replaced), *added]

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from entrypoints.http.dependencies import Services
+from entrypoints.http.route_options import UNCOMPRESSED
 from entrypoints.http.schemas import (
     AuthResponse,
     GoogleConfigResponse,
@@ -80,7 +81,7 @@ class AuthController(Controller):
         services.session_cookie.clear(response)
         return response
 
-    @get("/me", operation_id="me")
+    @get("/me", operation_id="me", opt=UNCOMPRESSED)
     async def me(self, caller: NamedDependency[Caller]) -> AuthResponse:
         """The signed-in user."""
         if caller.user is None:

@@ -12,7 +12,7 @@ from litestar.params import JSONBody, Parameter
 
 from entrypoints.http import idempotency
 from entrypoints.http.dependencies import Services
-from entrypoints.http.route_options import IDEMPOTENT
+from entrypoints.http.route_options import IDEMPOTENT, UNCOMPRESSED
 from entrypoints.http.schemas import (
     CheckoutRequest,
     CheckoutResponse,
@@ -31,7 +31,7 @@ class CreditsController(Controller):
     path = "/api/credits"
     tags = ["credits"]  # noqa: RUF012 - Litestar reads this class attribute
 
-    @get("/", operation_id="getCredits")
+    @get("/", operation_id="getCredits", opt=UNCOMPRESSED)
     async def balance(self, caller_credits: NamedDependency[CreditsView]) -> CreditsResponse:
         """Free credits of this client's network, paid balance, and their total."""
         return CreditsResponse.of(caller_credits)
@@ -41,7 +41,12 @@ class CreditsController(Controller):
         """The credit packs for sale and their prices (in every payment mode)."""
         return services.packs
 
-    @post("/consume", status_code=200, operation_id="consumeCredits", opt=IDEMPOTENT)
+    @post(
+        "/consume",
+        status_code=200,
+        operation_id="consumeCredits",
+        opt={**IDEMPOTENT, **UNCOMPRESSED},
+    )
     async def consume(
         self,
         request: Request[Any, Any, Any],

@@ -42,10 +42,10 @@ def content_security_policy(image_origins: Sequence[str] = ()) -> str:
 
 
 def security_headers(image_origins: Sequence[str] = ()) -> dict[str, str]:
-    """The headers every file of the page is served with."""
+    """The headers every file of the page is served with (``nosniff``, which every
+    answer carries, is set by the access middleware: see ``response_headers``)."""
     return {
         "Content-Security-Policy": content_security_policy(image_origins),
-        "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         # Google's sign-in pop-up must be able to talk back to the page that opened it.
         "Cross-Origin-Opener-Policy": "same-origin-allow-popups",

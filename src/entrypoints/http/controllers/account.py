@@ -30,14 +30,12 @@ class AccountController(Controller):
             raise NotAuthenticated
         export = await services.accounts.export(caller.user)
         archive = await asyncio.to_thread(export_zip, export)
+        # Cache-Control (no-store) and nosniff are set for every private answer
+        # (response_headers).
         return Response(
             archive,
             media_type="application/zip",
-            headers={
-                "Content-Disposition": 'attachment; filename="picpaygo-account.zip"',
-                "Cache-Control": "no-store",
-                "X-Content-Type-Options": "nosniff",
-            },
+            headers={"Content-Disposition": 'attachment; filename="picpaygo-account.zip"'},
         )
 
     @delete("/", status_code=204, operation_id="deleteAccount")

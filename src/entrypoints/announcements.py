@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from entrypoints.container import StorageFamily, generator_kind
-from entrypoints.mailer import build_mailer
-from entrypoints.pictures import describe_s3_store, picture_store_kind
+from entrypoints.container import Container, StorageFamily, generator_kind
+from entrypoints.pictures import picture_store_kind
 from entrypoints.settings import MEMORY_URL, Settings
 
 logger = logging.getLogger("picpaygo")
 
 
-def announce_profile(settings: Settings, storage: StorageFamily) -> None:
+def announce_profile(container: Container) -> None:
     """Log once, at start-up, every development fallback in force."""
+    settings: Settings = container.settings()
+    storage: StorageFamily = container.storage()
     logger.info("profile: %s", settings.env)
     if storage.shared:
         logger.info("storage: %s (pool of %d)", storage.description, settings.database.pool_size)
@@ -42,8 +43,8 @@ def announce_profile(settings: Settings, storage: StorageFamily) -> None:
     if not settings.google.client_id:
         logger.info("GOOGLE_CLIENT_ID is not set: Google login is disabled")
     if settings.mail.url is None or settings.mail.url == MEMORY_URL:
-        logger.warning("MAIL_URL is not set: mail goes to %s", build_mailer(settings).description)
+        logger.warning("MAIL_URL is not set: mail goes to %s", container.mailer().description)
     if picture_store_kind(settings) == "s3":
-        logger.info("pictures: %s", describe_s3_store(settings))
+        logger.info("pictures: %s", container.pictures().description)
     else:
         logger.info("PICTURE_STORE is not set: pictures are kept with the other data")

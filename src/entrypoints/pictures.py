@@ -37,13 +37,6 @@ def degrading_probes(settings: Settings, pictures: PictureStore) -> list[HealthP
     return [pictures] if picture_store_kind(settings) == "s3" else []
 
 
-def describe_s3_store(settings: Settings) -> str:
-    """Where the S3-compatible store is, for the start-up log (no credentials)."""
-    pictures = settings.pictures
-    endpoint = f" at {pictures.endpoint_url}" if pictures.endpoint_url else ""
-    return f"{pictures.store}{endpoint} ({pictures.region})"
-
-
 def download_origin(settings: Settings) -> str | None:
     """The origin presigned download URLs point to (for the web client's policy), or
     None when pictures are served by the API itself."""

@@ -45,7 +45,7 @@ def test_without_an_api_key_the_offline_generator_is_used_and_announced(
     settings = load_settings({})
 
     with caplog.at_level(logging.INFO, logger="picpaygo"):
-        announce_profile(settings, build_container(settings).storage())
+        announce_profile(build_container(settings))
 
     assert isinstance(build_container(settings).generator(), OfflineImageGenerator)
     assert any("offline image generator" in record.getMessage() for record in caplog.records)
@@ -56,7 +56,7 @@ def test_the_openrouter_generator_is_announced_with_its_model(
 ) -> None:
     with caplog.at_level(logging.INFO, logger="picpaygo"):
         settings = load_settings({**OPENROUTER, "OPENROUTER_MODEL": "acme/painter"})
-        announce_profile(settings, build_container(settings).storage())
+        announce_profile(build_container(settings))
 
     lines = [record.getMessage() for record in caplog.records]
     assert any("OpenRouter model acme/painter" in line for line in lines)

@@ -69,9 +69,7 @@ def users_delete(
 ) -> None:
     """Erase a user's account, as DELETE /api/account does: unspent paid credits are
     forfeited; ledger entries and purchases stay for the books, naming no one."""
-    if not context.allow_memory_admin:
-        context.require_shared_storage("users delete")
-    accounts: AccountService = context.container.account_service()
+    accounts: AccountService = context.shared("users delete").account_service()
     user = context.run(lambda: accounts.erase(email, reason=reason, actor=_actor(actor)))
     emit(
         as_json,

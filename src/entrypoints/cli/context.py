@@ -82,18 +82,21 @@ class CliContext:
         except DomainError as exc:
             fail(exc.message)
 
-    def admin(self, command: str) -> AdminService:
-        """The admin use cases, refused where they could only touch this process's memory."""
+    def shared(self, command: str) -> Container:
+        """The container for a maintenance ``command``, refused (one line) where it could
+        only touch this process's memory."""
         if not self.allow_memory_admin:
             self.require_shared_storage(command)
-        service: AdminService = self.container.admin_service()
+        return self.container
+
+    def admin(self, command: str) -> AdminService:
+        """The admin use cases, refused like ``shared`` on this process's own memory."""
+        service: AdminService = self.shared(command).admin_service()
         return service
 
     def purchases(self, command: str) -> PurchaseService:
-        """The purchase use cases, refused like ``admin`` on this process's own memory."""
-        if not self.allow_memory_admin:
-            self.require_shared_storage(command)
-        service: PurchaseService = self.container.purchase_service()
+        """The purchase use cases, refused like ``shared`` on this process's own memory."""
+        service: PurchaseService = self.shared(command).purchase_service()
         return service
 
     def require_shared_storage(self, command: str) -> None:

@@ -29,9 +29,7 @@ def mail() -> None:
 @pass_context
 def mail_outbox(context: CliContext, limit: int, as_json: bool) -> None:
     """List queued and failed mails, oldest first (never their bodies: they hold links)."""
-    if not context.allow_memory_admin:
-        context.require_shared_storage("mail outbox")
-    sender: MailSender = context.container.mail_sender()
+    sender: MailSender = context.shared("mail outbox").mail_sender()
     found = context.run(lambda: sender.pending(limit))
     emit(
         as_json,

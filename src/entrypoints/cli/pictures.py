@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from entrypoints.cli.context import EXIT_USAGE, CliContext, fail
 from entrypoints.cli.output import emit, json_option, pass_context
-from entrypoints.pictures import describe_s3_store, picture_store_kind
+from entrypoints.pictures import picture_store_kind
 from picpaygo_core.ports import PictureStore
 from picpaygo_core.services.pictures import MigrationProgress, PictureMigration
 
@@ -35,20 +33,21 @@ def pictures_migrate(context: CliContext, as_json: bool) -> None:
     copy is deleted, so the command can be stopped at any time and run again: it goes on
     with what is left, and a picture already moved is not moved twice.
     """
-    if not context.allow_memory_admin:
-        context.require_shared_storage("pictures migrate")
+    container = context.shared("pictures migrate")
     if picture_store_kind(context.settings) != "s3":
         fail(NO_STORE, EXIT_USAGE)
     source: PictureStore = context.storage.picture_store
-    target: PictureStore = context.container.pictures()
-    click.echo(
-        f"moving pictures from the database to {describe_s3_store(context.settings)}", err=True
-    )
+    target: PictureStore = container.pictures()
+    click.echo(f"moving pictures from the database to {target.description}", err=True)
+
+    printed = 0
 
     def report(progress: MigrationProgress) -> None:
-        if progress.moved % PROGRESS_EVERY == 0:
+        # Called after every picture, moved or not: a line per PROGRESS_EVERY moved.
+        nonlocal printed
+        if progress.moved and progress.moved != printed and progress.moved % PROGRESS_EVERY == 0:
+            printed = progress.moved
             click.echo(_progress_line(progress), err=True)
-            sys.stderr.flush()
 
     migration = PictureMigration(source=source, target=target)
     done = context.run(lambda: migration.run(report))

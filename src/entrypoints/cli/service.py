@@ -32,7 +32,7 @@ def serve(context: CliContext, host: str | None, port: int | None, workers: int)
     if refusal is not None:
         fail(refusal)
     configure_logging(settings)
-    announce_profile(settings, context.storage)
+    announce_profile(context.container)
     # The embedded server stays up from here until the API processes have all stopped.
     with context.kept_storage():
         if context.storage.shared:
@@ -58,7 +58,7 @@ def worker(context: CliContext, concurrency: int | None) -> None:
     settings = context.settings
     context.require_shared_storage("worker")
     configure_logging(settings)
-    announce_profile(settings, context.storage)
+    announce_profile(context.container)
     size = concurrency or max(settings.jobs.workers, 1)
 
     async def work_until_stopped() -> None:

@@ -80,10 +80,12 @@ class PillowImageInspector:
     def _reencode(self, data: bytes, info: ImageInfo) -> bytes:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
             icc_profile = im.info.get("icc_profile")
+            transparency = im.info.get("transparency")
             upright = ImageOps.exif_transpose(im)  # a new image, never ``im`` itself
             # Encoders fall back on the image's own ``info`` for what they are not given
             # (Pillow's JPEG writer copies the upload's COM comment that way): the new
-            # image keeps none of it, and only the ICC profile is passed on explicitly.
+            # image keeps none of it. What is picture rather than metadata (the ICC
+            # profile, a PNG's transparent colour) is passed on explicitly.
             upright.info = {}
             fmt = next(f for f, t in _CONTENT_TYPES.items() if t == info.content_type)
             if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
@@ -92,6 +94,8 @@ class PillowImageInspector:
             options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
             if fmt in ("JPEG", "WEBP"):
                 options.update(quality=95)
+            elif transparency is not None:
+                options.update(transparency=transparency)
             upright.save(out, format=fmt, **options)
             return out.getvalue()
 

@@ -13,7 +13,8 @@ from picpaygo_core.validation import MAX_BALANCE
 class MemoryCreditRepository(MemoryRepository):
     """Paid balances and the append-only ledger that explains them."""
 
-    async def balance(self, user_id: UUID) -> int:
+    async def balance(self, user_id: UUID, *, for_update: bool = False) -> int:
+        # Units of work run one at a time here (the store's lock): every read is held.
         return self._store.balances.get(user_id, 0)
 
     async def record(self, entry: LedgerEntry) -> int:

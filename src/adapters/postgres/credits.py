@@ -80,10 +80,17 @@ _HISTORY = (
 class PostgresCreditRepository(PostgresRepository):
     """Paid balances and their append-only ledger, changed together in one statement."""
 
-    async def balance(self, user_id: UUID) -> int:
-        row = await self._db.fetch_one(
-            b"SELECT balance FROM credits WHERE user_id = %s", (user_id,)
-        )
+    async def balance(self, user_id: UUID, *, for_update: bool = False) -> int:
+        if for_update:
+            row = await self._db.fetch_one(
+                b"SELECT balance FROM credits WHERE user_id = %s FOR UPDATE",
+                (user_id,),
+                changes=True,
+            )
+        else:
+            row = await self._db.fetch_one(
+                b"SELECT balance FROM credits WHERE user_id = %s", (user_id,)
+            )
         return int(row["balance"]) if row else 0
 
     async def record(self, entry: LedgerEntry) -> int:

@@ -109,7 +109,10 @@ class SessionRepository(Protocol):
 class CreditRepository(Protocol):
     """Paid balances and their append-only ledger."""
 
-    async def balance(self, user_id: UUID) -> int: ...
+    async def balance(self, user_id: UUID, *, for_update: bool = False) -> int:
+        """The user's paid balance (0 without one). ``for_update``: the balance is held
+        as read until the unit of work ends (no other change to it lands meanwhile)."""
+        ...
 
     async def record(self, entry: LedgerEntry) -> int:
         """Append ``entry`` and apply it to the balance atomically; returns the new balance.

@@ -170,7 +170,9 @@ class AccountService:
     async def _erase(self, uow: UnitOfWork, user: User, *, actor: str, reason: str) -> list[str]:
         """Erase ``user`` in ``uow``; the picture store keys of their photos and pictures."""
         now = self._clock.now()
-        balance = await uow.credits.balance(user.id)
+        # Held from here to the commit: a credit or a spend landing meanwhile waits, so
+        # the forfeit is the whole balance and nothing vanishes with the account unrecorded.
+        balance = await uow.credits.balance(user.id, for_update=True)
         if balance > 0:
             await uow.credits.record(
                 ledger_entry(

@@ -57,6 +57,18 @@ def test_cleaning_keeps_the_icc_profile() -> None:
         assert image.info.get("icc_profile") == profile
 
 
+@pytest.mark.parametrize("mode", ["P", "L", "RGB"])
+def test_cleaning_keeps_a_pngs_transparent_colour(mode: str) -> None:
+    colour = 0 if mode in ("P", "L") else (0, 0, 0)
+    buffer = io.BytesIO()
+    Image.new(mode, (32, 24)).save(buffer, format="PNG", transparency=colour)
+
+    clean = PillowImageInspector(max_pixels=50_000_000).clean(buffer.getvalue())
+
+    with Image.open(io.BytesIO(clean.data)) as image:
+        assert image.info.get("transparency") == colour
+
+
 def test_the_header_is_read_without_decoding_pixels() -> None:
     inspector = PillowImageInspector(max_pixels=10_000)
 

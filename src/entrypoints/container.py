@@ -41,6 +41,7 @@ from entrypoints.pictures import (
     picture_store_kind,
 )
 from entrypoints.settings import MEMORY_URL, Settings
+from picpaygo_core.fairness import PerKeyLimiter
 from picpaygo_core.ports import (
     AttemptThrottle,
     Clock,
@@ -170,6 +171,8 @@ class Container(containers.DeclarativeContainer):
     )
 
     hasher = providers.Singleton(Argon2PasswordHasher)
+    # One per process, shared by every use case that hashes (see Policy).
+    hashing = providers.Singleton(PerKeyLimiter, policy.hashes_in_flight_per_network)
     google_verifier = providers.Selector(
         providers.Callable(google_kind, settings),
         enabled=providers.Singleton(
@@ -232,6 +235,7 @@ class Container(containers.DeclarativeContainer):
         uow_factory=uow_factory,
         session_reads=session_reads,
         hasher=hasher,
+        hashing=hashing,
         google=google_verifier,
         throttle=throttle,
         clock=clock,
@@ -242,6 +246,7 @@ class Container(containers.DeclarativeContainer):
         RecoveryService,
         uow_factory=uow_factory,
         hasher=hasher,
+        hashing=hashing,
         throttle=throttle,
         clock=clock,
         policy=policy,
@@ -251,6 +256,7 @@ class Container(containers.DeclarativeContainer):
         AccountService,
         uow_factory=uow_factory,
         hasher=hasher,
+        hashing=hashing,
         google=google_verifier,
         throttle=throttle,
         pictures=pictures,

@@ -12,8 +12,7 @@ import msgspec
 
 from entrypoints.http.schemas import PurchaseSchema
 from picpaygo_core.models import AccountExport, Category, JobStatus
-
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+from picpaygo_core.models.images import EXTENSIONS
 
 
 class _Camel(msgspec.Struct, kw_only=True, rename="camel"):

@@ -69,9 +69,7 @@ class AccountLinks:
     ) -> None:
         """``InvalidAccountLink`` unless ``token`` could be redeemed for ``purpose`` now
         (changes nothing: a look before slow work such as hashing a password)."""
-        found = await self._find(uow, token)
-        if found is None or found.purpose is not purpose or not found.usable(now):
-            raise InvalidAccountLink
+        await self._usable(uow, token, purpose, now)
 
     async def redeem(
         self, uow: UnitOfWork, token: str, purpose: TokenPurpose, now: datetime
@@ -79,15 +77,21 @@ class AccountLinks:
         """Use ``token`` for ``purpose``: its user, if the token is unused, unexpired,
         meant for ``purpose`` and the user's email is still the one it was sent to.
         Otherwise ``InvalidAccountLink`` (one sentence for every reason)."""
-        found = await self._find(uow, token)
-        if found is None or found.purpose is not purpose or not found.usable(now):
-            raise InvalidAccountLink
+        found = await self._usable(uow, token, purpose, now)
         user = await uow.users.find_by_id(found.user_id)
         if user is None or email_key(user.email) != email_key(found.email):
             raise InvalidAccountLink
         if not await uow.account_tokens.use(found.token_hash, now):
             raise InvalidAccountLink  # a racing use took it first
         return user
+
+    async def _usable(
+        self, uow: UnitOfWork, token: str, purpose: TokenPurpose, now: datetime
+    ) -> AccountToken:
+        found = await self._find(uow, token)
+        if found is None or found.purpose is not purpose or not found.usable(now):
+            raise InvalidAccountLink
+        return found
 
     async def _issue(
         self, uow: UnitOfWork, user: User, purpose: TokenPurpose, now: datetime, ttl: timedelta

@@ -55,6 +55,7 @@ class AuthService:
         uow_factory: UnitOfWorkFactory,
         session_reads: SessionReads,
         hasher: PasswordHasher,
+        hashing: PerKeyLimiter,
         google: GoogleTokenVerifier,
         throttle: AttemptThrottle,
         clock: Clock,
@@ -70,7 +71,7 @@ class AuthService:
         self._clock = clock
         self._policy = policy
         self._dummy_hash: str | None = None
-        self._hashing = PerKeyLimiter(policy.hashes_in_flight_per_network)
+        self._hashing = hashing
 
     @property
     def google_client_id(self) -> str | None:

@@ -54,6 +54,7 @@ class AccountService:
         *,
         uow_factory: UnitOfWorkFactory,
         hasher: PasswordHasher,
+        hashing: PerKeyLimiter,
         google: GoogleTokenVerifier,
         throttle: AttemptThrottle,
         pictures: PictureStore,
@@ -66,7 +67,7 @@ class AccountService:
         self._google = google
         self._attempts = Attempts(throttle, policy)
         self._clock = clock
-        self._hashing = PerKeyLimiter(policy.hashes_in_flight_per_network)
+        self._hashing = hashing
 
     async def delete(
         self,

@@ -42,6 +42,7 @@ from picpaygo_core.ports import (
 from picpaygo_core.ports.telemetry import NO_TELEMETRY, Telemetry
 from picpaygo_core.services.idempotency import Recorder
 from picpaygo_core.services.ledger import credits_view, spending_of
+from picpaygo_core.services.pictures import forget_object
 from picpaygo_core.validation import parse_category
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class GenerationService:
         except StorageUnavailable:
             raise  # the commit may have gone through: the orphan sweep decides
         except DomainError:
-            await self._forget_object(key)  # refused before the commit: no job holds it
+            await forget_object(self._pictures, key)  # refused before the commit: no job holds it
             raise
         self._telemetry.job_created()
         self._telemetry.credits_moved("spent", 1)
@@ -172,13 +173,6 @@ class GenerationService:
                 await recorder(uow, job)
             await uow.commit()
         return job
-
-    async def _forget_object(self, key: str) -> None:
-        """Delete an object no job will hold; the orphan sweep retries if this fails."""
-        try:
-            await self._pictures.delete(key)
-        except Exception:
-            logger.warning("could not delete %s; the orphan sweep will", key, exc_info=True)
 
     async def _check_credit(self, caller: Caller) -> None:
         """Refuse a caller without any credit before the photo costs any decoding.

@@ -47,6 +47,7 @@ class RecoveryService:
         *,
         uow_factory: UnitOfWorkFactory,
         hasher: PasswordHasher,
+        hashing: PerKeyLimiter,
         throttle: AttemptThrottle,
         clock: Clock,
         policy: Policy,
@@ -58,7 +59,7 @@ class RecoveryService:
         self._clock = clock
         self._policy = policy
         self._links = links
-        self._hashing = PerKeyLimiter(policy.hashes_in_flight_per_network)
+        self._hashing = hashing
 
     async def request_verification(self, user: User) -> None:
         """Mail a new verification link to the signed-in user's email.

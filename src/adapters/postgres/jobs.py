@@ -103,7 +103,8 @@ class PostgresJobRepository(PostgresRepository):
     """Jobs, claimed with ``FOR UPDATE SKIP LOCKED`` so workers never collide."""
 
     async def add(self, job: Job) -> None:
-        """Insert a job and notify listening workers (delivered when the transaction commits)."""
+        """Insert a job; its trigger (migration 0007) notifies the listening processes
+        when the transaction commits, which wakes a worker."""
         await self._db.execute(
             f"""
             INSERT INTO jobs ({JOB_COLUMNS})
@@ -114,7 +115,6 @@ class PostgresJobRepository(PostgresRepository):
             """.encode(),
             _job_params(job),
         )
-        await self._db.execute(b"SELECT pg_notify(%s, '')", (JOBS_CHANNEL,))
 
     async def update(self, job: Job) -> None:
         await self._db.execute(

@@ -1,15 +1,14 @@
 """Waking idle workers, and telling followers of a job it changed, in every process,
 through PostgreSQL's LISTEN/NOTIFY.
 
-A job insert runs ``pg_notify`` with an empty payload in its transaction, so the
-notification goes out when the job is committed: it wakes a worker. Every visible change
-of a job notifies its id, new status and time on the same channel (a trigger, migration
-0007): it tells the process's followers of that job (``ProcessJobChanges``). Each process
-keeps ONE autocommit connection of its own LISTENing for both, whatever the number of
-its workers and streams; it dies with a database restart, so it is reconnected (with
-backoff) and re-LISTENs. Workers still poll slowly and followers re-read at each heartbeat, and
-both are told to look again on every (re)connection, so a notification lost while
-reconnecting strands nothing.
+Every visible change of a job, its insert included, notifies its id, new status and time
+(a trigger, migration 0007), when its transaction commits: it tells the process's
+followers of that job (``ProcessJobChanges``), and a job that is (again) queued wakes a
+worker. Each process keeps ONE autocommit connection of its own LISTENing for both,
+whatever the number of its workers and streams; it dies with a database restart, so it
+is reconnected (with backoff) and re-LISTENs. Workers still poll slowly and followers
+re-read at each heartbeat, and both are told to look again on every (re)connection, so
+a notification lost while reconnecting strands nothing.
 """
 
 from __future__ import annotations
@@ -117,7 +116,7 @@ class PostgresJobWakeup:
             async for notification in conn.notifies():
                 if notification.payload:
                     self._changed(notification.payload)
-                else:
+                else:  # from a process of an earlier release, during a rolling deploy
                     self._local.notify()
         finally:
             self._listening.clear()
@@ -132,7 +131,10 @@ class PostgresJobWakeup:
         except ValueError:
             logger.warning("ignored a job notification with payload %r", payload[:64])
             return
-        self._changes.announce(job_id, _mark(rest))
+        mark = _mark(rest)
+        self._changes.announce(job_id, mark)
+        if mark is None or mark.status is JobStatus.QUEUED:
+            self._local.notify()
 
 
 def _mark(text: str) -> JobMark | None:

@@ -125,9 +125,10 @@ class S3PictureStore:
             raise _unavailable("list", prefix or "the bucket", exc) from exc
 
     async def check(self) -> str | None:
-        """Lists (at most) the top level of the prefix: the bucket answers and lets us in."""
+        """Lists the top level of the prefix (its folders, one request: every object is
+        in one), so the bucket answers and lets us in."""
         try:
-            await obstore.list_with_delimiter_async(self._store, "inputs/")
+            await obstore.list_with_delimiter_async(self._store)
         except Exception as exc:
             return f"the picture store does not answer ({_reason(exc)})"
         return None

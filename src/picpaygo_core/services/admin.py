@@ -39,7 +39,7 @@ class AdminService:
     async def show(self, email: str) -> Account:
         """The user with ``email`` and their balance; ``UserNotFound`` if none."""
         async with self._uow_factory() as uow:
-            user = await _user(uow, email)
+            user = await user_by_email(uow, email)
             return Account(user=user, balance=await uow.credits.balance(user.id))
 
     async def grant(self, email: str, amount: int, *, reason: str, actor: str) -> Account:
@@ -56,7 +56,7 @@ class AdminService:
     async def history(self, email: str, limit: int = 50) -> list[LedgerEntry]:
         """The user's newest ledger entries, newest first."""
         async with self._uow_factory() as uow:
-            user = await _user(uow, email)
+            user = await user_by_email(uow, email)
             return await uow.credits.history(user.id, limit)
 
     async def _adjust(
@@ -65,7 +65,7 @@ class AdminService:
         reason = check_ledger_text(reason, "reason", MAX_REASON_LENGTH)
         actor = check_ledger_text(actor, "actor", MAX_ACTOR_LENGTH)
         async with self._uow_factory() as uow:
-            user = await _user(uow, email)
+            user = await user_by_email(uow, email)
             entry = ledger_entry(
                 user_id=user.id,
                 amount=amount,
@@ -87,7 +87,8 @@ class AdminService:
         return Account(user=user, balance=balance)
 
 
-async def _user(uow: UnitOfWork, email: str) -> User:
+async def user_by_email(uow: UnitOfWork, email: str) -> User:
+    """The user a maintainer names by ``email``; ``UserNotFound`` if there is none."""
     if has_invisible_characters(email):
         raise UserNotFound("No user has an email with control or format characters.")
     user = await uow.users.find_by_email(email)

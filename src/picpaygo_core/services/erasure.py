@@ -10,7 +10,6 @@ from picpaygo_core.errors import (
     InvalidGoogleToken,
     NotAuthenticated,
     PictureMissing,
-    UserNotFound,
 )
 from picpaygo_core.fairness import PerKeyLimiter
 from picpaygo_core.models import AccountExport, ExportedPicture, Job, Picture, User
@@ -26,6 +25,7 @@ from picpaygo_core.ports import (
 )
 from picpaygo_core.services.account_links import new_mail
 from picpaygo_core.services.account_mail import deletion_mail
+from picpaygo_core.services.admin import MAX_ACTOR_LENGTH, MAX_REASON_LENGTH, user_by_email
 from picpaygo_core.services.attempts import SIGN_IN, Attempts, network_of
 from picpaygo_core.services.idempotency import idempotency_scope
 from picpaygo_core.services.ledger import ledger_entry
@@ -33,13 +33,11 @@ from picpaygo_core.services.pictures import forget_object
 from picpaygo_core.validation import (
     MAX_PASSWORD_LENGTH,
     check_ledger_text,
-    has_invisible_characters,
 )
 
 logger = logging.getLogger(__name__)
 
 EXPORTS_PER_MINUTE = 1
-MAX_REASON_LENGTH = 500
 # Every ledger entry and purchase of one person fits in this many rows.
 EVERYTHING = 1_000_000
 JOB_PAGE = 100
@@ -109,11 +107,9 @@ class AccountService:
         """Erase the account with ``email`` (a maintainer's ``users delete``); the user
         as it was. ``UserNotFound`` if there is none."""
         reason = check_ledger_text(reason, "reason", MAX_REASON_LENGTH)
-        actor = check_ledger_text(actor, "actor", MAX_REASON_LENGTH)
+        actor = check_ledger_text(actor, "actor", MAX_ACTOR_LENGTH)
         async with self._uow_factory() as uow:
-            user = None if has_invisible_characters(email) else await uow.users.find_by_email(email)
-            if user is None:
-                raise UserNotFound(f"No user with the email {email.strip()!r}.")
+            user = await user_by_email(uow, email)
             keys = await self._erase(uow, user, actor=actor, reason=reason)
             await uow.commit()
         await self._forget(keys)

@@ -28,12 +28,10 @@ class MemoryAccountTokenRepository(MemoryRepository):
         self._journal.put(self._store.account_tokens, token_hash, used)
         return True
 
-    async def void(
-        self, user_id: UUID, purpose: TokenPurpose, now: datetime, *, keep: str | None = None
-    ) -> int:
+    async def void(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> int:
         voided = 0
         for token in list(self._store.account_tokens.values()):
-            if _theirs(token, user_id, purpose) and token.token_hash != keep:
+            if _theirs(token, user_id, purpose):
                 voided += await self.use(token.token_hash, now)
         return voided
 

@@ -66,20 +66,17 @@ class PostgresAccountTokenRepository(PostgresRepository):
         )
         return row is not None
 
-    async def void(
-        self, user_id: UUID, purpose: TokenPurpose, now: datetime, *, keep: str | None = None
-    ) -> int:
+    async def void(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> int:
         row = await self._db.fetch_one(
             b"""
             WITH voided AS (
                 UPDATE account_tokens SET used_at = %(now)s
                 WHERE user_id = %(user_id)s AND purpose = %(purpose)s AND used_at IS NULL
-                  AND token_hash IS DISTINCT FROM %(keep)s
                 RETURNING 1
             )
             SELECT count(*) FROM voided
             """,
-            {"now": now, "user_id": user_id, "purpose": str(purpose), "keep": keep},
+            {"now": now, "user_id": user_id, "purpose": str(purpose)},
             changes=True,
         )
         return int(row["count"]) if row else 0

@@ -21,11 +21,8 @@ class AccountTokenRepository(Protocol):
         (concurrent uses of one token: exactly one gets True)."""
         ...
 
-    async def void(
-        self, user_id: UUID, purpose: TokenPurpose, now: datetime, *, keep: str | None = None
-    ) -> int:
-        """Mark every unused token of ``user_id`` for ``purpose`` used (but ``keep``);
-        returns how many."""
+    async def void(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> int:
+        """Mark every unused token of ``user_id`` for ``purpose`` used; returns how many."""
         ...
 
     async def usable_count(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> int:

@@ -16,6 +16,8 @@ PURCHASE_COLUMNS = (
     "checkout_session_id, payment_intent_id"
 )
 
+_ADVISORY_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
 
 class PostgresPurchaseRepository(PostgresRepository):
     """Purchases (newest first by insertion order) and the reversals of their payments."""
@@ -83,9 +85,7 @@ class PostgresPurchaseRepository(PostgresRepository):
         """A transaction-level advisory lock on the user's checkouts (released at commit),
         then the count, as its own statement: under Read Committed it sees every purchase
         committed while this one waited for the lock. Both travel in one round trip."""
-        await self._db.execute(
-            b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"checkouts:{user_id}",)
-        )
+        await self._lock(f"checkouts:{user_id}")
         row = await self._db.fetch_one(
             b"""
             SELECT count(*) AS count, min(created_at) AS oldest_created_at
@@ -100,12 +100,13 @@ class PostgresPurchaseRepository(PostgresRepository):
         return PendingCheckouts(count=int(row["count"]), oldest_created_at=row["oldest_created_at"])
 
     async def lock_payment(self, payment_intent_id: str) -> None:
-        """A transaction-level advisory lock on the payment's id (released at commit)."""
-        await self._db.fetch_one(
-            b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"payment:{payment_intent_id}",),
-            changes=True,
-        )
+        """A transaction-level advisory lock on the payment's id (released at commit),
+        taken before the unit's next statement runs (it travels with it)."""
+        await self._lock(f"payment:{payment_intent_id}")
+
+    async def _lock(self, name: str) -> None:
+        """A transaction-level advisory lock on ``name``, sent with the next round trip."""
+        await self._db.execute(_ADVISORY_LOCK, (name,))
 
     async def add_reversal(self, reversal: PaymentReversal) -> bool:
         row = await self._db.fetch_one(

@@ -497,6 +497,7 @@ def test_the_mail_settings_are_read_and_checked() -> None:
     [
         ("MAIL_URL", "http://smtp.example"),
         ("MAIL_URL", "smtp://smtp.example:99999"),
+        ("MAIL_URL", "smtp://smtp.example:0"),
         ("PUBLIC_URL", "picpaygo.example"),
         ("PASSWORD_RESET_TTL_MINUTES", "0"),
     ],

@@ -37,9 +37,12 @@ class SmtpTarget(msgspec.Struct, frozen=True, kw_only=True):
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS or not parts.hostname:
             raise ValueError("not an smtp:// or smtps:// URL with a host")
+        port = parts.port  # ValueError past 65535
+        if port == 0:
+            raise ValueError("port 0 names no server")
         return cls(
             host=parts.hostname,
-            port=parts.port or DEFAULT_PORTS[scheme],
+            port=DEFAULT_PORTS[scheme] if port is None else port,
             implicit_tls=scheme == "smtps",
             username=urllib.parse.unquote(parts.username) if parts.username else None,
             password=urllib.parse.unquote(parts.password) if parts.password else None,

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from adapters.mail.message import mime_message
+from picpaygo_core.errors import MailDeliveryFailed
 from picpaygo_core.models import OutgoingMail
 
 logger = logging.getLogger("picpaygo.mail")
@@ -39,7 +40,13 @@ class DevelopmentMailer:
             where = "kept in memory"
         else:
             path = self._directory / f"{mail.created_at:%Y%m%dT%H%M%S}-{mail.id.hex}.eml"
-            await asyncio.to_thread(_write, path, message.as_bytes())
+            try:
+                await asyncio.to_thread(_write, path, message.as_bytes())
+            except OSError as exc:  # a full disk, a folder not writable: try again later
+                raise MailDeliveryFailed(
+                    f"the mail could not be written to {path} ({exc.strerror or exc})",
+                    transient=True,
+                ) from None
             where = f"written to {path}"
         links = " ".join(_LINK.findall(mail.text)) or "no links"
         logger.info(
